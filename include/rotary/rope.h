@@ -1,0 +1,84 @@
+// The extended RoPE API: one call description (what to rotate, which positions,
+// which frequencies, which layout, which direction, which precision) that every
+// backend executes. fast::rope (MLX's signature) is a thin case of it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "rotary/array.h"
+#include "rotary/frequencies.h"
+#include "rotary/tensor_view.h"
+
+namespace rotary {
+
+// How angles are formed (spec part 3).
+enum class Precision {
+  accurate,  // angle from the integer position in double, reduced mod 2*pi: error flat in position
+  compat,    // float(p) * float(inv_freq) in float32, as MLX and Hugging Face: bit-level parity
+};
+// The precision of calls that do not name one (all MLX-signature calls). Starts as accurate,
+// or as the ROTARY_PRECISION environment variable says ("accurate" or "compat").
+Precision default_precision();
+void set_default_precision(Precision precision);
+
+// Where each token sits. Positions are integers; the frequency's `scale` multiplies them.
+class Positions {
+ public:
+  enum class Kind { offset, ids, ragged };
+
+  // Token t of batch row b is at t + offset (MLX). Default: offset 0.
+  Positions(int64_t offset = 0);
+  // ... at t + offsets[b]: offsets is an integer array of shape (), (1,) or (B,).
+  static Positions offsets(const TensorView& offsets);
+  // Explicit ids (Hugging Face position_ids): integer (T,) or (B,T); with several
+  // position streams (M-RoPE, vision), (S,T) or (S,B,T).
+  static Positions ids(const TensorView& ids);
+  // Packed sequences along the token axis of a (total_T, *heads, D) tensor:
+  // sequence s holds tokens [cu_seqlens[s], cu_seqlens[s+1]) at positions
+  // starts[s] + 0, 1, ... (starts default to 0).
+  static Positions ragged(const TensorView& cu_seqlens,
+                          const std::optional<TensorView>& starts = std::nullopt);
+
+  Kind kind() const { return kind_; }
+  int64_t scalar_offset() const { return offset_; }
+  const TensorView& array() const { return array_; }      // offsets, ids or cu_seqlens
+  const std::optional<TensorView>& starts() const { return starts_; }
+
+ private:
+  Kind kind_ = Kind::offset;
+  int64_t offset_ = 0;
+  TensorView array_;  // empty data for a scalar offset
+  std::optional<TensorView> starts_;
+};
+
+struct RopeOptions {
+  int dims = 0;               // rotated features (even); 0 means all of D
+  bool traditional = false;   // true: pairs (2i, 2i+1); false: (i, i + dims/2)
+  Frequencies freqs;          // default: from_base(dims, 10000)
+  float scale = 1.0f;         // multiplies positions
+  bool inverse = false;       // the inverse rotation (the gradient)
+  int seq_axis = -2;          // -2: (B, *heads, T, D); -3: (B, T, *heads, D). Ragged: ignored
+  std::optional<Precision> precision;  // default_precision() when unset
+  void* stream = nullptr;     // CUDA stream (cudaStream_t) for device tensors; null: default stream
+};
+
+// Rotates x into a new array of its shape and dtype.
+Array rope(const Array& x, const Positions& positions, const RopeOptions& options);
+// Rotates x into out (same shape and dtype; any strides). out may be x itself (in place);
+// any other overlap between x and out is refused.
+void rope(const TensorView& x, const TensorView& out, const Positions& positions,
+          const RopeOptions& options);
+// Rotates x in place.
+void rope_inplace(const TensorView& x, const Positions& positions, const RopeOptions& options);
+// Rotates q and k (their own head counts, same batch and tokens) in one pass sharing the angles.
+void rope_qk(const TensorView& q, const TensorView& k, const TensorView& q_out,
+             const TensorView& k_out, const Positions& positions, const RopeOptions& options);
+void rope_qk_inplace(const TensorView& q, const TensorView& k, const Positions& positions,
+                     const RopeOptions& options);
+
+// CPU threads used by the kernels (default: all cores, or ROTARY_NUM_THREADS).
+int num_threads();
+void set_num_threads(int n);
+
+}  // namespace rotary

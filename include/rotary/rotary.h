@@ -1,0 +1,10 @@
+// The whole public API of rotary.
+#pragma once
+
+#include "rotary/array.h"
+#include "rotary/dtype.h"
+#include "rotary/fast.h"
+#include "rotary/frequencies.h"
+#include "rotary/nn.h"
+#include "rotary/rope.h"
+#include "rotary/tensor_view.h"

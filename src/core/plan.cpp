@@ -1,0 +1,280 @@
+// make_plan: validates a call and turns it into the canonical RopePlan.
+#include "core/plan.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/validate.h"
+
+namespace rotary::core {
+namespace {
+
+// Canonical axes of a (B, *heads, T, D), (B, T, *heads, D) or ragged (N, *heads, D) tensor.
+struct AxisRoles {
+  int batch = -1;  // -1: none (ragged)
+  int token = 0;
+  std::vector<int> heads;
+};
+
+AxisRoles axis_roles(int ndim, int seq_axis, bool ragged) {
+  AxisRoles r;
+  if (ragged) {
+    r.token = 0;
+    for (int a = 1; a < ndim - 1; ++a) r.heads.push_back(a);
+    return r;
+  }
+  r.batch = 0;
+  r.token = ndim + seq_axis;
+  for (int a = 1; a < ndim - 1; ++a)
+    if (a != r.token) r.heads.push_back(a);
+  return r;
+}
+
+// Fills one tensor's geometry, merging head axes that collapse into one (for both in and out).
+void fill_geometry(const AxisRoles& roles, const TensorView& in, const TensorView& out, TensorPair& pair) {
+  const int nd = in.ndim();
+  auto fill_fixed = [&](const TensorView& v, TensorGeometry& g) {
+    g.data = static_cast<char*>(v.data);
+    g.stride_b = roles.batch >= 0 ? v.strides[roles.batch] : 0;
+    g.stride_t = v.strides[roles.token];
+    g.stride_d = v.strides[nd - 1];
+    g.n_head_axes = 0;
+  };
+  fill_fixed(in, pair.in);
+  fill_fixed(out, pair.out);
+  pair.heads = 1;
+  for (int a : roles.heads) {
+    const int64_t size = in.shape[a];
+    pair.heads *= size;
+    if (size == 1) continue;
+    TensorGeometry* gs[2] = {&pair.in, &pair.out};
+    const TensorView* vs[2] = {&in, &out};
+    const bool mergeable =
+        pair.in.n_head_axes > 0 &&
+        std::all_of(std::begin(gs), std::end(gs), [&](TensorGeometry* g) {
+          const int last = g->n_head_axes - 1;
+          return g->head_stride[last] == vs[g == &pair.in ? 0 : 1]->strides[a] * size;
+        });
+    for (int k = 0; k < 2; ++k) {
+      TensorGeometry& g = *gs[k];
+      if (mergeable) {
+        g.head_size[g.n_head_axes - 1] *= size;
+        g.head_stride[g.n_head_axes - 1] = vs[k]->strides[a];
+      } else {
+        if (g.n_head_axes == kMaxHeadAxes)
+          fail("[rope] x has more than " + std::to_string(kMaxHeadAxes) +
+               " head axes that cannot be merged; make it contiguous first.");
+        g.head_size[g.n_head_axes] = size;
+        g.head_stride[g.n_head_axes] = vs[k]->strides[a];
+        ++g.n_head_axes;
+      }
+    }
+  }
+}
+
+void check_same_device(const TensorView& x, const TensorView& other, const char* name) {
+  if (other.device != x.device)
+    fail(std::string("[rope] ") + name + " is on " + to_string(other.device) + " but x is on " +
+         to_string(x.device) + "; all tensors of a call must be on one device.");
+}
+
+void check_integer_array(const TensorView& v, const char* name) {
+  if (!is_integer(v.dtype))
+    fail(std::string("[rope] ") + name + " must be an integer array (int32, int64 or uint32) but got type " +
+         to_string(v.dtype) + ".");
+}
+
+// Throws when a host integer array holds a negative value.
+void check_non_negative(const TensorView& v, const char* name) {
+  if (v.device.type != Device::Type::cpu || v.dtype == uint32) return;
+  const int64_t n = v.size();
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t off = 0, rest = i;
+    for (int d = v.ndim() - 1; d >= 0; --d) {
+      off += (rest % v.shape[d]) * v.strides[d];
+      rest /= v.shape[d];
+    }
+    const int64_t value = read_index(v.data, v.dtype, off);
+    if (value < 0)
+      fail(std::string("[rope] ") + name + " must not be negative but element " + std::to_string(i) +
+           " is " + std::to_string(value) + ".");
+  }
+}
+
+PositionPlan plan_positions(const Positions& p, const TensorView& x, int64_t B, int64_t T,
+                            const Frequencies& freqs) {
+  PositionPlan pp;
+  pp.kind = p.kind();
+  pp.streams = freqs.num_streams;
+  const TensorView& a = p.array();
+  switch (p.kind()) {
+    case Positions::Kind::offset:
+      pp.offset = p.scalar_offset();
+      if (a.data) {
+        check_offset_array(a.shape, a.dtype, B);
+        check_same_device(x, a, "offset");
+        pp.array = a.data;
+        pp.dtype = a.dtype;
+        pp.stride_b = (a.ndim() == 1 && a.shape[0] == B && B > 1) ? a.strides[0] : 0;
+        pp.batch_invariant = pp.stride_b == 0;
+      }
+      if (pp.streams != 1)
+        fail("[rope] freqs read " + std::to_string(pp.streams) +
+             " position streams; multi-axis RoPE needs Positions::ids of shape (S,T) or (S,B,T).");
+      break;
+    case Positions::Kind::ids: {
+      check_integer_array(a, "position_ids");
+      check_same_device(x, a, "position_ids");
+      const int S = pp.streams;
+      const int lead = S > 1 ? 1 : 0;  // a leading stream axis
+      const bool has_b = a.ndim() == lead + 2;
+      const bool shape_ok = (a.ndim() == lead + 1 || has_b) && (!lead || a.shape[0] == S) &&
+                            a.shape[a.ndim() - 1] == T && (!has_b || a.shape[lead] == B || a.shape[lead] == 1);
+      if (!shape_ok) {
+        const std::string want = S > 1 ? "(" + std::to_string(S) + "," + std::to_string(T) + ") or (" +
+                                             std::to_string(S) + "," + std::to_string(B) + "," +
+                                             std::to_string(T) + ")"
+                                       : "(" + std::to_string(T) + ",) or (" + std::to_string(B) + "," +
+                                             std::to_string(T) + ")";
+        fail("[rope] position_ids must have shape " + want + " but has shape " + to_string(a.shape) + ".");
+      }
+      check_non_negative(a, "position_ids");
+      pp.array = a.data;
+      pp.dtype = a.dtype;
+      pp.stride_s = lead ? a.strides[0] : 0;
+      pp.stride_b = has_b && a.shape[lead] > 1 ? a.strides[lead] : 0;
+      pp.stride_t = a.strides[a.ndim() - 1];
+      pp.batch_invariant = pp.stride_b == 0 || B == 1;
+      break;
+    }
+    case Positions::Kind::ragged: {
+      check_integer_array(a, "cu_seqlens");
+      check_same_device(x, a, "cu_seqlens");
+      if (a.ndim() != 1 || a.shape[0] < 1)
+        fail("[rope] cu_seqlens must be one dimensional with n+1 >= 1 elements but has shape " +
+             to_string(a.shape) + ".");
+      if (pp.streams != 1) fail("[rope] ragged positions support a single position stream.");
+      pp.array = a.data;
+      pp.dtype = a.dtype;
+      pp.stride_t = a.strides[0];
+      pp.num_seqs = a.shape[0] - 1;
+      if (a.device.type == Device::Type::cpu) {
+        int64_t prev = read_index(a.data, a.dtype, 0);
+        if (prev != 0) fail("[rope] cu_seqlens must start at 0 but starts at " + std::to_string(prev) + ".");
+        for (int64_t s = 1; s <= pp.num_seqs; ++s) {
+          const int64_t v = read_index(a.data, a.dtype, s * a.strides[0]);
+          if (v < prev)
+            fail("[rope] cu_seqlens must be non-decreasing but element " + std::to_string(s) + " (" +
+                 std::to_string(v) + ") is below element " + std::to_string(s - 1) + " (" +
+                 std::to_string(prev) + ").");
+          prev = v;
+        }
+        if (prev != T)
+          fail("[rope] cu_seqlens must end at the number of tokens (" + std::to_string(T) +
+               ") but ends at " + std::to_string(prev) + ".");
+      }
+      if (p.starts()) {
+        const TensorView& st = *p.starts();
+        check_integer_array(st, "starts");
+        check_same_device(x, st, "starts");
+        if (st.ndim() != 1 || st.shape[0] != pp.num_seqs)
+          fail("[rope] starts must have one element per sequence (" + std::to_string(pp.num_seqs) +
+               ") but has shape " + to_string(st.shape) + ".");
+        check_non_negative(st, "starts");
+        pp.starts = st.data;
+        pp.starts_dtype = st.dtype;
+        pp.starts_stride = st.strides[0];
+      }
+      break;
+    }
+  }
+  return pp;
+}
+
+void check_output(const TensorView& in, const TensorView& out) {
+  if (out.shape != in.shape)
+    fail("[rope] out must have the shape of x " + to_string(in.shape) + " but has shape " +
+         to_string(out.shape) + ".");
+  if (out.dtype != in.dtype)
+    fail("[rope] out must have the dtype of x (" + to_string(in.dtype) + ") but has " + to_string(out.dtype) + ".");
+  check_same_device(in, out, "out");
+  if (overlaps_itself(out))
+    fail("[rope] out has elements that share memory (e.g. a zero stride); it cannot be written.");
+  if (!same_view(in, out) && ranges_intersect(in, out))
+    fail("[rope] out overlaps x without being the same view; pass x itself for an in-place call, "
+         "or a separate buffer.");
+}
+
+}  // namespace
+
+RopePlan make_plan(const TensorView* inputs, const TensorView* outputs, int n_tensors,
+                   const Positions& positions, const RopeOptions& options, const Frequencies& freqs) {
+  const TensorView& x = inputs[0];
+  const bool ragged = positions.kind() == Positions::Kind::ragged;
+  check_input(x, ragged ? 2 : 3);
+  if (!ragged && options.seq_axis != -2 && options.seq_axis != -3)
+    fail("[rope] seq_axis must be -2 (B, *, T, D) or -3 (B, T, *, D) but got " +
+         std::to_string(options.seq_axis) + ".");
+  if (!ragged && options.seq_axis == -3 && x.ndim() < 4)
+    fail("[rope] seq_axis -3 needs an input (B, T, *, D) with at least 4 dimensions but got " +
+         std::to_string(x.ndim()) + ".");
+
+  const AxisRoles roles = axis_roles(x.ndim(), options.seq_axis, ragged);
+  RopePlan plan;
+  plan.dtype = x.dtype;
+  plan.device = x.device;
+  plan.B = roles.batch >= 0 ? x.shape[roles.batch] : 1;
+  plan.T = x.shape[roles.token];
+  plan.D = x.shape[x.ndim() - 1];
+  plan.positions = plan_positions(positions, x, plan.B, plan.T, freqs);
+
+  const int dims = options.dims == 0 ? int(plan.D) : options.dims;
+  check_dims(dims, plan.D);
+  plan.dims = dims;
+  plan.pairs = dims / 2;
+  if (freqs.pairs() != plan.pairs)
+    fail("[rope] freqs must have dims/2 = " + std::to_string(plan.pairs) +
+         " inverse frequencies but has " + std::to_string(freqs.pairs()) + ".");
+  if (!freqs.pair_stream.empty()) {
+    if (int(freqs.pair_stream.size()) != plan.pairs)
+      fail("[rope] freqs.pair_stream must have one entry per pair (" + std::to_string(plan.pairs) +
+           ") but has " + std::to_string(freqs.pair_stream.size()) + ".");
+    for (uint8_t s : freqs.pair_stream)
+      if (s >= freqs.num_streams)
+        fail("[rope] freqs.pair_stream names stream " + std::to_string(s) + " but there are " +
+             std::to_string(freqs.num_streams) + " streams.");
+    plan.pair_stream = freqs.pair_stream.data();
+  }
+
+  plan.n_tensors = n_tensors;
+  for (int k = 0; k < n_tensors; ++k) {
+    const TensorView& in = inputs[k];
+    if (k > 0) {
+      check_input(in, ragged ? 2 : 3);
+      check_same_device(x, in, "k");
+      if (in.dtype != x.dtype || in.ndim() != x.ndim() || in.shape[roles.token] != plan.T ||
+          in.shape[x.ndim() - 1] != plan.D || (roles.batch >= 0 && in.shape[roles.batch] != plan.B))
+        fail("[rope] q and k must share dtype, batch, tokens and head size but have shapes " +
+             to_string(x.shape) + " (" + to_string(x.dtype) + ") and " + to_string(in.shape) + " (" +
+             to_string(in.dtype) + ").");
+    }
+    check_output(in, outputs[k]);
+    fill_geometry(roles, in, outputs[k], plan.tensors[k]);
+    plan.tensors[k].in_place = same_view(in, outputs[k]);
+  }
+  if (n_tensors == 2 && (ranges_intersect(outputs[0], outputs[1]) || ranges_intersect(outputs[0], inputs[1]) ||
+                         ranges_intersect(outputs[1], inputs[0])) &&
+      !(plan.tensors[0].in_place && plan.tensors[1].in_place))
+    fail("[rope] the outputs of q and k overlap each other or the other input.");
+
+  plan.traditional = options.traditional;
+  plan.inverse = options.inverse;
+  plan.precision = options.precision.value_or(default_precision());
+  plan.inv_freq = freqs.inv_freq.data();
+  plan.scale = options.scale;
+  plan.attention_factor = freqs.attention_factor;
+  plan.stream = options.stream;
+  return plan;
+}
+
+}  // namespace rotary::core

@@ -1,0 +1,29 @@
+// Argument checks shared by the MLX-signature API and the planner. Each throws
+// std::invalid_argument with the exact text of rope-spec.md, in the spec's order.
+#pragma once
+
+#include <string>
+
+#include "rotary/tensor_view.h"
+
+namespace rotary::core {
+
+[[noreturn]] void fail(const std::string& message);
+
+// Spec 1.1 checks 3 and 4; min_ndim is 3 for (B, *, T, D) and 2 for ragged (N, *, D).
+void check_input(const TensorView& x, int min_ndim = 3);
+// Checks 5-7 for an offset array against batch size B.
+void check_offset_array(const Shape& offset_shape, Dtype offset_dtype, int64_t B);
+// Checks 8-10.
+void check_dims(int dims, int64_t D);
+// Check 11 (MLX's freqs array).
+void check_freqs_shape(const Shape& freqs_shape, int dims);
+
+// True when two distinct indices of the view reach the same memory (e.g. a zero stride).
+bool overlaps_itself(const TensorView& v);
+// True when the byte ranges the two views can touch intersect.
+bool ranges_intersect(const TensorView& a, const TensorView& b);
+// True when a and b are the same view of the same memory.
+bool same_view(const TensorView& a, const TensorView& b);
+
+}  // namespace rotary::core

@@ -1,0 +1,45 @@
+// cos/sin of one position row: computed once, then reused for every head, batch row
+// and tensor (Q and K) that shares the position.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "core/angles.h"
+#include "core/plan.h"
+
+namespace rotary::cpu_backend {
+
+// Position of token t of row b for stream s, any position kind (ragged by binary search).
+int64_t token_position(const core::PositionPlan& pp, int64_t b, int64_t t, int s);
+
+// Per-call constants the angle loop needs, prepared once.
+struct AngleSetup {
+  std::vector<float> inv_freq_f32;  // compat mode only
+  float scale_f32 = 1.0f;
+  explicit AngleSetup(const core::RopePlan& plan);
+};
+
+// Fills cos[i], sin[i] (already multiplied by the attention factor, sin negated for the
+// inverse) for the pairs of token (b, t). Acc is float, or double for float64 tensors.
+template <typename Acc>
+void fill_angles(const core::RopePlan& plan, const AngleSetup& setup, int64_t b, int64_t t, Acc* cos_out,
+                 Acc* sin_out) {
+  const int streams = plan.positions.streams;
+  int64_t pos[8];
+  for (int s = 0; s < streams && s < 8; ++s) pos[s] = token_position(plan.positions, b, t, s);
+  const Acc af = static_cast<Acc>(plan.attention_factor);
+  const Acc sign = plan.inverse ? Acc(-1) : Acc(1);
+  for (int i = 0; i < plan.pairs; ++i) {
+    const int64_t p = pos[plan.pair_stream ? plan.pair_stream[i] : 0];
+    const double theta = plan.precision == Precision::accurate
+                             ? core::accurate_angle(p, plan.scale, plan.inv_freq[i])
+                             : double(core::compat_angle(p, setup.scale_f32, setup.inv_freq_f32[i]));
+    const Acc r = static_cast<Acc>(core::reduce_angle(theta));
+    cos_out[i] = std::cos(r) * af;
+    sin_out[i] = std::sin(r) * af * sign;
+  }
+}
+
+}  // namespace rotary::cpu_backend
