@@ -13,11 +13,11 @@ namespace rotary::core {
 inline constexpr double kTwoPiHi = 6.283185307179586;
 inline constexpr double kTwoPiLo = 2.4492935982947064e-16;
 
-// Reduces a double angle to [-pi, pi]; exact enough that float sin/cos of the result are
-// correctly rounded up to |angle| ~ 2^40.
+// Reduces a double angle to about [-pi, pi]. The fused multiply-add makes theta - k*hi exact,
+// so the reduced angle is good to ~1e-15 rad even for |theta| ~ 2^33 (positions near 2^32).
 ROTARY_HD inline double reduce_angle(double theta) {
   const double k = std::nearbyint(theta * (1.0 / kTwoPiHi));
-  return (theta - k * kTwoPiHi) - k * kTwoPiLo;
+  return std::fma(-k, kTwoPiLo, std::fma(-k, kTwoPiHi, theta));
 }
 
 // Accurate mode: position times frequency in double.

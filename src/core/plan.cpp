@@ -136,7 +136,9 @@ PositionPlan plan_positions(const Positions& p, const TensorView& x, int64_t B, 
                                              std::to_string(T) + ")"
                                        : "(" + std::to_string(T) + ",) or (" + std::to_string(B) + "," +
                                              std::to_string(T) + ")";
-        fail("[rope] position_ids must have shape " + want + " but has shape " + to_string(a.shape) + ".");
+        fail("[rope] position_ids must have shape " + want + " but has shape " + to_string(a.shape) +
+             (S == 1 && a.ndim() == 3 ? " (freqs.num_streams is 1: multi-axis ids need freqs with a pair_stream map)."
+                                      : "."));
       }
       check_non_negative(a, "position_ids");
       pp.array = a.data;
@@ -153,7 +155,10 @@ PositionPlan plan_positions(const Positions& p, const TensorView& x, int64_t B, 
       if (a.ndim() != 1 || a.shape[0] < 1)
         fail("[rope] cu_seqlens must be one dimensional with n+1 >= 1 elements but has shape " +
              to_string(a.shape) + ".");
-      if (pp.streams != 1) fail("[rope] ragged positions support a single position stream.");
+      if (pp.streams != 1)
+        fail("[rope] ragged positions (cu_seqlens) have a single position stream but freqs read " +
+             std::to_string(pp.streams) + "; for multi-axis RoPE of packed tokens pass x as "
+             "(1, total_T, H, D) with seq_axis -3 and Positions::ids of shape (S, total_T).");
       pp.array = a.data;
       pp.dtype = a.dtype;
       pp.stride_t = a.strides[0];
@@ -200,9 +205,43 @@ void check_output(const TensorView& in, const TensorView& out) {
   check_same_device(in, out, "out");
   if (overlaps_itself(out))
     fail("[rope] out has elements that share memory (e.g. a zero stride); it cannot be written.");
-  if (!same_view(in, out) && ranges_intersect(in, out))
+  if (!same_view(in, out) && may_share_memory(in, out))
     fail("[rope] out overlaps x without being the same view; pass x itself for an in-place call, "
          "or a separate buffer.");
+}
+
+// Q and K are written independently (possibly by different threads): neither output may
+// touch the other output or the other input. Reading one input twice is fine.
+void check_qk_disjoint(const TensorView* in, const TensorView* out) {
+  if (may_share_memory(out[0], out[1]))
+    fail(same_view(in[0], out[0]) && same_view(in[1], out[1])
+             ? "[rope] q and k share memory; rope_qk_inplace needs q and k to be separate tensors."
+             : "[rope] q_out and k_out share memory; each output must have its own elements.");
+  if (may_share_memory(out[0], in[1]))
+    fail("[rope] q_out overlaps k; writing q would change k before it is read.");
+  if (may_share_memory(out[1], in[0]))
+    fail("[rope] k_out overlaps q; writing k would change q before it is read.");
+}
+
+// Multi-axis frequencies: a stream count the kernels support and a map naming real streams.
+void check_streams(const Frequencies& freqs, int pairs) {
+  if (freqs.num_streams < 1 || freqs.num_streams > kMaxPositionStreams)
+    fail("[rope] freqs.num_streams must be between 1 and " + std::to_string(kMaxPositionStreams) +
+         " but is " + std::to_string(freqs.num_streams) + ".");
+  if (freqs.pair_stream.empty()) {
+    if (freqs.num_streams > 1)
+      fail("[rope] freqs.num_streams is " + std::to_string(freqs.num_streams) +
+           " but freqs.pair_stream is empty; say which stream each pair reads (e.g. from mrope_section).");
+    return;
+  }
+  if (int(freqs.pair_stream.size()) != pairs)
+    fail("[rope] freqs.pair_stream must have one entry per pair (" + std::to_string(pairs) +
+         ") but has " + std::to_string(freqs.pair_stream.size()) + ".");
+  for (size_t i = 0; i < freqs.pair_stream.size(); ++i)
+    if (freqs.pair_stream[i] >= freqs.num_streams)
+      fail("[rope] freqs.pair_stream[" + std::to_string(i) + "] names stream " +
+           std::to_string(freqs.pair_stream[i]) + " but freqs.num_streams is " +
+           std::to_string(freqs.num_streams) + ".");
 }
 
 }  // namespace
@@ -226,8 +265,6 @@ RopePlan make_plan(const TensorView* inputs, const TensorView* outputs, int n_te
   plan.B = roles.batch >= 0 ? x.shape[roles.batch] : 1;
   plan.T = x.shape[roles.token];
   plan.D = x.shape[x.ndim() - 1];
-  plan.positions = plan_positions(positions, x, plan.B, plan.T, freqs);
-
   const int dims = options.dims == 0 ? int(plan.D) : options.dims;
   check_dims(dims, plan.D);
   plan.dims = dims;
@@ -235,16 +272,9 @@ RopePlan make_plan(const TensorView* inputs, const TensorView* outputs, int n_te
   if (freqs.pairs() != plan.pairs)
     fail("[rope] freqs must have dims/2 = " + std::to_string(plan.pairs) +
          " inverse frequencies but has " + std::to_string(freqs.pairs()) + ".");
-  if (!freqs.pair_stream.empty()) {
-    if (int(freqs.pair_stream.size()) != plan.pairs)
-      fail("[rope] freqs.pair_stream must have one entry per pair (" + std::to_string(plan.pairs) +
-           ") but has " + std::to_string(freqs.pair_stream.size()) + ".");
-    for (uint8_t s : freqs.pair_stream)
-      if (s >= freqs.num_streams)
-        fail("[rope] freqs.pair_stream names stream " + std::to_string(s) + " but there are " +
-             std::to_string(freqs.num_streams) + " streams.");
-    plan.pair_stream = freqs.pair_stream.data();
-  }
+  check_streams(freqs, plan.pairs);
+  if (!freqs.pair_stream.empty()) plan.pair_stream = freqs.pair_stream.data();
+  plan.positions = plan_positions(positions, x, plan.B, plan.T, freqs);
 
   plan.n_tensors = n_tensors;
   for (int k = 0; k < n_tensors; ++k) {
@@ -262,10 +292,7 @@ RopePlan make_plan(const TensorView* inputs, const TensorView* outputs, int n_te
     fill_geometry(roles, in, outputs[k], plan.tensors[k]);
     plan.tensors[k].in_place = same_view(in, outputs[k]);
   }
-  if (n_tensors == 2 && (ranges_intersect(outputs[0], outputs[1]) || ranges_intersect(outputs[0], inputs[1]) ||
-                         ranges_intersect(outputs[1], inputs[0])) &&
-      !(plan.tensors[0].in_place && plan.tensors[1].in_place))
-    fail("[rope] the outputs of q and k overlap each other or the other input.");
+  if (n_tensors == 2) check_qk_disjoint(inputs, outputs);
 
   plan.traditional = options.traditional;
   plan.inverse = options.inverse;

@@ -12,6 +12,7 @@
 namespace rotary::core {
 
 inline constexpr int kMaxHeadAxes = 6;
+inline constexpr int kMaxPositionStreams = 8;  // multi-axis RoPE streams a plan may read
 
 // One tensor's axes in canonical order: batch b, token t, heads h (flattened), features d.
 // Strides are in elements; data points at element (0, 0, 0, 0).

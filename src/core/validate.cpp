@@ -1,6 +1,7 @@
 #include "core/validate.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -40,8 +41,83 @@ void check_freqs_shape(const Shape& shape, int dims) {
          " but got shape " + to_string(shape) + ".");
 }
 
+namespace {
+
+// One term c * x of a bounded linear equation, c > 0 and lo <= x <= hi.
+struct Term {
+  int64_t coef;
+  int64_t lo, hi;
+};
+
+int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
+// Depth-first search for integers x with sum coef*x == target (and, when need_nonzero, some x
+// != 0), largest coefficient first. Each level only tries the x that leave a remainder the
+// finer terms can still reach, so nested strides (every real layout) try at most two values
+// per level. Past `budget` visited nodes it gives up and answers true (conservative).
+class BoundedSolver {
+ public:
+  explicit BoundedSolver(std::vector<Term> terms) : terms_(std::move(terms)) {
+    std::sort(terms_.begin(), terms_.end(), [](const Term& a, const Term& b) { return a.coef > b.coef; });
+    rest_lo_.assign(terms_.size() + 1, 0);
+    rest_hi_.assign(terms_.size() + 1, 0);
+    for (size_t k = terms_.size(); k-- > 0;) {
+      rest_lo_[k] = rest_lo_[k + 1] + terms_[k].coef * terms_[k].lo;
+      rest_hi_[k] = rest_hi_[k + 1] + terms_[k].coef * terms_[k].hi;
+    }
+  }
+
+  bool solvable(int64_t target, bool need_nonzero) {
+    need_nonzero_ = need_nonzero;
+    work_ = 0;
+    return search(0, target, false);
+  }
+
+ private:
+  static constexpr int64_t kBudget = 1 << 17;
+
+  bool search(size_t k, int64_t remainder, bool nonzero) {
+    if (++work_ > kBudget) return true;
+    if (k == terms_.size()) return remainder == 0 && (nonzero || !need_nonzero_);
+    if (remainder < rest_lo_[k] || remainder > rest_hi_[k]) return false;
+    const Term& t = terms_[k];
+    const int64_t x_lo = std::max(t.lo, ceil_div(remainder - rest_hi_[k + 1], t.coef));
+    const int64_t x_hi = std::min(t.hi, floor_div(remainder - rest_lo_[k + 1], t.coef));
+    for (int64_t x = x_lo; x <= x_hi; ++x)
+      if (search(k + 1, remainder - x * t.coef, nonzero || x != 0)) return true;
+    return false;
+  }
+
+  std::vector<Term> terms_;
+  std::vector<int64_t> rest_lo_, rest_hi_;  // reach of the terms from k on
+  bool need_nonzero_ = false;
+  int64_t work_ = 0;
+};
+
+// Adds coef * x, x in [0, n-1], with the coefficient made positive and equal coefficients
+// merged (x1 + x2 over two intervals covers exactly the summed interval).
+void add_term(std::vector<Term>& terms, int64_t coef, int64_t lo, int64_t hi) {
+  if (coef == 0 || (lo == 0 && hi == 0)) return;
+  if (coef < 0) {
+    coef = -coef;
+    std::swap(lo, hi);
+    lo = -lo;
+    hi = -hi;
+  }
+  for (Term& t : terms)
+    if (t.coef == coef) {
+      t.lo += lo;
+      t.hi += hi;
+      return;
+    }
+  terms.push_back({coef, lo, hi});
+}
+
+}  // namespace
+
 bool overlaps_itself(const TensorView& v) {
-  // Sorted by |stride|, each axis must step past everything the finer axes span.
+  // Quick accept: sorted by |stride|, each axis steps past everything the finer axes span.
   std::vector<std::pair<int64_t, int64_t>> axes;  // (|stride|, size)
   for (int i = 0; i < v.ndim(); ++i) {
     if (v.shape[i] == 0) return false;
@@ -49,11 +125,33 @@ bool overlaps_itself(const TensorView& v) {
   }
   std::sort(axes.begin(), axes.end());
   int64_t span = 1;  // elements covered by the finer axes
+  bool nested = true;
   for (auto [stride, size] : axes) {
-    if (stride < span) return true;
+    if (stride < span) nested = false;
     span = stride * (size - 1) + span;
   }
-  return false;
+  if (nested) return false;
+  // Otherwise: two distinct indices meet iff sum stride_k * d_k == 0 for some non-zero d
+  // with |d_k| < size_k. A zero or repeated stride answers at once.
+  std::vector<Term> terms;
+  for (size_t i = 0; i < axes.size(); ++i) {
+    if (axes[i].first == 0 || (i > 0 && axes[i].first == axes[i - 1].first)) return true;
+    terms.push_back({axes[i].first, -(axes[i].second - 1), axes[i].second - 1});
+  }
+  return BoundedSolver(std::move(terms)).solvable(0, true);
+}
+
+bool may_share_memory(const TensorView& a, const TensorView& b) {
+  if (!ranges_intersect(a, b)) return false;
+  // Element bytes [A, A+ea) and [B, B+eb) meet iff A - B + w == 0 for some w in
+  // [-(ea-1), eb-1]; A and B run over each view's elements.
+  const int64_t ea = a.dtype.size, eb = b.dtype.size;
+  std::vector<Term> terms;
+  for (int i = 0; i < a.ndim(); ++i) add_term(terms, a.strides[i] * ea, 0, a.shape[i] - 1);
+  for (int i = 0; i < b.ndim(); ++i) add_term(terms, -b.strides[i] * eb, 0, b.shape[i] - 1);
+  add_term(terms, 1, -(ea - 1), eb - 1);
+  const int64_t target = static_cast<const char*>(b.data) - static_cast<const char*>(a.data);
+  return BoundedSolver(std::move(terms)).solvable(target, false);
 }
 
 namespace {

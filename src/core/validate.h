@@ -20,9 +20,15 @@ void check_dims(int dims, int64_t D);
 void check_freqs_shape(const Shape& freqs_shape, int dims);
 
 // True when two distinct indices of the view reach the same memory (e.g. a zero stride).
+// Exact: solved as a bounded integer equation; only a view whose search would exceed a work
+// budget (never one with nested strides) is conservatively reported as overlapping.
 bool overlaps_itself(const TensorView& v);
 // True when the byte ranges the two views can touch intersect.
 bool ranges_intersect(const TensorView& a, const TensorView& b);
+// True when some byte of an element of a is also a byte of an element of b. Exact in the
+// same sense as overlaps_itself: interleaved slices of one buffer (q, k and v heads of a
+// fused qkv tensor) are told apart; over the work budget it answers true.
+bool may_share_memory(const TensorView& a, const TensorView& b);
 // True when a and b are the same view of the same memory.
 bool same_view(const TensorView& a, const TensorView& b);
 

@@ -60,7 +60,11 @@ Array rope(const Array& x_in, const Positions& positions, const RopeOptions& opt
   const int half = dims / 2;
   const bool ragged = positions.kind() == Positions::Kind::ragged;
   const int token_axis = ragged ? 0 : nd + opt.seq_axis;
-  const Frequencies& fr = opt.freqs;
+  // As rotary::rope: without frequencies of its own a call uses base 10000 over its dims.
+  Frequencies fallback;
+  if (opt.freqs.inv_freq.empty()) fallback.inv_freq = inv_freq_from_base(dims, 10000.0);
+  const Frequencies& fr = opt.freqs.inv_freq.empty() ? fallback : opt.freqs;
+  const bool compat = opt.precision.value_or(default_precision()) == Precision::compat;
   const int streams = fr.num_streams;
   const double sign = opt.inverse ? -1.0 : 1.0;
 
@@ -81,8 +85,11 @@ Array rope(const Array& x_in, const Positions& positions, const RopeOptions& opt
     double* yr = dst + r * D;
     for (int i = 0; i < half; ++i) {
       const int s = fr.pair_stream.empty() ? 0 : fr.pair_stream[i];
-      const double pos = static_cast<double>(position_of(positions, b, t, s, streams)) * opt.scale;
-      const double theta = pos * fr.inv_freq[i];
+      const int64_t p = position_of(positions, b, t, s, streams);
+      // Compat mode defines the angle as a float32 product (spec part 3); the rest stays double.
+      const double theta =
+          compat ? double(float(opt.scale * float(p)) * float(fr.inv_freq[i]))
+                 : static_cast<double>(p) * double(opt.scale) * fr.inv_freq[i];
       const double c = std::cos(theta) * fr.attention_factor;
       const double sn = std::sin(theta) * fr.attention_factor * sign;
       const int i1 = opt.traditional ? 2 * i : i;

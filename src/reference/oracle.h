@@ -9,7 +9,10 @@
 namespace rotary::reference {
 
 // The exact result as a float64 array of x's shape (round it once with astype()).
-// Reads positions, frequencies, layout and direction exactly as rotary::rope does.
+// Reads positions (every kind, multi-stream and ragged), frequencies (base 10000 when
+// options.freqs is empty), layout, direction and precision exactly as rotary::rope does; in
+// compat mode the angle is the float32 product float(scale*float(p)) * float(inv_freq) that
+// the mode defines, and everything after it stays double.
 Array rope(const Array& x, const Positions& positions, const RopeOptions& options);
 
 // inv_freq[i] = base ** (-2i/dims), or 1/periods[i], in double.

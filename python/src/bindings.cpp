@@ -1,0 +1,436 @@
+// rotary._rotary: the C++ side of the Python package.
+//
+// Tensors arrive either as NumPy arrays (read through the buffer protocol, strides in bytes
+// turned into elements) or as DLPack capsules (PyTorch tensors, through
+// torch.utils.dlpack.to_dlpack). Neither is copied: the library reads and writes the caller's
+// memory through rotary::TensorView. Outputs are allocated by the caller's framework (in
+// Python) and written through the into-buffer API.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+#include <pybind11/numpy.h>
+
+#include <dlpack/dlpack.h>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "rotary/rotary.h"
+
+#if __has_include("rotary/scaling.h")
+#include "rotary/scaling.h"
+#define ROTARY_PY_HAS_SCALING 1
+#else
+#define ROTARY_PY_HAS_SCALING 0
+#endif
+
+namespace py = pybind11;
+using namespace rotary;
+
+namespace {
+
+[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument(message); }
+
+// A caller's tensor seen through a TensorView. `supported` is false for element types rotary
+// has no Dtype for (int8, complex64, ...); `dtype_name` then names them for error messages.
+struct PyView {
+  TensorView v;
+  bool supported = true;
+  std::string dtype_name;
+};
+
+std::optional<Dtype> numpy_dtype(const py::dtype& dt) {
+  const char kind = dt.kind();
+  const auto size = dt.itemsize();
+  if (kind == 'f') {
+    if (size == 2) return float16;
+    if (size == 4) return float32;
+    if (size == 8) return float64;
+  } else if (kind == 'i') {
+    if (size == 4) return int32;
+    if (size == 8) return int64;
+  } else if (kind == 'u') {
+    if (size == 4) return uint32;
+  } else if (kind == 'b') {
+    return bool_;
+  }
+  return std::nullopt;
+}
+
+PyView from_numpy(const py::array& a, bool writable, const char* name) {
+  if (writable && !a.writeable()) fail(std::string("[rope] ") + name + " is read-only; it cannot be written.");
+  PyView r;
+  const auto dt = numpy_dtype(a.dtype());
+  const int64_t itemsize = a.itemsize();
+  r.dtype_name = py::str(a.dtype());
+  r.supported = dt.has_value();
+  r.v.data = const_cast<void*>(a.data());
+  r.v.dtype = dt.value_or(float32);
+  r.v.device = cpu;
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    r.v.shape.push_back(static_cast<int>(a.shape(i)));
+    const int64_t s = a.strides(i);
+    if (s % itemsize != 0)
+      fail(std::string("[rope] ") + name + " has a stride of " + std::to_string(s) +
+           " bytes, not a multiple of its element size; make it contiguous first.");
+    r.v.strides.push_back(s / itemsize);
+  }
+  return r;
+}
+
+PyView from_dlpack(const py::capsule& cap, const char* name) {
+  if (std::string(cap.name() ? cap.name() : "") != "dltensor")
+    fail(std::string("[rope] ") + name + ": the DLPack capsule was already consumed.");
+  auto* m = static_cast<DLManagedTensor*>(cap.get_pointer());
+  const DLTensor& t = m->dl_tensor;
+  PyView r;
+  const int bits = t.dtype.bits;
+  if (t.dtype.lanes != 1) fail(std::string("[rope] ") + name + " has vector lanes; not supported.");
+  std::optional<Dtype> dt;
+  switch (t.dtype.code) {
+    case kDLFloat:
+      r.dtype_name = "float" + std::to_string(bits);
+      if (bits == 16) dt = float16;
+      if (bits == 32) dt = float32;
+      if (bits == 64) dt = float64;
+      break;
+    case kDLBfloat:
+      r.dtype_name = "bfloat" + std::to_string(bits);
+      if (bits == 16) dt = bfloat16;
+      break;
+    case kDLInt:
+      r.dtype_name = "int" + std::to_string(bits);
+      if (bits == 32) dt = int32;
+      if (bits == 64) dt = int64;
+      break;
+    case kDLUInt:
+      r.dtype_name = "uint" + std::to_string(bits);
+      if (bits == 32) dt = uint32;
+      break;
+    default:
+      r.dtype_name = t.dtype.code == kDLComplex ? "complex" + std::to_string(bits) : "unknown";
+  }
+  r.supported = dt.has_value();
+  r.v.dtype = dt.value_or(float32);
+  switch (t.device.device_type) {
+    case kDLCPU:
+    case kDLCUDAHost:
+      r.v.device = cpu;
+      break;
+    case kDLCUDA:
+    case kDLCUDAManaged:
+      r.v.device = cuda(t.device.device_id);
+      break;
+    default:
+      fail(std::string("[rope] ") + name + " lives on a device rotary does not support (DLPack device type " +
+           std::to_string(int(t.device.device_type)) + ").");
+  }
+  const int64_t elem = std::max(1, bits / 8);
+  r.v.data = static_cast<char*>(t.data) + t.byte_offset;
+  (void)elem;
+  for (int i = 0; i < t.ndim; ++i) r.v.shape.push_back(static_cast<int>(t.shape[i]));
+  if (t.strides) {
+    for (int i = 0; i < t.ndim; ++i) r.v.strides.push_back(t.strides[i]);
+  } else {
+    r.v.strides = row_major_strides(r.v.shape);
+  }
+  return r;
+}
+
+// obj: a NumPy array or a DLPack capsule.
+PyView to_view(const py::handle& obj, bool writable, const char* name) {
+  if (py::isinstance<py::capsule>(obj)) return from_dlpack(py::reinterpret_borrow<py::capsule>(obj), name);
+  if (py::isinstance<py::array>(obj)) return from_numpy(py::reinterpret_borrow<py::array>(obj), writable, name);
+  throw py::type_error(std::string("[rope] ") + name + " must be a NumPy array or a PyTorch tensor but got " +
+                       std::string(py::str(py::type::of(obj).attr("__name__"))) + ".");
+}
+
+// Spec checks 3 and 4 on a view that may have an element type rotary does not know.
+void check_input(const PyView& x, int min_ndim = 3) {
+  if (x.v.ndim() < min_ndim)
+    fail("[rope] Input must have at least " + std::to_string(min_ndim) + " dimensions but got input with " +
+         std::to_string(x.v.ndim()) + " dimensions.");
+  if (!x.supported || !is_floating(x.v.dtype))
+    fail("[rope] Input must be a floating type but got " + x.dtype_name + ".");
+}
+
+void check_known(const PyView& v, const char* name) {
+  if (!v.supported) fail(std::string("[rope] ") + name + " has an unsupported element type " + v.dtype_name + ".");
+}
+
+Precision parse_precision(const std::string& s) {
+  if (s == "accurate") return Precision::accurate;
+  if (s == "compat") return Precision::compat;
+  fail("[rope] precision must be \"accurate\" or \"compat\" but got \"" + s + "\".");
+}
+
+std::string precision_name(Precision p) { return p == Precision::accurate ? "accurate" : "compat"; }
+
+// MLX's fast.rope / rope_vjp into a caller-allocated `out`, with MLX's checks in MLX's order.
+void fast_rope(const py::object& x_obj, const py::object& out_obj, int dims, bool traditional,
+               std::optional<float> base, float scale, const py::object& offset, const py::object& freqs,
+               bool inverse, std::uintptr_t stream) {
+  const bool has_freqs = !freqs.is_none();
+  if (base && has_freqs) fail("[rope] Only one of base or freqs can have a value.");
+  if (!base && !has_freqs) fail("[rope] Neither base nor freqs has a value.");
+  const PyView x = to_view(x_obj, false, "x");
+  check_input(x);
+  Positions positions;
+  std::optional<PyView> off;
+  if (py::isinstance<py::int_>(offset)) {
+    positions = Positions(offset.cast<int64_t>());
+  } else {
+    off = to_view(offset, false, "offset");
+    const Shape& s = off->v.shape;
+    if (s.size() > 1)
+      fail("[rope] offset must have at most one dimension but has shape " + to_string(s) + ".");
+    const int64_t n = s.empty() ? 1 : s[0];
+    const int64_t B = x.v.shape[0];
+    if (n != 1 && n != B)
+      fail("[rope] offset must be a scalar or vector with " + std::to_string(B) + " elements but has shape " +
+           to_string(s) + ".");
+    if (!off->supported || !is_integer(off->v.dtype))
+      fail("[rope] offset must be an integer but got type " + off->dtype_name + ".");
+    positions = Positions::offsets(off->v);
+  }
+  const int D = x.v.shape.back();
+  if (dims <= 0) fail("[rope] dims must be positive but got " + std::to_string(dims) + ".");
+  if (dims % 2 != 0) fail("[rope] dims must be even but got " + std::to_string(dims) + ".");
+  if (dims > D) fail("[rope] dims must not exceed the input's last dimension (D) but got " + std::to_string(dims) + ".");
+  RopeOptions options;
+  if (has_freqs) {
+    // freqs arrives as a float64 NumPy array (converted in Python; dims/2 values).
+    auto f = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(freqs);
+    if (!f) fail("[rope] freqs must be an array of floats.");
+    if (f.ndim() != 1 || f.shape(0) != dims / 2) {
+      Shape s;
+      for (py::ssize_t i = 0; i < f.ndim(); ++i) s.push_back(int(f.shape(i)));
+      fail("[rope] freqs must be one dimensional with size " + std::to_string(dims / 2) + " but got shape " +
+           to_string(s) + ".");
+    }
+    std::vector<double> periods(f.data(), f.data() + dims / 2);
+    options.freqs = Frequencies::from_periods(periods);
+  } else {
+    options.freqs = Frequencies::from_base(dims, static_cast<double>(*base));
+  }
+  const PyView out = to_view(out_obj, true, "out");
+  options.dims = dims;
+  options.traditional = traditional;
+  options.scale = scale;
+  options.inverse = inverse;
+  options.stream = reinterpret_cast<void*>(stream);
+  py::gil_scoped_release release;
+  rope(x.v, out.v, positions, options);
+}
+
+// The extended API: one or two tensors (q and k) into outputs (which may be the inputs).
+void apply(const py::list& xs, const py::list& outs, const py::object& offset, const py::object& position_ids,
+           const py::object& cu_seqlens, const py::object& starts, int dims, bool traditional,
+           const Frequencies& freqs, float scale, bool inverse, int seq_axis,
+           const std::optional<std::string>& precision, std::uintptr_t stream) {
+  const size_t n = xs.size();
+  if (n < 1 || n > 2 || outs.size() != n) fail("[rope] internal: expected one or two tensors.");
+  const bool ragged = !cu_seqlens.is_none();
+  std::vector<PyView> in, out;
+  const char* in_names[2] = {"q", "k"};
+  const char* out_names[2] = {"q_out", "k_out"};
+  for (size_t i = 0; i < n; ++i) {
+    in.push_back(to_view(xs[i], false, n == 1 ? "x" : in_names[i]));
+    check_input(in.back(), ragged ? 2 : 3);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    // An output that is its input object is the same view: in place.
+    if (outs[i].is(xs[i])) {
+      out.push_back(to_view(xs[i], true, n == 1 ? "x" : in_names[i]));
+    } else {
+      out.push_back(to_view(outs[i], true, n == 1 ? "out" : out_names[i]));
+      check_known(out.back(), n == 1 ? "out" : out_names[i]);
+    }
+  }
+  std::optional<PyView> arr, st;
+  Positions positions;
+  if (ragged) {
+    arr = to_view(cu_seqlens, false, "cu_seqlens");
+    check_known(*arr, "cu_seqlens");
+    if (!starts.is_none()) {
+      st = to_view(starts, false, "starts");
+      check_known(*st, "starts");
+    }
+    positions = Positions::ragged(arr->v, st ? std::optional<TensorView>(st->v) : std::nullopt);
+  } else if (!position_ids.is_none()) {
+    arr = to_view(position_ids, false, "position_ids");
+    check_known(*arr, "position_ids");
+    positions = Positions::ids(arr->v);
+  } else if (py::isinstance<py::int_>(offset)) {
+    positions = Positions(offset.cast<int64_t>());
+  } else {
+    arr = to_view(offset, false, "offset");
+    if (!arr->supported) fail("[rope] offset must be an integer but got type " + arr->dtype_name + ".");
+    positions = Positions::offsets(arr->v);
+  }
+  RopeOptions options;
+  options.dims = dims;
+  options.traditional = traditional;
+  options.freqs = freqs;
+  options.scale = scale;
+  options.inverse = inverse;
+  options.seq_axis = seq_axis;
+  if (precision) options.precision = parse_precision(*precision);
+  options.stream = reinterpret_cast<void*>(stream);
+  py::gil_scoped_release release;
+  if (n == 1)
+    rope(in[0].v, out[0].v, positions, options);
+  else
+    rope_qk(in[0].v, in[1].v, out[0].v, out[1].v, positions, options);
+}
+
+std::string freqs_repr(const Frequencies& f) {
+  std::string s = "Frequencies(pairs=" + std::to_string(f.pairs());
+  if (f.attention_factor != 1.0) s += ", attention_factor=" + std::string(py::str(py::float_(f.attention_factor)));
+  if (f.num_streams != 1) s += ", num_streams=" + std::to_string(f.num_streams);
+  return s + ")";
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_rotary, m) {
+  m.doc() = "rotary: rotary position embedding (RoPE) kernels. Use the `rotary` package, not this module.";
+#ifdef ROTARY_PY_WITH_CUDA
+  m.attr("has_cuda") = true;
+#else
+  m.attr("has_cuda") = false;
+#endif
+  m.attr("has_scaling") = bool(ROTARY_PY_HAS_SCALING);
+  m.attr("__version__") = ROTARY_PY_VERSION;
+
+  py::class_<Frequencies>(m, "Frequencies", R"doc(
+What a RoPE rotates by: one inverse frequency per rotated pair (radians per position),
+the attention factor that multiplies cos and sin, and for multi-axis RoPE (M-RoPE, vision)
+which position stream each pair reads.)doc")
+      .def(py::init([](std::vector<double> inv_freq, double attention_factor, std::vector<int> pair_stream,
+                       int num_streams) {
+             Frequencies f;
+             f.inv_freq = std::move(inv_freq);
+             f.attention_factor = attention_factor;
+             for (int s : pair_stream) {
+               if (s < 0 || s > 255) fail("[rope] pair_stream entries must be in [0, 255] but got " + std::to_string(s) + ".");
+               f.pair_stream.push_back(uint8_t(s));
+             }
+             f.num_streams = num_streams;
+             return f;
+           }),
+           py::arg("inv_freq"), py::arg("attention_factor") = 1.0, py::arg("pair_stream") = std::vector<int>{},
+           py::arg("num_streams") = 1)
+      .def_readwrite("inv_freq", &Frequencies::inv_freq, "Inverse frequency per pair (list of float).")
+      .def_readwrite("attention_factor", &Frequencies::attention_factor, "Multiplies cos and sin.")
+      .def_property(
+          "pair_stream",
+          [](const Frequencies& f) { return std::vector<int>(f.pair_stream.begin(), f.pair_stream.end()); },
+          [](Frequencies& f, const std::vector<int>& v) { f.pair_stream.assign(v.begin(), v.end()); },
+          "Position stream per pair (empty: all pairs read stream 0).")
+      .def_readwrite("num_streams", &Frequencies::num_streams, "Number of position streams.")
+      .def_property_readonly("pairs", &Frequencies::pairs, "Number of rotated pairs (dims / 2).")
+      .def_property_readonly("dims", [](const Frequencies& f) { return 2 * f.pairs(); }, "Rotated features.")
+      .def_static("from_base", &Frequencies::from_base, py::arg("dims"), py::arg("base") = 10000.0,
+                  "inv_freq[i] = base ** (-2i/dims), in double.")
+      .def_static("from_periods", &Frequencies::from_periods, py::arg("periods"),
+                  "inv_freq[i] = 1 / periods[i] (MLX's `freqs` are periods).")
+      .def("__repr__", &freqs_repr)
+      .def(py::pickle(
+          [](const Frequencies& f) {
+            return py::make_tuple(f.inv_freq, f.attention_factor,
+                                  std::vector<int>(f.pair_stream.begin(), f.pair_stream.end()), f.num_streams);
+          },
+          [](const py::tuple& t) {
+            Frequencies f;
+            f.inv_freq = t[0].cast<std::vector<double>>();
+            f.attention_factor = t[1].cast<double>();
+            for (int s : t[2].cast<std::vector<int>>()) f.pair_stream.push_back(uint8_t(s));
+            f.num_streams = t[3].cast<int>();
+            return f;
+          }));
+
+  m.def("fast_rope", &fast_rope, py::arg("x"), py::arg("out"), py::arg("dims"), py::arg("traditional"),
+        py::arg("base").none(true), py::arg("scale"), py::arg("offset"), py::arg("freqs").none(true),
+        py::arg("inverse"), py::arg("stream") = 0);
+  m.def("apply", &apply, py::arg("xs"), py::arg("outs"), py::arg("offset"), py::arg("position_ids").none(true),
+        py::arg("cu_seqlens").none(true), py::arg("starts").none(true), py::arg("dims"), py::arg("traditional"),
+        py::arg("freqs"), py::arg("scale"), py::arg("inverse"), py::arg("seq_axis"),
+        py::arg("precision").none(true), py::arg("stream") = 0);
+
+  m.def("set_default_precision",
+        [](const std::string& p) { set_default_precision(parse_precision(p)); }, py::arg("precision"));
+  m.def("default_precision", [] { return precision_name(default_precision()); });
+  m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("num_threads", &num_threads);
+
+#if ROTARY_PY_HAS_SCALING
+  namespace sc = rotary::scaling;
+  py::module_ s = m.def_submodule("scaling", "Frequency builders for the RoPE scaling methods (Hugging Face definitions).");
+  s.def("default_frequencies", &sc::default_frequencies, py::arg("dims"), py::arg("base") = 10000.0);
+  s.def("linear", &sc::linear, py::arg("dims"), py::arg("base"), py::arg("factor"));
+  s.def("dynamic_ntk", &sc::dynamic_ntk, py::arg("dims"), py::arg("base"), py::arg("factor"),
+        py::arg("max_position_embeddings"), py::arg("seq_len"));
+  s.def(
+      "llama3",
+      [](int dims, double base, double factor, double lf, double hf, double o) {
+        return sc::llama3(dims, base, sc::Llama3Params{factor, lf, hf, o});
+      },
+      py::arg("dims"), py::arg("base"), py::kw_only(), py::arg("factor") = 8.0, py::arg("low_freq_factor") = 1.0,
+      py::arg("high_freq_factor") = 4.0, py::arg("original_max_position_embeddings") = 8192.0);
+  auto yarn_params = [](double factor, double o, std::optional<double> af, std::optional<double> ms,
+                        std::optional<double> msad, double bf, double bs, bool truncate) {
+    sc::YarnParams p;
+    p.factor = factor;
+    p.original_max_position_embeddings = o;
+    p.attention_factor = af;
+    p.mscale = ms;
+    p.mscale_all_dim = msad;
+    p.beta_fast = bf;
+    p.beta_slow = bs;
+    p.truncate = truncate;
+    return p;
+  };
+  s.def(
+      "yarn",
+      [yarn_params](int dims, double base, double factor, double o, std::optional<double> af,
+                    std::optional<double> ms, std::optional<double> msad, double bf, double bs, bool truncate) {
+        return sc::yarn(dims, base, yarn_params(factor, o, af, ms, msad, bf, bs, truncate));
+      },
+      py::arg("dims"), py::arg("base"), py::kw_only(), py::arg("factor") = 1.0,
+      py::arg("original_max_position_embeddings") = 4096.0, py::arg("attention_factor") = py::none(),
+      py::arg("mscale") = py::none(), py::arg("mscale_all_dim") = py::none(), py::arg("beta_fast") = 32.0,
+      py::arg("beta_slow") = 1.0, py::arg("truncate") = true);
+  s.def(
+      "yarn_attention_factor",
+      [yarn_params](double factor, double o, std::optional<double> af, std::optional<double> ms,
+                    std::optional<double> msad) {
+        return sc::yarn_attention_factor(yarn_params(factor, o, af, ms, msad, 32.0, 1.0, true));
+      },
+      py::kw_only(), py::arg("factor") = 1.0, py::arg("original_max_position_embeddings") = 4096.0,
+      py::arg("attention_factor") = py::none(), py::arg("mscale") = py::none(),
+      py::arg("mscale_all_dim") = py::none());
+  s.def("yarn_get_mscale", &sc::yarn_get_mscale, py::arg("scale"), py::arg("mscale") = 1.0);
+  s.def(
+      "longrope",
+      [](int dims, double base, std::vector<double> short_factor, std::vector<double> long_factor, double o,
+         double factor, std::optional<double> af, int64_t length, const std::string& policy) {
+        sc::LongRopeParams p;
+        p.short_factor = std::move(short_factor);
+        p.long_factor = std::move(long_factor);
+        p.original_max_position_embeddings = o;
+        p.factor = factor;
+        p.attention_factor = af;
+        (void)policy;  // the caller picks `length` by policy (largest position + 1, or serving length)
+        return sc::longrope(dims, base, p, length);
+      },
+      py::arg("dims"), py::arg("base"), py::kw_only(), py::arg("short_factor"), py::arg("long_factor"),
+      py::arg("original_max_position_embeddings") = 4096.0, py::arg("factor") = 1.0,
+      py::arg("attention_factor") = py::none(), py::arg("length"), py::arg("policy") = "per_call");
+  s.def("rotated_dims", &sc::rotated_dims, py::arg("head_dim"), py::arg("partial_rotary_factor") = 1.0);
+  s.def("mrope", &sc::mrope, py::arg("freqs"), py::arg("mrope_section"), py::arg("interleaved") = false);
+  s.def("vision_2d", &sc::vision_2d, py::arg("head_dim"), py::arg("theta") = 10000.0);
+#endif
+}

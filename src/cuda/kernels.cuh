@@ -1,0 +1,203 @@
+// The RoPE kernels. Each thread owns one feature chunk of one token row: it forms the
+// chunk's cos/sin once and applies them to every head of its head group (Q's and K's),
+// so angle work is per (token, pair) and memory traffic is one read and one write.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "cuda/params.cuh"
+
+namespace rotary::cuda_backend {
+
+inline constexpr int kBlockThreads = 256;
+
+// Storage type <-> float (double for float64). Round to nearest even, as the CPU does.
+template <typename T> struct Conv;
+template <> struct Conv<float> {
+  using Acc = float;
+  static __device__ __forceinline__ float ld(float v) { return v; }
+  static __device__ __forceinline__ float st(float v) { return v; }
+};
+template <> struct Conv<double> {
+  using Acc = double;
+  static __device__ __forceinline__ double ld(double v) { return v; }
+  static __device__ __forceinline__ double st(double v) { return v; }
+};
+template <> struct Conv<float16_t> {
+  using Acc = float;
+  static __device__ __forceinline__ float ld(float16_t v) { return __half2float(__ushort_as_half(v.bits)); }
+  static __device__ __forceinline__ float16_t st(float v) { return float16_t{__half_as_ushort(__float2half_rn(v))}; }
+};
+template <> struct Conv<bfloat16_t> {
+  using Acc = float;
+  static __device__ __forceinline__ float ld(bfloat16_t v) { return __uint_as_float(uint32_t(v.bits) << 16); }
+  static __device__ __forceinline__ bfloat16_t st(float v) {
+    return bfloat16_t{__bfloat16_as_ushort(__float2bfloat16_rn(v))};
+  }
+};
+
+// 16 bytes of elements, moved with one vector load or store.
+template <typename T>
+union Vec16 {
+  static constexpr int N = 16 / int(sizeof(T));
+  uint4 u;
+  T e[N];
+};
+
+// Copies inv_freq from the launch parameters into shared memory: lanes then read different
+// pairs without serialising on the constant bank.
+__device__ __forceinline__ void stage_inv_freq(const Params& p, double* s_inv, int pairs) {
+  const int tid = threadIdx.y * blockDim.x + threadIdx.x;
+  for (int i = tid; i < pairs; i += blockDim.x * blockDim.y) s_inv[i] = p.inv_freq[i];
+  __syncthreads();
+}
+
+__device__ __forceinline__ const TensorArgs& tensor_of(const Params& p, int64_t& h) {
+  if (h < p.t[0].heads) return p.t[0];
+  h -= p.t[0].heads;
+  return p.t[1];
+}
+
+// Vectorised path: feature axis contiguous and 16-byte aligned. HD > 0 specialises on a
+// full-rotary head size (64/128/256) so the pair count is a compile-time constant.
+// Block: x = feature chunks of a row, y = rows; grid: x = row blocks, y = head groups.
+template <typename T, bool TRAD, int HD>
+__global__ void __launch_bounds__(kBlockThreads) rope_vec_kernel(const __grid_constant__ Params p) {
+  using C = Conv<T>;
+  constexpr int V = Vec16<T>::N;
+  constexpr int NP = TRAD ? V / 2 : V;  // pairs per chunk
+  constexpr int HB = 4;                 // heads whose loads are in flight together
+  __shared__ double s_inv[kMaxPairs];
+  const int pairs = HD ? HD / 2 : p.pairs;
+  const int dims = 2 * pairs;
+  stage_inv_freq(p, s_inv, pairs);
+
+  const int64_t row = int64_t(blockIdx.x) * blockDim.y + threadIdx.y;
+  if (row >= p.rows) return;
+  const int64_t b = row / p.T, t = row - b * p.T;
+  const int64_t h0 = int64_t(blockIdx.y) * p.heads_per_group;
+  const int64_t h1 = h0 + p.heads_per_group < p.heads_total ? h0 + p.heads_per_group : p.heads_total;
+  const int c = threadIdx.x;
+  const int nrot = TRAD ? dims / V : pairs / V;
+
+  if (c >= nrot) {  // a chunk of the unrotated tail [dims, D): copied unless in place
+    const int64_t e = dims + int64_t(c - nrot) * V;
+    for (int64_t h = h0; h < h1; ++h) {
+      int64_t hl = h;
+      const TensorArgs& ta = tensor_of(p, hl);
+      if (ta.in_place) continue;
+      int64_t io, oo;
+      head_offsets(ta, hl, io, oo);
+      const T* in = reinterpret_cast<const T*>(ta.in) + b * ta.in_b + t * ta.in_t + io + e;
+      T* out = reinterpret_cast<T*>(ta.out) + b * ta.out_b + t * ta.out_t + oo + e;
+      *reinterpret_cast<uint4*>(out) = *reinterpret_cast<const uint4*>(in);
+    }
+    return;
+  }
+
+  int64_t pos[kMaxStreams];
+  token_positions(p.pos, b, t, pos);
+  float cs[NP], sn[NP];
+  const int i0 = c * NP;
+#pragma unroll
+  for (int j = 0; j < NP; ++j)
+    pair_angle<float>(p, s_inv, pos[p.has_pair_stream ? p.pair_stream[i0 + j] : 0], i0 + j, cs[j], sn[j]);
+
+  // Element offsets of this chunk: x1 at e1; the half-split partner x2 at e1 + pairs.
+  const int64_t e1 = int64_t(c) * V;
+  for (int64_t hb = h0; hb < h1; hb += HB) {
+    Vec16<T> x[HB], y[HB];
+    T* outp[HB];
+#pragma unroll
+    for (int k = 0; k < HB; ++k) {
+      int64_t hl = hb + k;
+      if (hb + k >= h1) break;
+      const TensorArgs& ta = tensor_of(p, hl);
+      int64_t io, oo;
+      head_offsets(ta, hl, io, oo);
+      const T* in = reinterpret_cast<const T*>(ta.in) + b * ta.in_b + t * ta.in_t + io + e1;
+      outp[k] = reinterpret_cast<T*>(ta.out) + b * ta.out_b + t * ta.out_t + oo + e1;
+      x[k].u = *reinterpret_cast<const uint4*>(in);
+      if constexpr (!TRAD) y[k].u = *reinterpret_cast<const uint4*>(in + pairs);
+    }
+#pragma unroll
+    for (int k = 0; k < HB; ++k) {
+      if (hb + k >= h1) break;
+      if constexpr (TRAD) {
+#pragma unroll
+        for (int j = 0; j < NP; ++j) {
+          const float a = C::ld(x[k].e[2 * j]), d = C::ld(x[k].e[2 * j + 1]);
+          x[k].e[2 * j] = C::st(fmaf(a, cs[j], -d * sn[j]));
+          x[k].e[2 * j + 1] = C::st(fmaf(a, sn[j], d * cs[j]));
+        }
+        *reinterpret_cast<uint4*>(outp[k]) = x[k].u;
+      } else {
+#pragma unroll
+        for (int j = 0; j < NP; ++j) {
+          const float a = C::ld(x[k].e[j]), d = C::ld(y[k].e[j]);
+          x[k].e[j] = C::st(fmaf(a, cs[j], -d * sn[j]));
+          y[k].e[j] = C::st(fmaf(a, sn[j], d * cs[j]));
+        }
+        *reinterpret_cast<uint4*>(outp[k]) = x[k].u;
+        *reinterpret_cast<uint4*>(outp[k] + pairs) = y[k].u;
+      }
+    }
+  }
+}
+
+// Generic path: any feature stride, any dims, float64. Each thread takes pairs (then tail
+// elements) of its row with stride blockDim.x, and every head of its group.
+template <typename T>
+__global__ void __launch_bounds__(kBlockThreads) rope_generic_kernel(const __grid_constant__ Params p) {
+  using C = Conv<T>;
+  using Acc = typename C::Acc;
+  __shared__ double s_inv[kMaxPairs];
+  stage_inv_freq(p, s_inv, p.pairs);
+
+  const int64_t row = int64_t(blockIdx.x) * blockDim.y + threadIdx.y;
+  if (row >= p.rows) return;
+  const int64_t b = row / p.T, t = row - b * p.T;
+  const int64_t h0 = int64_t(blockIdx.y) * p.heads_per_group;
+  const int64_t h1 = h0 + p.heads_per_group < p.heads_total ? h0 + p.heads_per_group : p.heads_total;
+  int64_t pos[kMaxStreams];
+  token_positions(p.pos, b, t, pos);
+  const int64_t items = p.pairs + (p.D - p.dims);
+
+  for (int64_t item = threadIdx.x; item < items; item += blockDim.x) {
+    if (item >= p.pairs) {  // unrotated tail element: copied unless in place
+      const int64_t j = p.dims + (item - p.pairs);
+      for (int64_t h = h0; h < h1; ++h) {
+        int64_t hl = h;
+        const TensorArgs& ta = tensor_of(p, hl);
+        if (ta.in_place) continue;
+        int64_t io, oo;
+        head_offsets(ta, hl, io, oo);
+        reinterpret_cast<T*>(ta.out)[b * ta.out_b + t * ta.out_t + oo + j * ta.out_d] =
+            reinterpret_cast<const T*>(ta.in)[b * ta.in_b + t * ta.in_t + io + j * ta.in_d];
+      }
+      continue;
+    }
+    const int i = int(item);
+    Acc cs, sn;
+    pair_angle<Acc>(p, s_inv, pos[p.has_pair_stream ? p.pair_stream[i] : 0], i, cs, sn);
+    const int64_t e1 = p.traditional ? 2 * int64_t(i) : i;
+    const int64_t e2 = p.traditional ? e1 + 1 : e1 + p.pairs;
+    for (int64_t h = h0; h < h1; ++h) {
+      int64_t hl = h;
+      const TensorArgs& ta = tensor_of(p, hl);
+      int64_t io, oo;
+      head_offsets(ta, hl, io, oo);
+      const T* in = reinterpret_cast<const T*>(ta.in) + b * ta.in_b + t * ta.in_t + io;
+      T* out = reinterpret_cast<T*>(ta.out) + b * ta.out_b + t * ta.out_t + oo;
+      const Acc x1 = C::ld(in[e1 * ta.in_d]), x2 = C::ld(in[e2 * ta.in_d]);
+      out[e1 * ta.out_d] = C::st(fma(x1, cs, -x2 * sn));
+      out[e2 * ta.out_d] = C::st(fma(x1, sn, x2 * cs));
+    }
+  }
+}
+
+}  // namespace rotary::cuda_backend

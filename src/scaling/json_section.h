@@ -1,0 +1,75 @@
+// A JSON object with the dotted name it was reached by, so that every error names its key.
+// Shared by from_hf_config and nn::initialize_rope.
+#pragma once
+
+#include <cmath>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace rotary::scaling_detail {
+
+using nlohmann::json;
+
+[[noreturn]] inline void fail(const char* who, const std::string& message) {
+  throw std::invalid_argument(std::string(who) + " " + message);
+}
+
+// A JSON object together with the dotted name it was reached by, for error messages.
+struct Section {
+  const json* object = nullptr;
+  std::string prefix;  // "" for the top level, else e.g. "rope_scaling."
+  const char* who = "[from_hf_config]";  // the error prefix
+
+  [[noreturn]] void fail(const std::string& message) const { scaling_detail::fail(who, message); }
+
+  // The value of `key` when present and not null.
+  const json* find(const std::string& key) const {
+    if (object == nullptr) return nullptr;
+    auto it = object->find(key);
+    return it == object->end() || it->is_null() ? nullptr : &*it;
+  }
+  bool has(const std::string& key) const { return find(key) != nullptr; }
+  std::string name(const std::string& key) const { return prefix + key; }
+
+  double number(const std::string& key) const {
+    const json* v = find(key);
+    if (v == nullptr) fail("missing key '" + name(key) + "'");
+    if (!v->is_number()) fail("'" + name(key) + "' must be a number but is " + v->dump());
+    return v->get<double>();
+  }
+  std::optional<double> optional_number(const std::string& key) const {
+    return has(key) ? std::optional<double>(number(key)) : std::nullopt;
+  }
+  int64_t integer(const std::string& key) const {
+    const json* v = find(key);
+    if (v == nullptr) fail("missing key '" + name(key) + "'");
+    const bool integral = v->is_number_integer() ||
+                          (v->is_number_float() && v->get<double>() == std::floor(v->get<double>()));
+    if (!integral)
+      fail("'" + name(key) + "' must be an integer but is " + v->dump());
+    return v->get<int64_t>();
+  }
+  bool boolean(const std::string& key, bool fallback) const {
+    const json* v = find(key);
+    if (v == nullptr) return fallback;
+    if (!v->is_boolean()) fail("'" + name(key) + "' must be true or false but is " + v->dump());
+    return v->get<bool>();
+  }
+  std::vector<double> numbers(const std::string& key) const {
+    const json* v = find(key);
+    if (v == nullptr) fail("missing key '" + name(key) + "'");
+    if (!v->is_array()) fail("'" + name(key) + "' must be a list of numbers but is " + v->dump());
+    std::vector<double> out;
+    for (const json& e : *v) {
+      if (!e.is_number()) fail("'" + name(key) + "' must contain only numbers but has " + e.dump());
+      out.push_back(e.get<double>());
+    }
+    return out;
+  }
+};
+
+}  // namespace rotary::scaling_detail

@@ -1,0 +1,201 @@
+// RoPE modules with scaled frequencies and mlx-lm's initialize_rope dispatch.
+#include "rotary/nn_scaling.h"
+
+#include <algorithm>
+#include <sstream>
+#include <stdexcept>
+
+#include "scaling/json_section.h"
+
+namespace rotary::nn {
+namespace {
+
+std::string describe(const char* name, int dims, bool traditional) {
+  std::ostringstream os;
+  os << name << "(" << dims << ", traditional=" << (traditional ? "true" : "false") << ")";
+  return os.str();
+}
+
+// The sequence length along axis -2 (MLX layout: (B, *, T, D)).
+int64_t tokens(const Array& x) {
+  if (x.ndim() < 3)
+    throw std::invalid_argument("[rope] Input must have at least 3 dimensions but got input with " +
+                                std::to_string(x.ndim()) + " dimensions.");
+  return x.shape(-2);
+}
+
+int64_t largest_offset(const Array& offset) {
+  if (offset.size() == 0) return 0;
+  double largest = offset.at(0);
+  for (int64_t i = 1; i < offset.size(); ++i) largest = std::max(largest, offset.at(i));
+  return int64_t(largest);
+}
+
+// AnyRoPE's alternatives as pointers, so one visitor serves both.
+const RoPE* deref(const RoPE& rope) { return &rope; }
+const ScaledRoPE* deref(const std::shared_ptr<const ScaledRoPE>& rope) { return rope.get(); }
+
+}  // namespace
+
+ScaledRoPE::ScaledRoPE(int dims, bool traditional) : dims_(dims), traditional_(traditional) {
+  if (dims <= 0 || dims % 2 != 0)
+    throw std::invalid_argument("[ScaledRoPE] dims must be positive and even but got " +
+                                std::to_string(dims) + ".");
+}
+
+Array ScaledRoPE::apply(const Array& x, const Positions& positions, int64_t length) const {
+  RopeOptions options;
+  options.dims = dims_;
+  options.traditional = traditional_;
+  options.freqs = frequencies(length);
+  return rope(x, positions, options);
+}
+
+Array ScaledRoPE::operator()(const Array& x, int offset) const {
+  return apply(x, Positions(offset), offset + tokens(x));
+}
+
+Array ScaledRoPE::operator()(const Array& x, const Array& offset) const {
+  // The offset must stay alive while the view is used: it does, for the whole call.
+  return apply(x, Positions::offsets(offset.view()), largest_offset(offset) + tokens(x));
+}
+
+FrequencyRoPE::FrequencyRoPE(int dims, bool traditional, Frequencies freqs)
+    : ScaledRoPE(dims, traditional), freqs_(std::move(freqs)) {
+  if (freqs_.pairs() != dims / 2)
+    throw std::invalid_argument("[FrequencyRoPE] freqs must have dims/2 = " +
+                                std::to_string(dims / 2) + " entries but has " +
+                                std::to_string(freqs_.pairs()) + ".");
+}
+std::string FrequencyRoPE::to_string() const { return describe("RoPE", dims(), traditional()); }
+
+Llama3RoPE::Llama3RoPE(int dims, int64_t /*max_position_embeddings*/, bool traditional,
+                       double base, const scaling::Llama3Params& params)
+    : ScaledRoPE(dims, traditional), freqs_(scaling::llama3(dims, base, params)) {}
+std::string Llama3RoPE::to_string() const { return describe("Llama3RoPE", dims(), traditional()); }
+
+YarnRoPE::YarnRoPE(int dims, bool traditional, int64_t /*max_position_embeddings*/, double base,
+                   const scaling::YarnParams& params)
+    : ScaledRoPE(dims, traditional), freqs_(scaling::yarn(dims, base, params)) {}
+std::string YarnRoPE::to_string() const { return describe("YarnRoPE", dims(), traditional()); }
+
+SuScaledRoPE::SuScaledRoPE(int dims, double base, int64_t max_position_embeddings,
+                           const scaling::LongRopeParams& params, scaling::LongRopePolicy policy,
+                           bool traditional)
+    : ScaledRoPE(dims, traditional),
+      base_(base),
+      max_position_embeddings_(max_position_embeddings),
+      params_(params),
+      policy_(policy) {
+  scaling::longrope(dims, base, params, 0);  // validates the factor lists now, not on first call
+}
+Frequencies SuScaledRoPE::frequencies(int64_t length) const {
+  const int64_t selecting = policy_ == scaling::LongRopePolicy::per_call ? length
+                                                                         : max_position_embeddings_;
+  return scaling::longrope(dims(), base_, params_, selecting);
+}
+std::string SuScaledRoPE::to_string() const { return describe("SuScaledRoPE", dims(), traditional()); }
+
+DynamicNTKScalingRoPE::DynamicNTKScalingRoPE(int dims, int64_t max_position_embeddings,
+                                             bool traditional, double base, double factor)
+    : ScaledRoPE(dims, traditional),
+      max_position_embeddings_(max_position_embeddings),
+      base_(base),
+      factor_(factor) {
+  scaling::dynamic_ntk(dims, base, factor, double(max_position_embeddings), 0);  // validates
+}
+Frequencies DynamicNTKScalingRoPE::frequencies(int64_t length) const {
+  return scaling::dynamic_ntk(dims(), base_, factor_, double(max_position_embeddings_), length);
+}
+std::string DynamicNTKScalingRoPE::to_string() const {
+  return describe("DynamicNTKScalingRoPE", dims(), traditional());
+}
+
+const ScaledRoPE* AnyRoPE::scaled() const {
+  auto* p = std::get_if<std::shared_ptr<const ScaledRoPE>>(&module_);
+  return p ? p->get() : nullptr;
+}
+Array AnyRoPE::operator()(const Array& x, int offset) const {
+  return std::visit([&](const auto& m) { return (*deref(m))(x, offset); }, module_);
+}
+Array AnyRoPE::operator()(const Array& x, const Array& offset) const {
+  return std::visit([&](const auto& m) { return (*deref(m))(x, offset); }, module_);
+}
+std::string AnyRoPE::to_string() const {
+  return std::visit([](const auto& m) { return deref(m)->to_string(); }, module_);
+}
+
+AnyRoPE initialize_rope(int dims, double base, bool traditional,
+                        const nlohmann::json& scaling_config,
+                        std::optional<int64_t> max_position_embeddings) {
+  using scaling_detail::Section;
+  const char* who = "[initialize_rope]";
+  if (!scaling_config.is_null() && !scaling_config.is_object())
+    scaling_detail::fail(who, "scaling_config must be an object or null but is " +
+                                  scaling_config.dump());
+  const Section config{scaling_config.is_null() ? nullptr : &scaling_config, "scaling_config.", who};
+  // mlx-lm: config.get("type") or config.get("rope_type", "default").
+  std::string type = "default";
+  for (const char* key : {"type", "rope_type"}) {
+    if (const auto* v = config.find(key)) {
+      if (!v->is_string()) config.fail("'" + config.name(key) + "' must be a string");
+      type = v->get<std::string>();
+      break;
+    }
+  }
+  auto need_max = [&]() -> int64_t {
+    if (!max_position_embeddings)
+      scaling_detail::fail(who, "max_position_embeddings is required for rope type '" + type + "'");
+    return *max_position_embeddings;
+  };
+
+  if (type == "default" || type == "linear" || type == "mrope") {
+    const float scale = type == "linear" ? float(1.0 / config.number("factor")) : 1.0f;
+    return AnyRoPE(RoPE(dims, traditional, float(base), scale));
+  }
+  if (type == "llama3") {
+    scaling::Llama3Params p;  // mlx-lm's defaults for the optional keys
+    p.factor = config.number("factor");
+    p.low_freq_factor = config.optional_number("low_freq_factor").value_or(1.0);
+    p.high_freq_factor = config.optional_number("high_freq_factor").value_or(4.0);
+    p.original_max_position_embeddings =
+        config.optional_number("original_max_position_embeddings").value_or(8192);
+    return AnyRoPE(std::make_shared<Llama3RoPE>(dims, max_position_embeddings.value_or(2048),
+                                                traditional, base, p));
+  }
+  if (type == "yarn" || type == "deepseek_yarn") {
+    scaling::YarnParams p;
+    p.factor = config.number("factor");
+    p.original_max_position_embeddings =
+        config.optional_number("original_max_position_embeddings").value_or(4096);
+    p.beta_fast = config.optional_number("beta_fast").value_or(32.0);
+    p.beta_slow = config.optional_number("beta_slow").value_or(1.0);
+    p.mscale = config.optional_number("mscale");
+    p.mscale_all_dim = config.optional_number("mscale_all_dim");
+    p.attention_factor = config.optional_number("attention_factor");
+    p.truncate = config.boolean("truncate", true);
+    return AnyRoPE(std::make_shared<YarnRoPE>(dims, traditional, max_position_embeddings.value_or(2048),
+                                              base, p));
+  }
+  if (type == "longrope" || type == "su") {
+    const int64_t max_pos = need_max();
+    scaling::LongRopeParams p;
+    p.short_factor = config.numbers("short_factor");
+    p.long_factor = config.numbers("long_factor");
+    p.original_max_position_embeddings = config.number("original_max_position_embeddings");
+    p.factor = config.optional_number("factor").value_or(double(max_pos) /
+                                                        p.original_max_position_embeddings);
+    p.attention_factor = config.optional_number("attention_factor");
+    return AnyRoPE(std::make_shared<SuScaledRoPE>(dims, base, max_pos, p,
+                                                  scaling::LongRopePolicy::per_call, traditional));
+  }
+  if (type == "dynamic") {
+    return AnyRoPE(std::make_shared<DynamicNTKScalingRoPE>(dims, need_max(), traditional, base,
+                                                           config.number("factor")));
+  }
+  scaling_detail::fail(who, "unsupported RoPE type '" + type +
+                                "'; expected default, linear, llama3, yarn, deepseek_yarn, "
+                                "longrope, su, dynamic or mrope");
+}
+
+}  // namespace rotary::nn
