@@ -68,7 +68,7 @@ TEST(ScalingBuilders, EveryMethodMatchesHuggingFace) {
   }
 }
 
-// Hand-derived: dims 8, base 10000 has periods 1, 100 (pair 2 is 100), so pair 2's wavelength
+// Hand-derived: dims 8, base 10000 has periods 1, 10, 100, 1000, so pair 2's wavelength
 // is 200*pi. With high_freq_factor = 8192 / (200*pi) that wavelength lies exactly on the
 // high-frequency boundary; HF counts it in the smoothed band, whose value there is inv_freq
 // itself (smooth = 1), and an ulp-level detail of the blend is what the JSON pins down.
@@ -83,8 +83,10 @@ TEST(ScalingBuilders, Llama3WavelengthOnTheBoundaryIsSmoothed) {
   Frequencies f = build(*found);
   EXPECT_NEAR(f.inv_freq[2], 0.01, 1e-17);                 // smooth = 1: unscaled
   EXPECT_EQ(f.inv_freq[2], found->at("inv_freq_f64")[2].get<double>());
-  EXPECT_EQ(f.inv_freq[0], 1.0);                           // far above: unchanged
-  EXPECT_NEAR(f.inv_freq[3], 1e-3 / 8, 1e-18);             // wavelength 2000*pi > 8192: / factor
+  EXPECT_EQ(f.inv_freq[0], 1.0);  // wavelength 2*pi, shorter than the band: unchanged
+  // Pair 3 (wavelength 2000*pi, inside the band): smooth = (8192/(2000*pi) - 1) / (hf - 1).
+  const double s = (8192 / (2000 * M_PI) - 1) / (hf - 1);
+  EXPECT_NEAR(f.inv_freq[3], (1 - s) * 1e-3 / 8 + s * 1e-3, 1e-18);
 }
 
 TEST(ScalingBuilders, YarnMscaleRules) {

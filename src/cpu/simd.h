@@ -1,0 +1,65 @@
+// The SIMD kernels (Google Highway, best target chosen at run time): the row rotation for
+// float32/float16/bfloat16 with a contiguous feature axis, and the cos/sin of a position row.
+// Dispatch lives in simd_dispatch.cpp alone; the per-target code in simd_*-inl.h.
+#pragma once
+
+#include <cstdint>
+
+#include "rotary/dtype.h"
+
+namespace rotary::cpu_backend {
+
+// `rows` rows of D contiguous features each, rotated with one cos/sin table row per row.
+// Half-split layout: cos/sin hold `pairs` values per row (sin already signed and scaled).
+// Interleaved layout: cos/sin hold 2*pairs values per row, one per feature: cos[2i] =
+// cos[2i+1] = c_i, sin[2i] = -s_i, sin[2i+1] = s_i (see expand_interleaved), so the kernel
+// needs one pair swap in registers and no shuffles of the table.
+struct RowBlock {
+  const void* in = nullptr;
+  void* out = nullptr;
+  int64_t rows = 1;
+  int64_t in_stride = 0, out_stride = 0;  // elements between consecutive rows
+  const float* cos = nullptr;
+  const float* sin = nullptr;
+  int64_t table_stride = 0;  // floats between consecutive rows' tables (0: one table for all)
+  int pairs = 0;
+  int64_t D = 0;
+  bool copy_tail = true;  // copy features [2*pairs, D) (false when in place)
+};
+
+// dtype is float32, float16 or bfloat16. Results equal rotate_row's bit for bit.
+void rotate_rows_simd(Dtype dtype, bool traditional, const RowBlock& block);
+
+// Inputs of one position row's angles. Accurate mode: theta_i = pos_i * inv_freq[i] in double,
+// pos_i = double(p) * scale; compat mode: theta_i = double(posf_i * inv_freq_f32[i]) (float32
+// product, as MLX). Either way theta is reduced mod 2*pi in double and cos/sin are evaluated in
+// double on the reduced angle, then rounded to float (within ~1 float ulp of the exact value).
+struct AngleArgs {
+  int pairs = 0;
+  bool compat = false;
+  double pos = 0;                        // accurate, every pair (when pos_per_pair is null)
+  const double* pos_per_pair = nullptr;  // accurate, multi-stream positions
+  float posf = 0;                        // compat
+  const float* posf_per_pair = nullptr;  // compat, multi-stream
+  const double* inv_freq = nullptr;
+  const float* inv_freq_f32 = nullptr;  // compat
+  float factor = 1.0f;                  // attention factor, multiplies cos and sin
+  float sign = 1.0f;                    // -1 for the inverse rotation, multiplies sin
+};
+
+// cos_out[i] = cos(theta_i) * factor, sin_out[i] = sin(theta_i) * factor * sign.
+void sincos_row(const AngleArgs& args, float* cos_out, float* sin_out);
+
+// Half-split table (pairs values) to the interleaved kernel's per-feature form (2*pairs values).
+inline void expand_interleaved(const float* c, const float* s, int pairs, float* c2, float* s2) {
+  for (int i = 0; i < pairs; ++i) {
+    c2[2 * i] = c2[2 * i + 1] = c[i];
+    s2[2 * i] = -s[i];
+    s2[2 * i + 1] = s[i];
+  }
+}
+
+// Name of the Highway target the kernels run on ("AVX2", "AVX3", ...).
+const char* simd_target_name();
+
+}  // namespace rotary::cpu_backend

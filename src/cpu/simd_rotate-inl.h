@@ -1,0 +1,171 @@
+// Per-target row rotation (included once per Highway target by simd_dispatch.cpp).
+// Math is float32 for every storage type; the fma order matches rotate_row.h exactly:
+//   out1 = fma(x1, c, -(x2*s)),  out2 = fma(x2, c, x1*s).
+#if defined(ROTARY_CPU_SIMD_ROTATE_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef ROTARY_CPU_SIMD_ROTATE_INL_H_
+#undef ROTARY_CPU_SIMD_ROTATE_INL_H_
+#else
+#define ROTARY_CPU_SIMD_ROTATE_INL_H_
+#endif
+
+#include <cmath>
+#include <cstring>
+
+#include "cpu/rotate_row.h"
+#include "cpu/simd.h"
+#include "hwy/highway.h"
+
+// Hardware float16 conversion rounds to nearest even. Highway's emulation on older x86
+// targets truncates, so there float16 takes the scalar path to stay bit-exact.
+#if (HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2) || \
+    (HWY_ARCH_ARM_A64 && HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_EMU128)
+#define ROTARY_F16_NATIVE 1
+#else
+#define ROTARY_F16_NATIVE 0
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace rotary::cpu_backend {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Loads/stores of one float vector's worth of elements of the storage type.
+template <class DF>
+HWY_INLINE hn::Vec<DF> LoadF(DF df, const float* p) {
+  return hn::LoadU(df, p);
+}
+template <class DF>
+HWY_INLINE hn::Vec<DF> LoadF(DF df, const float16_t* p) {
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+}
+template <class DF>
+HWY_INLINE hn::Vec<DF> LoadF(DF df, const bfloat16_t* p) {
+  // bfloat16 is the top half of a float32: widen and shift, exact.
+  const hn::Rebind<uint16_t, DF> d16;
+  const hn::RebindToUnsigned<DF> du;
+  const auto bits = hn::PromoteTo(du, hn::LoadU(d16, reinterpret_cast<const uint16_t*>(p)));
+  return hn::BitCast(df, hn::ShiftLeft<16>(bits));
+}
+
+template <class DF>
+HWY_INLINE void StoreF(DF df, hn::Vec<DF> v, float* p) {
+  hn::StoreU(v, df, p);
+}
+template <class DF>
+HWY_INLINE void StoreF(DF df, hn::Vec<DF> v, float16_t* p) {
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  hn::StoreU(hn::DemoteTo(dh, v), dh, reinterpret_cast<hwy::float16_t*>(p));
+}
+template <class DF>
+HWY_INLINE void StoreF(DF df, hn::Vec<DF> v, bfloat16_t* p) {
+  // Round to nearest even exactly as to_bfloat16 (Highway 1.0's DemoteTo truncates).
+  const hn::RebindToUnsigned<DF> du;
+  const hn::RebindToSigned<DF> di;
+  const hn::Rebind<uint16_t, DF> d16;
+  const auto u = hn::BitCast(du, v);
+  const auto rounded = hn::ShiftRight<16>(u + hn::Set(du, 0x7fffu) + (hn::ShiftRight<16>(u) & hn::Set(du, 1u)));
+  const auto quiet_nan = hn::ShiftRight<16>(u) | hn::Set(du, 0x40u);
+  const auto is_nan = hn::BitCast(di, u & hn::Set(du, 0x7fffffffu)) > hn::Set(di, 0x7f800000);
+  const auto bits = hn::IfThenElse(hn::RebindMask(du, is_nan), quiet_nan, rounded);
+  (void)df;
+  // Every lane is <= 0xffff, so the saturating narrow is exact.
+  hn::StoreU(hn::DemoteTo(d16, hn::BitCast(di, bits)), d16, reinterpret_cast<uint16_t*>(p));
+}
+
+// One pair, the scalar way (tails); identical arithmetic to the vector lanes.
+template <typename T>
+HWY_INLINE void RotatePairScalar(const T* in, T* out, int64_t i1, int64_t i2, float c, float s) {
+  using E = Element<T>;
+  const float x1 = E::load(in[i1]), x2 = E::load(in[i2]);
+  out[i1] = E::store(std::fma(x1, c, -(x2 * s)));
+  out[i2] = E::store(std::fma(x2, c, x1 * s));
+}
+
+template <typename T>
+HWY_INLINE void CopyTail(const RowBlock& b, const T* in, T* out) {
+  if (b.copy_tail && b.D > 2 * b.pairs)
+    std::memcpy(out + 2 * b.pairs, in + 2 * b.pairs, size_t(b.D - 2 * b.pairs) * sizeof(T));
+}
+
+// Half-split: own chunk [i, i+N) and partner chunk [i+pairs, i+pairs+N).
+template <typename T>
+void RotateHalf(const RowBlock& b) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df));
+  const int64_t pairs = b.pairs;
+  for (int64_t r = 0; r < b.rows; ++r) {
+    const T* in = static_cast<const T*>(b.in) + r * b.in_stride;
+    T* out = static_cast<T*>(b.out) + r * b.out_stride;
+    const float* c = b.cos + r * b.table_stride;
+    const float* s = b.sin + r * b.table_stride;
+    int64_t i = 0;
+    for (; i + N <= pairs; i += N) {
+      const auto x1 = LoadF(df, in + i), x2 = LoadF(df, in + i + pairs);
+      const auto vc = hn::LoadU(df, c + i), vs = hn::LoadU(df, s + i);
+      StoreF(df, hn::MulSub(x1, vc, hn::Mul(x2, vs)), out + i);
+      StoreF(df, hn::MulAdd(x2, vc, hn::Mul(x1, vs)), out + i + pairs);
+    }
+    for (; i < pairs; ++i) RotatePairScalar(in, out, i, i + pairs, c[i], s[i]);
+    CopyTail(b, in, out);
+  }
+}
+
+// Interleaved: pairs (2i, 2i+1) sit in adjacent lanes; the partner is the lane swapped with
+// Reverse2, and the per-feature table carries the sign (see RowBlock).
+template <typename T>
+void RotateInterleaved(const RowBlock& b) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df));
+  const int64_t dims = 2 * int64_t(b.pairs);
+  for (int64_t r = 0; r < b.rows; ++r) {
+    const T* in = static_cast<const T*>(b.in) + r * b.in_stride;
+    T* out = static_cast<T*>(b.out) + r * b.out_stride;
+    const float* c = b.cos + r * b.table_stride;
+    const float* s = b.sin + r * b.table_stride;
+    int64_t j = 0;
+#if HWY_TARGET != HWY_SCALAR
+    for (; j + N <= dims; j += N) {
+      const auto x = LoadF(df, in + j);
+      const auto vc = hn::LoadU(df, c + j), vs = hn::LoadU(df, s + j);
+      StoreF(df, hn::MulAdd(x, vc, hn::Mul(hn::Reverse2(df, x), vs)), out + j);
+    }
+#endif
+    for (; j < dims; j += 2) RotatePairScalar(in, out, j, j + 1, c[j], s[j + 1]);
+    CopyTail(b, in, out);
+  }
+}
+
+// Scalar fallback for float16 where the target has no exact hardware conversion.
+template <typename T>
+void RotateScalarRows(const RowBlock& b, bool traditional) {
+  for (int64_t r = 0; r < b.rows; ++r) {
+    const T* in = static_cast<const T*>(b.in) + r * b.in_stride;
+    T* out = static_cast<T*>(b.out) + r * b.out_stride;
+    const float* c = b.cos + r * b.table_stride;
+    const float* s = b.sin + r * b.table_stride;
+    for (int64_t i = 0; i < b.pairs; ++i) {
+      if (traditional) RotatePairScalar(in, out, 2 * i, 2 * i + 1, c[2 * i], s[2 * i + 1]);
+      else RotatePairScalar(in, out, i, i + b.pairs, c[i], s[i]);
+    }
+    CopyTail(b, in, out);
+  }
+}
+
+void RotateF32Half(const RowBlock& b) { RotateHalf<float>(b); }
+void RotateF32Interleaved(const RowBlock& b) { RotateInterleaved<float>(b); }
+void RotateBF16Half(const RowBlock& b) { RotateHalf<bfloat16_t>(b); }
+void RotateBF16Interleaved(const RowBlock& b) { RotateInterleaved<bfloat16_t>(b); }
+#if ROTARY_F16_NATIVE
+void RotateF16Half(const RowBlock& b) { RotateHalf<float16_t>(b); }
+void RotateF16Interleaved(const RowBlock& b) { RotateInterleaved<float16_t>(b); }
+#else
+void RotateF16Half(const RowBlock& b) { RotateScalarRows<float16_t>(b, false); }
+void RotateF16Interleaved(const RowBlock& b) { RotateScalarRows<float16_t>(b, true); }
+#endif
+
+}  // namespace HWY_NAMESPACE
+}  // namespace rotary::cpu_backend
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard toggle

@@ -1,0 +1,179 @@
+// from_hf_config on real models' config.json files (tests/data/configs/, written from the
+// models' published configs). Expected frequencies and attention factors: the "configs" entries
+// of tests/data/scaling_expected.json, made by tests/data/make_scaling_expected.py, which reads
+// each config as transformers' config classes do and runs transformers' RoPE formulas in torch
+// (float32, as HF, and float64). Model facts (head sizes, methods) are from the model cards.
+#include <cmath>
+#include <stdexcept>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "rotary/config.h"
+#include "scaling/expected_data.h"
+
+namespace rotary {
+namespace {
+
+using nlohmann::json;
+using testing::config_path;
+using testing::expect_matches_hf;
+using testing::scaling_expected;
+
+TEST(HfConfig, EveryConfigMatchesHuggingFace) {
+  const json& configs = scaling_expected().at("configs");
+  ASSERT_GE(configs.size(), 14u);
+  for (const auto& [name, expected] : configs.items()) {
+    RopeConfig c = from_hf_config(std::filesystem::path(config_path(name)));
+    EXPECT_EQ(c.head_dim, expected.at("head_dim").get<int>()) << name;
+    EXPECT_EQ(c.rotated_dims, expected.at("rotated_dims").get<int>()) << name;
+    EXPECT_EQ(c.base, expected.at("base").get<double>()) << name;
+    for (const json& e : expected.at("evaluations")) {
+      std::optional<int64_t> seq_len;
+      if (!e.at("seq_len").is_null()) seq_len = e.at("seq_len").get<int64_t>();
+      const std::string what = name + " seq_len " + e.at("seq_len").dump();
+      Frequencies f = c.frequencies(seq_len);
+      expect_matches_hf(f.inv_freq, e, what);
+      EXPECT_EQ(f.attention_factor, e.at("attention_factor").get<double>()) << what;
+      if (expected.contains("pair_stream")) {
+        EXPECT_EQ(std::vector<int>(f.pair_stream.begin(), f.pair_stream.end()),
+                  expected.at("pair_stream").get<std::vector<int>>()) << what;
+      } else {
+        EXPECT_TRUE(f.pair_stream.empty()) << what;
+      }
+    }
+  }
+}
+
+struct ModelFacts {
+  const char* file;
+  const char* method;
+  int head_dim;
+  int rotated_dims;
+  bool traditional;
+  int64_t max_positions;
+  int64_t original_positions;
+};
+
+TEST(HfConfig, ModelFacts) {
+  const ModelFacts models[] = {
+      {"llama3_1_8b.json", "llama3", 128, 128, false, 131072, 8192},
+      {"llama3_1_8b_rope_parameters.json", "llama3", 128, 128, false, 131072, 8192},
+      {"llama3_2_1b.json", "llama3", 64, 64, false, 131072, 8192},
+      {"qwen2_5_7b.json", "default", 128, 128, false, 131072, 131072},
+      {"mistral_7b.json", "default", 128, 128, false, 32768, 32768},
+      {"phi3_mini_128k.json", "longrope", 96, 96, false, 131072, 4096},
+      {"deepseek_v2_lite.json", "yarn", 64, 64, true, 163840, 4096},
+      {"gpt_neox_20b.json", "default", 96, 24, false, 2048, 2048},
+      {"gpt_j_6b.json", "default", 256, 64, true, 2048, 2048},
+      {"phi_2.json", "default", 80, 32, false, 2048, 2048},
+      {"gemma_2_9b.json", "default", 256, 256, false, 8192, 8192},
+      {"qwen2_vl_7b.json", "default", 128, 128, false, 32768, 32768},
+      {"qwen3_vl_8b.json", "default", 128, 128, false, 262144, 262144},
+      {"qwen3_8b_yarn.json", "yarn", 128, 128, false, 131072, 32768},
+  };
+  for (const ModelFacts& m : models) {
+    RopeConfig c = from_hf_config(std::filesystem::path(config_path(m.file)));
+    EXPECT_EQ(c.method, m.method) << m.file;
+    EXPECT_EQ(c.head_dim, m.head_dim) << m.file;
+    EXPECT_EQ(c.rotated_dims, m.rotated_dims) << m.file;
+    EXPECT_EQ(c.traditional, m.traditional) << m.file;
+    EXPECT_EQ(c.max_position_embeddings, m.max_positions) << m.file;
+    EXPECT_EQ(c.original_max_position_embeddings, m.original_positions) << m.file;
+  }
+}
+
+TEST(HfConfig, NewerRopeParametersFormEqualsRopeScalingForm) {
+  RopeConfig a = from_hf_config(std::filesystem::path(config_path("llama3_1_8b.json")));
+  RopeConfig b = from_hf_config(std::filesystem::path(config_path("llama3_1_8b_rope_parameters.json")));
+  EXPECT_EQ(a.frequencies().inv_freq, b.frequencies().inv_freq);
+}
+
+TEST(HfConfig, DeepSeekExposesSoftmaxScale) {
+  RopeConfig c = from_hf_config(std::filesystem::path(config_path("deepseek_v2_lite.json")));
+  EXPECT_EQ(c.attention_factor, 1.0);  // mscale == mscale_all_dim: they cancel
+  // Hand-derived: (0.1 * 0.707 * ln 40 + 1)^2 with ln 40 = 3.68887945411393...
+  const double m = 0.1 * 0.707 * 3.6888794541139363 + 1;
+  EXPECT_NEAR(c.softmax_scale_factor, m * m, 1e-15);
+  EXPECT_NEAR(c.softmax_scale_factor, 1.5896, 1e-4);
+}
+
+TEST(HfConfig, Phi3AttentionFactorAndPolicy) {
+  RopeConfig c = from_hf_config(std::filesystem::path(config_path("phi3_mini_128k.json")));
+  // Hand-derived: factor 131072/4096 = 32; sqrt(1 + ln 32 / ln 4096) = sqrt(1 + 5/12).
+  EXPECT_NEAR(c.attention_factor, std::sqrt(17.0 / 12), 1e-15);
+  EXPECT_TRUE(c.depends_on_length());
+  // Short factors through the original length, long ones after it.
+  EXPECT_EQ(c.frequencies(4096).inv_freq, c.frequencies().inv_freq);
+  EXPECT_NE(c.frequencies(4097).inv_freq, c.frequencies(4096).inv_freq);
+}
+
+TEST(HfConfig, GenericScalingMethods) {
+  json linear = {{"hidden_size", 64}, {"num_attention_heads", 4}, {"rope_theta", 10000.0},
+                 {"max_position_embeddings", 2048},
+                 {"rope_scaling", {{"type", "linear"}, {"factor", 4.0}}}};
+  RopeConfig c = from_hf_config(linear);
+  EXPECT_EQ(c.method, "linear");
+  EXPECT_DOUBLE_EQ(c.frequencies().inv_freq[2], 0.1 / 4);  // head 16: pair 2 is 10000^(-1/4)
+  json dynamic = linear;
+  dynamic["rope_scaling"] = {{"rope_type", "dynamic"}, {"factor", 2.0}};
+  RopeConfig d = from_hf_config(dynamic);
+  EXPECT_TRUE(d.depends_on_length());
+  EXPECT_EQ(d.frequencies(2048).inv_freq, d.unscaled_frequencies().inv_freq);
+  EXPECT_LT(d.frequencies(4096).inv_freq[1], d.unscaled_frequencies().inv_freq[1]);
+  json su = {{"hidden_size", 8}, {"num_attention_heads", 2}, {"max_position_embeddings", 64},
+             {"rope_scaling", {{"type", "su"}, {"short_factor", {1, 1}}, {"long_factor", {2, 2}},
+                               {"original_max_position_embeddings", 16}}}};
+  RopeConfig s = from_hf_config(su);
+  EXPECT_EQ(s.method, "longrope");
+  EXPECT_EQ(s.frequencies(17).inv_freq[0], 0.5);
+}
+
+std::string error_of(const json& config) {
+  try {
+    from_hf_config(config);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "no exception";
+}
+
+TEST(HfConfig, ErrorsNameTheKey) {
+  const json base = {{"hidden_size", 64}, {"num_attention_heads", 4},
+                     {"max_position_embeddings", 2048}, {"rope_theta", 10000.0}};
+  auto with = [&](const char* key, json value) {
+    json c = base;
+    c[key] = std::move(value);
+    return c;
+  };
+  auto expect_mentions = [](const std::string& message, const std::string& key) {
+    EXPECT_NE(message.find(key), std::string::npos) << message;
+  };
+  expect_mentions(error_of(with("rope_scaling", {{"rope_type", "llama3"}})), "rope_scaling.factor");
+  const std::string unknown = error_of(with("rope_scaling", {{"rope_type", "fancy"}}));
+  expect_mentions(unknown, "'fancy'");
+  expect_mentions(unknown, "rope_scaling.rope_type");
+  expect_mentions(error_of(with("rope_scaling", {{"type", "mrope"}, {"mrope_section", {1, 2, 3}}})),
+                  "rope_scaling.mrope_section");
+  expect_mentions(error_of(with("rope_scaling", {{"type", "longrope"}, {"short_factor", {1}},
+                                                 {"long_factor", {1, 1, 1, 1, 1, 1, 1, 1}}})),
+                  "rope_scaling.short_factor");
+  expect_mentions(error_of(with("rope_theta", "big")), "rope_theta");
+  expect_mentions(error_of(with("partial_rotary_factor", 0.0)), "partial_rotary_factor");
+  expect_mentions(error_of(with("rotary_dim", 7)), "rotary_dim");
+  expect_mentions(error_of(with("rope_scaling", {{"rope_type", "yarn"}, {"factor", "x"}})),
+                  "rope_scaling.factor");
+  expect_mentions(error_of(json{{"hidden_size", 64}}), "num_attention_heads");
+  expect_mentions(error_of(json{{"text_config", {{"hidden_size", 64}}}}),
+                  "text_config.num_attention_heads");
+  expect_mentions(error_of(json::array()), "JSON object");
+  try {
+    from_hf_config(std::filesystem::path("/nonexistent/config.json"));
+    ADD_FAILURE() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    expect_mentions(e.what(), "/nonexistent/config.json");
+  }
+}
+
+}  // namespace
+}  // namespace rotary
