@@ -8,3 +8,6 @@
 #include "rotary/nn.h"
 #include "rotary/rope.h"
 #include "rotary/tensor_view.h"
+#include "rotary/scaling.h"
+#include "rotary/nn_scaling.h"
+#include "rotary/config.h"

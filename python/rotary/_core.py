@@ -168,7 +168,16 @@ def make_frequencies(
     return dims, f
 
 
-def _call(xs, outs, *, offset, position_ids, cu_seqlens, starts, dims, traditional, base, freqs,
+def _check_inplace_grad(ts):
+    torch = _torch()
+    if torch is not None and torch.is_grad_enabled() and any(is_torch(t) and t.requires_grad for t in ts):
+        raise ValueError(
+            "[rope] in-place rotation of a tensor that requires grad is not supported (autograd would "
+            "not see the write); call without inplace/out, or under torch.no_grad()."
+        )
+
+
+def _call(xs, outs, *, oracle=False, offset, position_ids, cu_seqlens, starts, dims, traditional, base, freqs,
           inv_freq, scale, inverse, seq_axis, precision, attention_factor, mrope_section,
           mrope_interleaved):
     x = xs[0]
@@ -193,6 +202,12 @@ def _call(xs, outs, *, offset, position_ids, cu_seqlens, starts, dims, tradition
     ids = _index(position_ids, x, "position_ids")
     cu = _index(cu_seqlens, x, "cu_seqlens")
     st = _index(starts, x, "starts")
+    if oracle:
+        return _rotary._oracle(
+            _view(x), off, None if ids is None else _view(ids), None if cu is None else _view(cu),
+            None if st is None else _view(st), int(dims), bool(traditional), f, float(scale),
+            bool(inverse), int(seq_axis), precision,
+        )
     xv = [_view(t) for t in xs]
     ov = [xv[i] if outs[i] is xs[i] else _view(outs[i]) for i in range(len(xs))]
     _rotary.apply(
@@ -258,6 +273,7 @@ def rope(x, *, dims=None, traditional=False, base=10000.0, freqs=None, inv_freq=
     if inplace and out is not None:
         raise ValueError("[rope] Give either out or inplace=True, not both.")
     if inplace:
+        _check_inplace_grad([x])
         out = x
     elif out is None:
         out = _empty_like(x) if isinstance(x, np.ndarray) or is_torch(x) else None
@@ -309,6 +325,7 @@ def rope_qk(q, k, *, dims=None, traditional=False, base=10000.0, freqs=None, inv
     if inplace:
         if q_out is not None or k_out is not None:
             raise ValueError("[rope] Give either q_out/k_out or inplace=True, not both.")
+        _check_inplace_grad([q, k])
         q_out, k_out = q, k
     else:
         q_out = _empty_like(q) if q_out is None else q_out
@@ -335,6 +352,20 @@ rope_qk.__doc__ = (
 )
 
 
+def oracle(x, *, dims=None, traditional=False, base=10000.0, freqs=None, inv_freq=None, scale=1.0,
+           offset=0, position_ids=None, cu_seqlens=None, starts=None, seq_axis=-2, inverse=False,
+           precision=None, attention_factor=None, mrope_section=None, mrope_interleaved=False):
+    """The C++ library's float64 oracle for the same arguments as rope() (a float64 NumPy array;
+    for tests)."""
+    return _call(
+        [x], [None], oracle=True, offset=offset, position_ids=position_ids, cu_seqlens=cu_seqlens,
+        starts=starts, dims=dims, traditional=traditional, base=base, freqs=freqs, inv_freq=inv_freq,
+        scale=scale, inverse=inverse, seq_axis=seq_axis, precision=precision,
+        attention_factor=attention_factor, mrope_section=mrope_section,
+        mrope_interleaved=mrope_interleaved,
+    )
+
+
 def fast_rope(a, dims, traditional, base, scale, offset, freqs, inverse):
     """MLX's fast.rope / rope_vjp for one array; the result has a's type."""
     if isinstance(offset, bool) or isinstance(offset, float):
@@ -345,19 +376,7 @@ def fast_rope(a, dims, traditional, base, scale, offset, freqs, inverse):
         a = _view(a)  # raises
         out = _empty_like(a)
     if not isinstance(offset, (int, np.integer)):
-        if is_torch(a) and not is_torch(offset) and not isinstance(offset, np.ndarray):
-            offset = _torch().as_tensor(np.asarray(offset), device=a.device)
-        elif isinstance(a, np.ndarray) and not isinstance(offset, np.ndarray):
-            offset = np.asarray(offset.detach().cpu().numpy() if is_torch(offset) else offset)
-        elif is_torch(a) and isinstance(offset, np.ndarray):
-            offset = _torch().as_tensor(offset, device=a.device) if offset.dtype != np.uint32 else offset
-        elif is_torch(a) and is_torch(offset) and offset.device != a.device:
-            offset = offset.to(a.device)
-        if isinstance(offset, np.ndarray) and offset.dtype.kind in "iu" and offset.dtype not in _INDEX_OK:
-            offset = offset.astype(np.int64)
-        if isinstance(offset, np.ndarray) and is_torch(a) and a.is_cuda:
-            offset = _torch().as_tensor(offset.astype(np.int64), device=a.device)
-        offset = _view(offset)
+        offset = _view(_index(offset, a, "offset"))
     else:
         offset = int(offset)
     _rotary.fast_rope(

@@ -25,6 +25,13 @@
 #else
 #define ROTARY_PY_HAS_SCALING 0
 #endif
+#if __has_include("reference/oracle.h")
+#include "reference/oracle.h"
+#define ROTARY_PY_HAS_ORACLE 1
+#else
+#define ROTARY_PY_HAS_ORACLE 0
+#endif
+#include <cstring>
 
 namespace py = pybind11;
 using namespace rotary;
@@ -225,6 +232,47 @@ void fast_rope(const py::object& x_obj, const py::object& out_obj, int dims, boo
   rope(x.v, out.v, positions, options);
 }
 
+// Positions from the Python arguments; `arr` and `st` hold the views they point into.
+Positions make_positions(const py::object& offset, const py::object& position_ids, const py::object& cu_seqlens,
+                         const py::object& starts, std::optional<PyView>& arr, std::optional<PyView>& st) {
+  const bool ragged = !cu_seqlens.is_none();
+  Positions positions;
+  if (ragged) {
+    arr = to_view(cu_seqlens, false, "cu_seqlens");
+    check_known(*arr, "cu_seqlens");
+    if (!starts.is_none()) {
+      st = to_view(starts, false, "starts");
+      check_known(*st, "starts");
+    }
+    positions = Positions::ragged(arr->v, st ? std::optional<TensorView>(st->v) : std::nullopt);
+  } else if (!position_ids.is_none()) {
+    arr = to_view(position_ids, false, "position_ids");
+    check_known(*arr, "position_ids");
+    positions = Positions::ids(arr->v);
+  } else if (py::isinstance<py::int_>(offset)) {
+    positions = Positions(offset.cast<int64_t>());
+  } else {
+    arr = to_view(offset, false, "offset");
+    if (!arr->supported) fail("[rope] offset must be an integer but got type " + arr->dtype_name + ".");
+    positions = Positions::offsets(arr->v);
+  }
+  return positions;
+}
+
+RopeOptions make_options(int dims, bool traditional, const Frequencies& freqs, float scale, bool inverse,
+                         int seq_axis, const std::optional<std::string>& precision, std::uintptr_t stream) {
+  RopeOptions options;
+  options.dims = dims;
+  options.traditional = traditional;
+  options.freqs = freqs;
+  options.scale = scale;
+  options.inverse = inverse;
+  options.seq_axis = seq_axis;
+  if (precision) options.precision = parse_precision(*precision);
+  options.stream = reinterpret_cast<void*>(stream);
+  return options;
+}
+
 // The extended API: one or two tensors (q and k) into outputs (which may be the inputs).
 void apply(const py::list& xs, const py::list& outs, const py::object& offset, const py::object& position_ids,
            const py::object& cu_seqlens, const py::object& starts, int dims, bool traditional,
@@ -250,41 +298,34 @@ void apply(const py::list& xs, const py::list& outs, const py::object& offset, c
     }
   }
   std::optional<PyView> arr, st;
-  Positions positions;
-  if (ragged) {
-    arr = to_view(cu_seqlens, false, "cu_seqlens");
-    check_known(*arr, "cu_seqlens");
-    if (!starts.is_none()) {
-      st = to_view(starts, false, "starts");
-      check_known(*st, "starts");
-    }
-    positions = Positions::ragged(arr->v, st ? std::optional<TensorView>(st->v) : std::nullopt);
-  } else if (!position_ids.is_none()) {
-    arr = to_view(position_ids, false, "position_ids");
-    check_known(*arr, "position_ids");
-    positions = Positions::ids(arr->v);
-  } else if (py::isinstance<py::int_>(offset)) {
-    positions = Positions(offset.cast<int64_t>());
-  } else {
-    arr = to_view(offset, false, "offset");
-    if (!arr->supported) fail("[rope] offset must be an integer but got type " + arr->dtype_name + ".");
-    positions = Positions::offsets(arr->v);
-  }
-  RopeOptions options;
-  options.dims = dims;
-  options.traditional = traditional;
-  options.freqs = freqs;
-  options.scale = scale;
-  options.inverse = inverse;
-  options.seq_axis = seq_axis;
-  if (precision) options.precision = parse_precision(*precision);
-  options.stream = reinterpret_cast<void*>(stream);
+  const Positions positions = make_positions(offset, position_ids, cu_seqlens, starts, arr, st);
+  const RopeOptions options = make_options(dims, traditional, freqs, scale, inverse, seq_axis, precision, stream);
   py::gil_scoped_release release;
   if (n == 1)
     rope(in[0].v, out[0].v, positions, options);
   else
     rope_qk(in[0].v, in[1].v, out[0].v, out[1].v, positions, options);
 }
+
+#if ROTARY_PY_HAS_ORACLE
+// The float64 oracle of the C++ library (tests): the exact result as a new float64 array.
+py::array_t<double> oracle(const py::object& x_obj, const py::object& offset, const py::object& position_ids,
+                           const py::object& cu_seqlens, const py::object& starts, int dims, bool traditional,
+                           const Frequencies& freqs, float scale, bool inverse, int seq_axis,
+                           const std::optional<std::string>& precision) {
+  const PyView x = to_view(x_obj, false, "x");
+  check_input(x, cu_seqlens.is_none() ? 3 : 2);
+  std::optional<PyView> arr, st;
+  const Positions positions = make_positions(offset, position_ids, cu_seqlens, starts, arr, st);
+  const RopeOptions options = make_options(dims, traditional, freqs, scale, inverse, seq_axis, precision, 0);
+  const Array xa = Array::from_external(x.v, nullptr);
+  const Array r = reference::rope(xa, positions, options).astype(float64);
+  std::vector<py::ssize_t> shape(r.shape().begin(), r.shape().end());
+  py::array_t<double> result(shape);
+  std::memcpy(result.mutable_data(), r.data<double>(), sizeof(double) * size_t(r.size()));
+  return result;
+}
+#endif
 
 std::string freqs_repr(const Frequencies& f) {
   std::string s = "Frequencies(pairs=" + std::to_string(f.pairs());
@@ -359,6 +400,13 @@ which position stream each pair reads.)doc")
         py::arg("cu_seqlens").none(true), py::arg("starts").none(true), py::arg("dims"), py::arg("traditional"),
         py::arg("freqs"), py::arg("scale"), py::arg("inverse"), py::arg("seq_axis"),
         py::arg("precision").none(true), py::arg("stream") = 0);
+
+#if ROTARY_PY_HAS_ORACLE
+  m.def("_oracle", &oracle, py::arg("x"), py::arg("offset"), py::arg("position_ids").none(true),
+        py::arg("cu_seqlens").none(true), py::arg("starts").none(true), py::arg("dims"), py::arg("traditional"),
+        py::arg("freqs"), py::arg("scale"), py::arg("inverse"), py::arg("seq_axis"),
+        py::arg("precision").none(true), "The C++ float64 oracle (for tests).");
+#endif
 
   m.def("set_default_precision",
         [](const std::string& p) { set_default_precision(parse_precision(p)); }, py::arg("precision"));

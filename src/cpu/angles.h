@@ -27,7 +27,7 @@ template <typename Acc>
 void fill_angles(const core::RopePlan& plan, const AngleSetup& setup, int64_t b, int64_t t, Acc* cos_out,
                  Acc* sin_out) {
   const int streams = plan.positions.streams;
-  int64_t pos[8];
+  int64_t pos[8] = {};
   for (int s = 0; s < streams && s < 8; ++s) pos[s] = token_position(plan.positions, b, t, s);
   const Acc af = static_cast<Acc>(plan.attention_factor);
   const Acc sign = plan.inverse ? Acc(-1) : Acc(1);

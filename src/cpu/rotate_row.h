@@ -44,8 +44,9 @@ void rotate_row(const T* in, T* out, int64_t sd_in, int64_t sd_out, int pairs, i
     const int64_t i1 = i * step, i2 = i1 + partner;
     const Acc x1 = E::load(in[i1 * sd_in]);
     const Acc x2 = E::load(in[i2 * sd_in]);
-    out[i1 * sd_out] = E::store(std::fma(x1, c[i], -x2 * s[i]));
-    out[i2 * sd_out] = E::store(std::fma(x1, s[i], x2 * c[i]));
+    // The SIMD kernels (simd_rotate-inl.h) use this exact fma order: results match bit for bit.
+    out[i1 * sd_out] = E::store(std::fma(x1, c[i], -(x2 * s[i])));
+    out[i2 * sd_out] = E::store(std::fma(x2, c[i], x1 * s[i]));
   }
   if (in_place) return;
   for (int64_t j = 2 * int64_t(pairs); j < D; ++j) out[j * sd_out] = in[j * sd_in];

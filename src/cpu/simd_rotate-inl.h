@@ -17,6 +17,7 @@
 
 // Hardware float16 conversion rounds to nearest even. Highway's emulation on older x86
 // targets truncates, so there float16 takes the scalar path to stay bit-exact.
+#undef ROTARY_F16_NATIVE
 #if (HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2) || \
     (HWY_ARCH_ARM_A64 && HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_EMU128)
 #define ROTARY_F16_NATIVE 1
@@ -116,7 +117,6 @@ void RotateHalf(const RowBlock& b) {
 template <typename T>
 void RotateInterleaved(const RowBlock& b) {
   const hn::ScalableTag<float> df;
-  const int64_t N = int64_t(hn::Lanes(df));
   const int64_t dims = 2 * int64_t(b.pairs);
   for (int64_t r = 0; r < b.rows; ++r) {
     const T* in = static_cast<const T*>(b.in) + r * b.in_stride;
@@ -125,6 +125,7 @@ void RotateInterleaved(const RowBlock& b) {
     const float* s = b.sin + r * b.table_stride;
     int64_t j = 0;
 #if HWY_TARGET != HWY_SCALAR
+    const int64_t N = int64_t(hn::Lanes(df));
     for (; j + N <= dims; j += N) {
       const auto x = LoadF(df, in + j);
       const auto vc = hn::LoadU(df, c + j), vs = hn::LoadU(df, s + j);

@@ -206,8 +206,8 @@ void run(const core::RopePlan& plan) {
   if (row_blocks > 0x7fffffff) core::fail("[rope] x has too many tokens for one CUDA launch.");
 
   const int head_dim = plan.dims == plan.D ? int(plan.D) : 0;
-  const dim3 grid(unsigned(row_blocks), unsigned(groups));
-  const dim3 block(unsigned(bx), unsigned(by));
+  const dim3 grid{unsigned(row_blocks), unsigned(groups)};
+  const dim3 block{unsigned(bx), unsigned(by)};
   cudaStream_t stream = static_cast<cudaStream_t>(plan.stream);
   switch (plan.dtype.val) {
     case Dtype::Val::float32: launch_typed<float>(p, vec, head_dim, grid, block, stream); break;

@@ -1,0 +1,44 @@
+"""rotary: rotary position embedding (RoPE) for NumPy and PyTorch.
+
+MLX's API:      rotary.fast.rope(a, dims, *, traditional, base, scale, offset, freqs=None)
+                rotary.fast.rope_vjp(...), rotary.nn.RoPE(dims, traditional=False, base=10000, scale=1.0)
+Extended API:   rotary.rope(x, *, dims, position_ids, cu_seqlens, seq_axis, out, inplace, ...)
+                rotary.rope_qk(q, k, ...)
+Scaling:        rotary.scaling.*, rotary.from_hf_config(config)
+PyTorch:        rotary.torch.rope / rope_qk (autograd), rotary.torch.apply_rotary_pos_emb
+
+Inputs are taken without copying (buffer protocol / DLPack), including strided views, and
+results come back as the caller's type.
+"""
+
+from . import _rotary
+from ._core import rope, rope_qk
+from ._rotary import Frequencies, default_precision, num_threads
+from . import fast, nn, scaling
+from .config import RopeConfig, from_hf_config
+
+__version__ = _rotary.__version__
+has_cuda = _rotary.has_cuda
+
+__all__ = ["rope", "rope_qk", "fast", "nn", "scaling", "Frequencies", "RopeConfig", "from_hf_config",
+           "set_default_precision", "default_precision", "set_num_threads", "num_threads", "has_cuda"]
+
+
+def set_default_precision(precision: str) -> None:
+    """How calls that do not name a precision form angles: "accurate" (default; angle from
+    the integer position in double, error flat in the position) or "compat" (float32
+    angles as MLX and Hugging Face, for bit-level parity)."""
+    _rotary.set_default_precision(precision)
+
+
+def set_num_threads(n: int) -> None:
+    """CPU threads the kernels use (default: all cores, or ROTARY_NUM_THREADS)."""
+    _rotary.set_num_threads(int(n))
+
+
+def __getattr__(name):
+    if name == "torch":  # `rotary.torch` without importing torch for NumPy-only users
+        import importlib
+
+        return importlib.import_module(".torch", __name__)
+    raise AttributeError(f"module 'rotary' has no attribute {name!r}")

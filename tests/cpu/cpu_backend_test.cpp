@@ -1,0 +1,162 @@
+// The CPU backend end to end against the float64 oracle (every dtype, layout, direction,
+// partial rotary, views, strided features, in place, decode offsets), in SIMD and scalar
+// mode, and results bit-identical whatever the thread count.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "cpu/backend.h"
+#include "test_util.h"
+
+namespace rotary {
+namespace {
+
+using testing::close_to_oracle;
+using testing::max_abs;
+using testing::oracle_options;
+using testing::random_array;
+
+RopeOptions options_for(int dims, bool traditional, bool inverse) {
+  RopeOptions o = oracle_options(dims, traditional, reference::inv_freq_from_base(dims, 10000));
+  o.inverse = inverse;
+  return o;
+}
+
+// Restores the kernel mode and the thread count when a test ends.
+struct BackendState {
+  cpu_backend::KernelMode mode = cpu_backend::kernel_mode();
+  int threads = num_threads();
+  ~BackendState() {
+    cpu_backend::set_kernel_mode(mode);
+    set_num_threads(threads);
+  }
+};
+
+void expect_matches_oracle(const Array& x, const Positions& pos, const RopeOptions& o) {
+  const Array y = rope(x, pos, o);
+  const Array exact = reference::rope(x, pos, o);
+  EXPECT_TRUE(close_to_oracle(y, exact, max_abs(x)))
+      << to_string(x.dtype()) << " shape " << to_string(x.shape()) << " dims " << o.dims
+      << " traditional " << o.traditional << " inverse " << o.inverse;
+}
+
+TEST(CpuBackend, EveryDtypeLayoutAndDimsMatchesOracle) {
+  BackendState keep;
+  const Array offsets = Array({int64_t(5), int64_t(1 << 20), int64_t(-7)});
+  for (auto mode : {cpu_backend::KernelMode::simd, cpu_backend::KernelMode::scalar}) {
+    cpu_backend::set_kernel_mode(mode);
+    for (Dtype dt : {float32, float16, bfloat16, float64})
+      for (int D : {6, 64, 80, 128, 130})
+        for (int dims : {D, 2 * (D / 4)}) {
+          if (dims < 2) continue;
+          const Array x = random_array({3, 2, 9, D}, dt, unsigned(D + dims));
+          for (int trad = 0; trad < 2; ++trad)
+            for (int inv = 0; inv < 2; ++inv) {
+              expect_matches_oracle(x, Positions(3), options_for(dims, trad, inv));
+              expect_matches_oracle(x, Positions::offsets(offsets.view()), options_for(dims, trad, inv));
+            }
+        }
+  }
+}
+
+TEST(CpuBackend, ViewsAndStridedFeaturesMatchOracle) {
+  BackendState keep;
+  for (Dtype dt : {float32, float16, bfloat16}) {
+    const Array bthd = random_array({2, 40, 4, 64}, dt, 3);
+    const Array as_bhtd = swapaxes(bthd, 1, 2);  // non-contiguous head axis
+    const Array strided = slice(random_array({2, 4, 40, 128}, dt, 4), 3, 0, 128, 2);  // feature stride 2
+    for (int trad = 0; trad < 2; ++trad) {
+      expect_matches_oracle(as_bhtd, Positions(11), options_for(64, trad, false));
+      RopeOptions o = options_for(32, trad, false);
+      o.seq_axis = -3;
+      expect_matches_oracle(bthd, Positions(11), o);
+      expect_matches_oracle(strided, Positions(2), options_for(64, trad, true));
+      expect_matches_oracle(strided, Positions(2), options_for(32, trad, false));
+    }
+  }
+}
+
+TEST(CpuBackend, DecodeWithOffsetArrayMatchesOracle) {
+  BackendState keep;
+  std::vector<int64_t> off(64);
+  for (int b = 0; b < 64; ++b) off[b] = 1000 + 37 * b;
+  const Array offsets(off.data(), {64});
+  for (Dtype dt : {float32, float16, bfloat16})
+    for (int trad = 0; trad < 2; ++trad)
+      expect_matches_oracle(random_array({64, 32, 1, 128}, dt, 8), Positions::offsets(offsets.view()),
+                            options_for(128, trad, false));
+}
+
+TEST(CpuBackend, InPlaceEqualsOutOfPlace) {
+  BackendState keep;
+  for (Dtype dt : {float32, float16, bfloat16})
+    for (int trad = 0; trad < 2; ++trad) {
+      const Array x = random_array({2, 3, 50, 96}, dt, 9);
+      const RopeOptions o = options_for(64, trad, false);
+      const Array y = rope(x, Positions(4), o);
+      Array z = x.copy();
+      rope_inplace(z.view(), Positions(4), o);
+      EXPECT_TRUE(bit_equal(y, z)) << to_string(dt) << " traditional " << trad;
+    }
+}
+
+// Large enough that parallel_for splits it (well over 64 KiB per thread).
+TEST(CpuBackend, ThreadCountDoesNotChangeResults) {
+  BackendState keep;
+  std::vector<int64_t> off(64);
+  for (int b = 0; b < 64; ++b) off[b] = 17 * b;
+  const Array offsets(off.data(), {64});
+  struct Case {
+    Array x;
+    Positions pos;
+    RopeOptions o;
+  };
+  std::vector<Case> cases;
+  for (Dtype dt : {float32, float16, bfloat16})
+    for (int trad = 0; trad < 2; ++trad) {
+      cases.push_back({random_array({1, 8, 515, 128}, dt, 1), Positions(7), options_for(128, trad, false)});
+      cases.push_back({random_array({64, 32, 1, 128}, dt, 2), Positions::offsets(offsets.view()),
+                       options_for(128, trad, false)});
+      cases.push_back({random_array({5, 4, 130, 64}, dt, 3), Positions(0), options_for(32, trad, true)});
+      cases.push_back({swapaxes(random_array({2, 300, 8, 64}, dt, 4), 1, 2), Positions(1), options_for(64, trad, false)});
+    }
+  set_num_threads(1);
+  std::vector<Array> serial;
+  for (const Case& c : cases) serial.push_back(rope(c.x, c.pos, c.o));
+  for (int n : {2, 3, 4, 7}) {
+    set_num_threads(n);
+    EXPECT_EQ(num_threads(), n);
+    for (size_t i = 0; i < cases.size(); ++i)
+      EXPECT_TRUE(bit_equal(rope(cases[i].x, cases[i].pos, cases[i].o), serial[i])) << "threads " << n << " case " << i;
+  }
+}
+
+// Calls from several threads at once: one gets the pool, the others run on their own thread.
+TEST(CpuBackend, ConcurrentCallsGiveTheSameResults) {
+  BackendState keep;
+  set_num_threads(2);
+  const Array x = random_array({1, 16, 600, 128}, bfloat16, 5);
+  const RopeOptions o = options_for(128, false, false);
+  const Array want = rope(x, Positions(9), o);
+  std::vector<int> ok(4, 0);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 4; ++k)
+    threads.emplace_back([&, k] {
+      bool all = true;
+      for (int rep = 0; rep < 5; ++rep) all = all && bit_equal(rope(x, Positions(9), o), want);
+      ok[k] = all;
+    });
+  for (auto& t : threads) t.join();
+  for (int k = 0; k < 4; ++k) EXPECT_TRUE(ok[k]) << "thread " << k;
+}
+
+TEST(CpuBackend, SetNumThreadsClampsToOne) {
+  BackendState keep;
+  set_num_threads(0);
+  EXPECT_EQ(num_threads(), 1);
+  set_num_threads(3);
+  EXPECT_EQ(num_threads(), 3);
+}
+
+}  // namespace
+}  // namespace rotary
