@@ -2,6 +2,7 @@
 #pragma once
 
 #include "rotary/array.h"
+#include "rotary/context_parallel.h"
 #include "rotary/dtype.h"
 #include "rotary/fast.h"
 #include "rotary/frequencies.h"

@@ -35,7 +35,7 @@ def test_spec_error_texts(name, make, make_off):
         (dict(dims=-2), "[rope] dims must be positive but got -2."),
         (dict(dims=7), "[rope] dims must be even but got 7."),
         (dict(dims=10), "[rope] dims must not exceed the input's last dimension (D) but got 10."),
-        (dict(base=None, freqs=np.ones(3)), "[rope] freqs must be one dimensional with size 4 but got shape (3,)."),
+        (dict(base=None, freqs=np.ones(3)), "[rope] freqs must be one dimensional with size 4 but got shape (3)."),
         (dict(base=None, freqs=np.ones((2, 2))), "[rope] freqs must be one dimensional with size 4 but got shape (2,2)."),
     ]
     for kw, text in cases:
@@ -55,7 +55,7 @@ def test_error_order():
         call(np.zeros((2, 3, 4, 8)), dims=7, offset=np.array([1, 2, 3]))
     with pytest.raises(ValueError, match=re.escape("dims must be even")):
         call(np.zeros((2, 3, 4, 8)), dims=7, base=None, freqs=np.ones(9))
-    with pytest.raises(ValueError, match=re.escape("got float16.")):
+    with pytest.raises(ValueError, match=re.escape("must be an integer but got type float16.")):
         call(np.zeros((2, 3, 4, 8)), offset=np.array([1, 2], dtype=np.float16))
     with pytest.raises(ValueError, match=re.escape("[rope] Input must be a floating type but got int8.")):
         call(torch.zeros(2, 3, 4, 8, dtype=torch.int8))
@@ -74,7 +74,7 @@ def test_nn_rope_errors_and_keyword_only():
 
 def test_extended_api_errors():
     x = np.zeros((2, 3, 4, 8))
-    with pytest.raises(ValueError, match=re.escape("[rope] position_ids must have shape (4,) or (2,4) but has shape (5,).")):
+    with pytest.raises(ValueError, match=re.escape("[rope] position_ids must have shape (4,) or (2,4) but has shape (5).")):
         rotary.rope(x, position_ids=np.arange(5))
     with pytest.raises(ValueError, match=re.escape("[rope] seq_axis must be -2")):
         rotary.rope(x, seq_axis=-1)

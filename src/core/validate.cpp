@@ -143,13 +143,13 @@ bool overlaps_itself(const TensorView& v) {
 
 bool may_share_memory(const TensorView& a, const TensorView& b) {
   if (!ranges_intersect(a, b)) return false;
-  // Element bytes [A, A+ea) and [B, B+eb) meet iff A - B + w == 0 for some w in
-  // [-(ea-1), eb-1]; A and B run over each view's elements.
+  // Element bytes [A, A+ea) and [B, B+eb) meet iff A - B in [-(ea-1), eb-1], i.e.
+  // (A - a.data) - (B - b.data) + w == b.data - a.data for some w in [-(eb-1), ea-1].
   const int64_t ea = a.dtype.size, eb = b.dtype.size;
   std::vector<Term> terms;
   for (int i = 0; i < a.ndim(); ++i) add_term(terms, a.strides[i] * ea, 0, a.shape[i] - 1);
   for (int i = 0; i < b.ndim(); ++i) add_term(terms, -b.strides[i] * eb, 0, b.shape[i] - 1);
-  add_term(terms, 1, -(ea - 1), eb - 1);
+  add_term(terms, 1, -(eb - 1), ea - 1);
   const int64_t target = static_cast<const char*>(b.data) - static_cast<const char*>(a.data);
   return BoundedSolver(std::move(terms)).solvable(target, false);
 }

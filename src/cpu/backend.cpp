@@ -107,7 +107,7 @@ template <typename T>
 void run_typed(const RopePlan& plan) {
   using Acc = typename Element<T>::Acc;
   const AngleSetup setup(plan);
-  const bool simd = !std::is_same_v<T, double> && kernel_mode() == KernelMode::simd;
+  const bool simd = !std::is_same_v<T, double> && kernel_mode() == KernelMode::simd && simd_usable();
   const bool expand = simd && plan.traditional;
   const int pairs = plan.pairs;
   const bool shared = plan.positions.batch_invariant;

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "rotary/dtype.h"
 
@@ -59,7 +61,15 @@ inline void expand_interleaved(const float* c, const float* s, int pairs, float*
   }
 }
 
+// Whether the chosen target has hardware fused multiply-add. Without it the backend takes the
+// scalar path (the kernels' bit-exactness with it and the angle reduction rely on FMA).
+bool simd_usable();
+
 // Name of the Highway target the kernels run on ("AVX2", "AVX3", ...).
 const char* simd_target_name();
+// The compiled targets with FMA this CPU supports, best first, by name; and a way to run on one of them
+// (tests compare every target, benchmarks measure one). An unknown name or "" restores the best.
+std::vector<std::string> simd_targets();
+void use_simd_target(const std::string& name);
 
 }  // namespace rotary::cpu_backend

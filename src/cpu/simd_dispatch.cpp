@@ -12,6 +12,8 @@ HWY_BEFORE_NAMESPACE();
 namespace rotary::cpu_backend {
 namespace HWY_NAMESPACE {
 int64_t TargetId() { return HWY_TARGET; }
+// Fused multiply-add in hardware: the kernels' results equal the scalar std::fma ones only then.
+bool TargetHasFma() { return HWY_NATIVE_FMA; }
 }  // namespace HWY_NAMESPACE
 }  // namespace rotary::cpu_backend
 HWY_AFTER_NAMESPACE();
@@ -31,6 +33,7 @@ HWY_EXPORT(RotateBF16Half);
 HWY_EXPORT(RotateBF16Interleaved);
 HWY_EXPORT(SinCosRow);
 HWY_EXPORT(TargetId);
+HWY_EXPORT(TargetHasFma);
 
 void rotate_rows_simd(Dtype dtype, bool traditional, const RowBlock& block) {
   if (dtype == float32)
@@ -47,7 +50,41 @@ void sincos_row(const AngleArgs& args, float* cos_out, float* sin_out) {
   HWY_DYNAMIC_DISPATCH(SinCosRow)(args, cos_out, sin_out);
 }
 
+bool simd_usable() { return HWY_DYNAMIC_DISPATCH(TargetHasFma)(); }
+
 const char* simd_target_name() { return hwy::TargetName(HWY_DYNAMIC_DISPATCH(TargetId)()); }
+
+namespace {
+int64_t g_forced_target = 0;  // 0: none; SupportedTargets() reports the forced set while one is
+
+int64_t all_supported() {
+  hwy::SetSupportedTargetsForTest(0);
+  const int64_t supported = hwy::SupportedTargets() & HWY_TARGETS;
+  hwy::SetSupportedTargetsForTest(g_forced_target);
+  return supported;
+}
+}  // namespace
+
+std::vector<std::string> simd_targets() {
+  std::vector<std::string> names;
+  const int64_t supported = all_supported();
+  for (int64_t bit = 1; bit != 0 && bit <= supported; bit <<= 1) {  // low bits: better targets
+    if (!(supported & bit)) continue;
+    hwy::SetSupportedTargetsForTest(bit);
+    if (simd_usable()) names.push_back(hwy::TargetName(bit));
+  }
+  hwy::SetSupportedTargetsForTest(g_forced_target);
+  return names;
+}
+
+void use_simd_target(const std::string& name) {
+  int64_t chosen = 0;  // 0: back to every supported target
+  const int64_t supported = all_supported();
+  for (int64_t bit = 1; bit != 0 && bit <= supported; bit <<= 1)
+    if ((supported & bit) && name == hwy::TargetName(bit)) chosen = bit;
+  g_forced_target = chosen;
+  hwy::SetSupportedTargetsForTest(chosen);
+}
 
 }  // namespace rotary::cpu_backend
 #endif  // HWY_ONCE

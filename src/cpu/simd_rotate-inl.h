@@ -116,7 +116,6 @@ void RotateHalf(const RowBlock& b) {
 // Reverse2, and the per-feature table carries the sign (see RowBlock).
 template <typename T>
 void RotateInterleaved(const RowBlock& b) {
-  const hn::ScalableTag<float> df;
   const int64_t dims = 2 * int64_t(b.pairs);
   for (int64_t r = 0; r < b.rows; ++r) {
     const T* in = static_cast<const T*>(b.in) + r * b.in_stride;
@@ -125,6 +124,7 @@ void RotateInterleaved(const RowBlock& b) {
     const float* s = b.sin + r * b.table_stride;
     int64_t j = 0;
 #if HWY_TARGET != HWY_SCALAR
+    const hn::ScalableTag<float> df;
     const int64_t N = int64_t(hn::Lanes(df));
     for (; j + N <= dims; j += N) {
       const auto x = LoadF(df, in + j);

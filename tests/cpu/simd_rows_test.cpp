@@ -89,20 +89,36 @@ void every_shape(float magnitude) {
     }
 }
 
-TEST(CpuSimdRows, Float32EveryDimBitExact) { every_shape<float>(1.0f); }
-TEST(CpuSimdRows, Float16EveryDimBitExact) { every_shape<float16_t>(1.0f); }
-TEST(CpuSimdRows, BFloat16EveryDimBitExact) { every_shape<bfloat16_t>(1.0f); }
+// Runs f once on every SIMD target this CPU supports (AVX3, AVX2, SSE4, ...).
+template <typename F>
+void on_every_target(F f) {
+  for (const std::string& target : simd_targets()) {
+    SCOPED_TRACE("target " + target);
+    use_simd_target(target);
+    ASSERT_EQ(std::string(simd_target_name()), target);
+    f();
+  }
+  use_simd_target("");
+}
+
+TEST(CpuSimdRows, Float32EveryDimBitExact) { on_every_target([] { every_shape<float>(1.0f); }); }
+TEST(CpuSimdRows, Float16EveryDimBitExact) { on_every_target([] { every_shape<float16_t>(1.0f); }); }
+TEST(CpuSimdRows, BFloat16EveryDimBitExact) { on_every_target([] { every_shape<bfloat16_t>(1.0f); }); }
 
 // Large and tiny magnitudes: float16 overflow to inf and subnormal rounding, bfloat16 ties.
 TEST(CpuSimdRows, Float16ExtremesBitExact) {
+  on_every_target([] {
   for (float m : {3.0e4f, 4.0e4f, 1.0e-5f, 3.0e-7f, 6.0e-8f})
     for (int trad = 0; trad < 2; ++trad)
       ASSERT_TRUE(simd_equals_scalar<float16_t>(trad, 128, 128, m, false, 3)) << "magnitude " << m;
+  });
 }
 TEST(CpuSimdRows, BFloat16ExtremesBitExact) {
+  on_every_target([] {
   for (float m : {1.0e38f, 1.0e-38f, 1.0e-42f, 7.0f})
     for (int trad = 0; trad < 2; ++trad)
       ASSERT_TRUE(simd_equals_scalar<bfloat16_t>(trad, 128, 128, m, false, 5)) << "magnitude " << m;
+  });
 }
 
 // The bfloat16 store rounds to nearest even exactly like to_bfloat16, inf and NaN included.

@@ -24,7 +24,7 @@ Array gather_local(const Array& x, int axis, int64_t seq_len, int rank, int worl
   for (const auto& c : chunks) {
     const Array src = slice(x, axis, int(c.begin), int(c.end));
     rope(src.view(), slice(out, axis, int(at), int(at + c.size())).view(), Positions(0),
-         RopeOptions{.dims = 2, .freqs = Frequencies::from_periods({1e300})});  // a plain copy
+         RopeOptions{.dims = 2, .freqs = Frequencies::from_periods({1e300})});  // angle 0: an exact copy
     at += c.size();
   }
   return out;
@@ -76,7 +76,6 @@ TEST(PositionsContextParallel, RaggedShardsEqualWholeBatch) {
       const cp::RaggedShard shard = cp::local_ragged(cu, r, world, starts);
       ASSERT_EQ(shard.cu_seqlens.size(), 7);
       // Gather the rank's rows sequence by sequence, as a packed shard.
-      std::vector<Array> parts, expected;
       Array local = Array::empty({int(shard.cu_seqlens.at(6)), 2, 16}, v.dtype);
       Array want = Array::empty(local.shape(), v.dtype);
       int64_t at = 0;

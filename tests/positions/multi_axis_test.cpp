@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "positions/oracle_check.h"
+#include "rotary/scaling.h"
 
 namespace rotary {
 namespace {
@@ -109,6 +110,21 @@ TEST(PositionsMultiAxis, Vision2DRowColumn) {
     expect_all_outputs_match(random_array({2, 3, 12, 32}, var.dtype, 25), Positions::ids(ids.view()),
                              testing::with_variant(base, var));
   }
+}
+
+TEST(PositionsMultiAxis, ConfigBuildersGiveTheSameMaps) {
+  // The config-level builders (scaling.h) and the spec formulas used here agree.
+  for (bool interleaved : {false, true}) {
+    const std::vector<int> sections = interleaved ? std::vector<int>{24, 20, 20} : std::vector<int>{16, 24, 24};
+    const Frequencies built = scaling::mrope(Frequencies::from_base(128, 1e6), sections, interleaved);
+    EXPECT_EQ(built.num_streams, 3);
+    EXPECT_EQ(built.pair_stream, testing::mrope_pair_stream(sections, interleaved)) << "interleaved " << interleaved;
+  }
+  const Frequencies vision = scaling::vision_2d(80, 10000.0), mine = testing::vision_freqs(80, 10000.0);
+  EXPECT_EQ(vision.num_streams, 2);
+  EXPECT_EQ(vision.pair_stream, mine.pair_stream);
+  ASSERT_EQ(vision.inv_freq.size(), mine.inv_freq.size());
+  for (size_t i = 0; i < mine.inv_freq.size(); ++i) EXPECT_NEAR(vision.inv_freq[i], mine.inv_freq[i], 1e-15);
 }
 
 TEST(PositionsMultiAxisValidation, MismatchedSectionsAndStreams) {
