@@ -41,7 +41,7 @@ class RopeConfig:
     def __init__(self, *, method="default", head_dim, dims=None, base=10000.0, traditional=False,
                  params=None, max_position_embeddings=None, mrope_section=None,
                  mrope_interleaved=False, scale=1.0, longrope_policy="per_call", serving_length=None,
-                 frequencies=None):
+                 frequencies=None, cpp=None):
         self.method = method
         self.head_dim = int(head_dim)
         self.dims = int(dims if dims is not None else head_dim)
@@ -55,6 +55,7 @@ class RopeConfig:
         self.longrope_policy = longrope_policy
         self.serving_length = serving_length
         self._fixed = frequencies
+        self._cpp = cpp  # the C++ loader's RopeConfig, when rotary was built with rotary/config.h
         self._cache = {}
 
     @classmethod
@@ -65,12 +66,21 @@ class RopeConfig:
 
     @property
     def depends_on_length(self) -> bool:
+        if self._cpp is not None:
+            return self._cpp.depends_on_length
         return self.method in ("dynamic", "longrope") and self._fixed is None
 
     def frequencies(self, seq_len=None):
         """The Frequencies for a call whose largest position + 1 is seq_len."""
         if self._fixed is not None:
             return self._fixed
+        if self._cpp is not None:
+            key = seq_len if self.depends_on_length else None
+            if key not in self._cache:
+                if self.method == "longrope" and self.longrope_policy == "serving_length":
+                    seq_len = int(self.serving_length or self.max_position_embeddings)
+                self._cache[key] = self._cpp.frequencies(None if seq_len is None else int(seq_len))
+            return self._cache[key]
         sc = _scaling()
         p = self.params
         d, b = self.dims, self.base
@@ -199,6 +209,27 @@ def from_hf_config(config, *, longrope_policy="per_call", serving_length=None) -
     ``serving_length``, default max_position_embeddings).
     """
     c = _load(config)
+    if getattr(_rotary, "has_config", False):
+        return _from_cpp(c, longrope_policy, serving_length)
+    return _from_python(c, longrope_policy, serving_length)
+
+
+def _from_cpp(c, longrope_policy, serving_length):
+    if longrope_policy not in ("per_call", "serving_length"):
+        raise ValueError(f"from_hf_config: longrope_policy must be 'per_call' or 'serving_length', not {longrope_policy!r}.")
+    cpp = _rotary._from_hf_config_json(json.dumps(c), longrope_policy)
+    params = {"factor": cpp.factor, "original_max_position_embeddings": cpp.original_max_position_embeddings}
+    if cpp.softmax_scale_factor != 1.0:
+        params["softmax_scale_factor"] = cpp.softmax_scale_factor
+    return RopeConfig(method=cpp.method, head_dim=cpp.head_dim, dims=cpp.rotated_dims, base=cpp.base,
+                      traditional=cpp.traditional, params=params if cpp.method != "default" else {},
+                      max_position_embeddings=cpp.max_position_embeddings or None,
+                      mrope_section=list(cpp.mrope_section) or None, mrope_interleaved=cpp.mrope_interleaved,
+                      longrope_policy=longrope_policy, serving_length=serving_length, cpp=cpp)
+
+
+def _from_python(c, longrope_policy, serving_length):
+    """The loader in Python over rotary.scaling (used when the C++ loader is not built)."""
     if "text_config" in c and "num_attention_heads" not in c:
         c = dict(c["text_config"], **{k: v for k, v in c.items() if k in ("rope_scaling",)})
     rp = c.get("rope_parameters")

@@ -25,6 +25,19 @@
 #else
 #define ROTARY_PY_HAS_SCALING 0
 #endif
+#if __has_include("rotary/config.h") && __has_include(<nlohmann/json.hpp>)
+#include <nlohmann/json.hpp>
+#include "rotary/config.h"
+#define ROTARY_PY_HAS_CONFIG 1
+#else
+#define ROTARY_PY_HAS_CONFIG 0
+#endif
+#if __has_include("rotary/cuda.h")
+#include "rotary/cuda.h"
+#define ROTARY_PY_HAS_CUDA_H 1
+#else
+#define ROTARY_PY_HAS_CUDA_H 0
+#endif
 #if __has_include("reference/oracle.h")
 #include "reference/oracle.h"
 #define ROTARY_PY_HAS_ORACLE 1
@@ -338,12 +351,18 @@ std::string freqs_repr(const Frequencies& f) {
 
 PYBIND11_MODULE(_rotary, m) {
   m.doc() = "rotary: rotary position embedding (RoPE) kernels. Use the `rotary` package, not this module.";
-#ifdef ROTARY_PY_WITH_CUDA
+#if defined(ROTARY_PY_WITH_CUDA) || defined(ROTARY_WITH_CUDA)
   m.attr("has_cuda") = true;
 #else
   m.attr("has_cuda") = false;
 #endif
   m.attr("has_scaling") = bool(ROTARY_PY_HAS_SCALING);
+  m.attr("has_config") = bool(ROTARY_PY_HAS_CONFIG);
+#if ROTARY_PY_HAS_CUDA_H
+  m.def("cuda_available", &cuda_available, "True when built with CUDA and a CUDA device is usable.");
+#else
+  m.def("cuda_available", [] { return false; });
+#endif
   m.attr("__version__") = ROTARY_PY_VERSION;
 
   py::class_<Frequencies>(m, "Frequencies", R"doc(
@@ -480,5 +499,36 @@ which position stream each pair reads.)doc")
   s.def("rotated_dims", &sc::rotated_dims, py::arg("head_dim"), py::arg("partial_rotary_factor") = 1.0);
   s.def("mrope", &sc::mrope, py::arg("freqs"), py::arg("mrope_section"), py::arg("interleaved") = false);
   s.def("vision_2d", &sc::vision_2d, py::arg("head_dim"), py::arg("theta") = 10000.0);
+#endif
+
+#if ROTARY_PY_HAS_CONFIG
+  // The C++ config.json loader: the Python package wraps it (rotary.from_hf_config).
+  py::class_<RopeConfig>(m, "_CppRopeConfig")
+      .def_readonly("method", &RopeConfig::method)
+      .def_readonly("model_type", &RopeConfig::model_type)
+      .def_readonly("head_dim", &RopeConfig::head_dim)
+      .def_readonly("rotated_dims", &RopeConfig::rotated_dims)
+      .def_readonly("traditional", &RopeConfig::traditional)
+      .def_readonly("base", &RopeConfig::base)
+      .def_readonly("max_position_embeddings", &RopeConfig::max_position_embeddings)
+      .def_readonly("original_max_position_embeddings", &RopeConfig::original_max_position_embeddings)
+      .def_readonly("factor", &RopeConfig::factor)
+      .def_readonly("attention_factor", &RopeConfig::attention_factor)
+      .def_readonly("softmax_scale_factor", &RopeConfig::softmax_scale_factor)
+      .def_readonly("mrope_section", &RopeConfig::mrope_section)
+      .def_readonly("mrope_interleaved", &RopeConfig::mrope_interleaved)
+      .def_property_readonly("depends_on_length", &RopeConfig::depends_on_length)
+      .def("frequencies", &RopeConfig::frequencies, py::arg("seq_len") = py::none())
+      .def("unscaled_frequencies", &RopeConfig::unscaled_frequencies);
+  m.def(
+      "_from_hf_config_json",
+      [](const std::string& text, const std::string& policy) {
+        RopeConfig c = from_hf_config(nlohmann::json::parse(text));
+        if (policy == "serving_length") c.longrope_policy = scaling::LongRopePolicy::serving_length;
+        else if (policy != "per_call")
+          fail("from_hf_config: longrope_policy must be \"per_call\" or \"serving_length\" but got \"" + policy + "\".");
+        return c;
+      },
+      py::arg("json"), py::arg("longrope_policy") = "per_call");
 #endif
 }

@@ -151,8 +151,8 @@ def test_bf16_and_f16_match_hf_within_rounding():
     q = torch.randn(2, 4, 9, 128)
     pos = torch.arange(9)[None].expand(2, 9) + 30
     cos, sin = hf_cos_sin(inv_freq(128, 10000.0), pos, torch.float64)
-    ref, _ = hf_apply_rotary_pos_emb(q.double(), q.double(), cos.double(), sin.double())
     for dt, ulp in ((torch.bfloat16, 2 ** -7), (torch.float16, 2 ** -10)):
+        ref, _ = hf_apply_rotary_pos_emb(q.to(dt).double(), q.double(), cos.double(), sin.double())
         y = rotary.rope(q.to(dt), position_ids=pos)
         assert y.dtype == dt
         err = (y.double() - ref).abs() / ref.abs().clamp_min(1.0)

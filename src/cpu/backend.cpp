@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
@@ -41,6 +42,8 @@ AngleSetup::AngleSetup(const RopePlan& plan) : scale_f32(static_cast<float>(plan
 }
 
 namespace {
+
+constexpr int64_t kStreamBytes = int64_t(16) << 20;
 
 std::atomic<KernelMode>& mode_flag() {
   static std::atomic<KernelMode> mode{[] {
@@ -119,6 +122,8 @@ void run_typed(const RopePlan& plan) {
   int64_t heads_total = 0;
   for (int k = 0; k < plan.n_tensors; ++k) heads_total += plan.tensors[k].heads;
   const int64_t item_bytes = tile_rows * heads_total * plan.D * int64_t(sizeof(T)) * 2;
+  // An output past half the last-level cache (32 MiB here) would be evicted before use anyway.
+  const bool stream = plan.B * plan.T * heads_total * plan.D * int64_t(sizeof(T)) >= kStreamBytes;
 
   parallel_for(tiles * plan.B, item_bytes, [&](int64_t begin, int64_t end) {
     TileTable<Acc> tab;
@@ -150,15 +155,27 @@ void run_typed(const RopePlan& plan) {
           blk.pairs = pairs;
           blk.D = plan.D;
           blk.copy_tail = !tp.in_place;
-          if (nt == 1 && tp.in.n_head_axes <= 1 && tp.out.n_head_axes <= 1) {
-            // One token: the heads are the rows, all with the same table (decode).
-            blk.in = in;
-            blk.out = out;
+          blk.stream = stream;
+          const int64_t in_hs = tp.in.n_head_axes ? tp.in.head_stride[0] : 0;
+          const int64_t out_hs = tp.out.n_head_axes ? tp.out.head_stride[0] : 0;
+          if (tp.in.n_head_axes <= 1 && tp.out.n_head_axes <= 1 &&
+              (nt == 1 || std::abs(in_hs) < std::abs(tp.in.stride_t))) {
+            // Heads closer in memory than tokens (one token, or a (B, T, H, D) layout): per
+            // token, the heads are the rows, all with that token's table; reads stay in order.
+            const int64_t row_floats = expand ? 2 * pairs : pairs;
+            const float* c0 = blk.cos;
+            const float* s0 = blk.sin;
             blk.rows = tp.heads;
-            blk.in_stride = tp.in.n_head_axes ? tp.in.head_stride[0] : 0;
-            blk.out_stride = tp.out.n_head_axes ? tp.out.head_stride[0] : 0;
+            blk.in_stride = in_hs;
+            blk.out_stride = out_hs;
             blk.table_stride = 0;
-            rotate_rows_simd(plan.dtype, plan.traditional, blk);
+            for (int64_t r = 0; r < nt; ++r) {
+              blk.in = in + r * tp.in.stride_t;
+              blk.out = out + r * tp.out.stride_t;
+              blk.cos = c0 + r * row_floats;
+              blk.sin = s0 + r * row_floats;
+              rotate_rows_simd(plan.dtype, plan.traditional, blk);
+            }
             continue;
           }
           blk.rows = nt;

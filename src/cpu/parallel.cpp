@@ -47,6 +47,10 @@ T wait_change(const std::atomic<T>& value, T seen) {
   return value.load(std::memory_order_acquire);
 }
 
+// Work is cut into more chunks than threads and handed out through one atomic word, so a
+// thread that wakes late (a busy machine) just takes fewer chunks. The word packs the job's
+// generation, chunk count and next chunk: a worker can only claim a chunk of the job that is
+// current, and that job's parameters stay valid until all its chunks are done.
 class Pool {
  public:
   Pool() : threads_(default_threads()) {}
@@ -66,54 +70,63 @@ class Pool {
   bool run(int chunks, int64_t n, const std::function<void(int64_t, int64_t)>& f) {
     std::unique_lock<std::mutex> lock(busy_, std::try_to_lock);
     if (!lock.owns_lock()) return false;
-    chunks = std::min(chunks, threads_);
     if (int(workers_.size()) != threads_ - 1) start_workers();
     job_ = &f;
     n_ = n;
-    chunks_ = chunks;
     error_ = nullptr;
-    pending_.store(int(workers_.size()), std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
-    generation_.notify_all();
-    run_chunk(0);
-    for (int left = pending_.load(std::memory_order_acquire); left != 0;)
-      left = wait_change(pending_, left);
+    done_.store(0, std::memory_order_relaxed);
+    const uint64_t gen = (state_.load(std::memory_order_relaxed) >> kGenShift) + 1;
+    state_.store((gen << kGenShift) | (uint64_t(chunks) << kChunkShift), std::memory_order_release);
+    state_.notify_all();
+    work();
+    for (int d = done_.load(std::memory_order_acquire); d != chunks;) d = wait_change(done_, d);
     if (error_) std::rethrow_exception(error_);
     return true;
   }
 
  private:
-  void run_chunk(int c) {
-    if (c >= chunks_) return;
-    try {
-      (*job_)(n_ * c / chunks_, n_ * (c + 1) / chunks_);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex_);
-      if (!error_) error_ = std::current_exception();
+  static constexpr int kChunkShift = 20, kGenShift = 40;
+  static constexpr uint64_t kMask = (uint64_t(1) << 20) - 1;
+  static uint64_t next_of(uint64_t s) { return s & kMask; }
+  static uint64_t chunks_of(uint64_t s) { return (s >> kChunkShift) & kMask; }
+
+  // Claims and runs chunks of the current job until none is left.
+  void work() {
+    uint64_t s = state_.load(std::memory_order_acquire);
+    while (next_of(s) < chunks_of(s)) {
+      if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) continue;
+      const int64_t c = int64_t(next_of(s)), k = int64_t(chunks_of(s));
+      try {
+        (*job_)(n_ * c / k, n_ * (c + 1) / k);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex_);
+        if (!error_) error_ = std::current_exception();
+      }
+      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == int(k)) done_.notify_one();
+      s = state_.load(std::memory_order_acquire);
     }
   }
 
-  // `seen` is the generation at creation: a job posted before the thread first runs is not missed.
-  void worker(int index, uint64_t seen) {
+  void worker() {
+    uint64_t seen = state_.load(std::memory_order_acquire);
     for (;;) {
-      seen = wait_change(generation_, seen);
       if (stop_.load(std::memory_order_acquire)) return;
-      run_chunk(index);
-      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+      work();
+      seen = wait_change(state_, seen);
     }
   }
 
   void start_workers() {
     stop_.store(false);
-    const uint64_t gen = generation_.load(std::memory_order_acquire);
-    for (int i = 1; i < threads_; ++i) workers_.emplace_back(&Pool::worker, this, i, gen);
+    for (int i = 1; i < threads_; ++i) workers_.emplace_back(&Pool::worker, this);
   }
 
   void stop_workers() {
     if (workers_.empty()) return;
     stop_.store(true, std::memory_order_release);
-    generation_.fetch_add(1, std::memory_order_release);
-    generation_.notify_all();
+    const uint64_t gen = (state_.load(std::memory_order_relaxed) >> kGenShift) + 1;
+    state_.store(gen << kGenShift, std::memory_order_release);  // a new word with no chunks
+    state_.notify_all();
     for (auto& t : workers_) t.join();
     workers_.clear();
   }
@@ -121,12 +134,11 @@ class Pool {
   std::mutex busy_;  // held by the call using the pool, and while resizing
   int threads_;
   std::vector<std::thread> workers_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> state_{0};  // generation | chunks | next chunk
+  std::atomic<int> done_{0};
   std::atomic<bool> stop_{false};
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t n_ = 0;
-  int chunks_ = 0;
   std::mutex error_mutex_;
   std::exception_ptr error_;
 };
@@ -142,8 +154,11 @@ void parallel_for(int64_t n, int64_t bytes_per_item, const std::function<void(in
   if (n <= 0) return;
   Pool& p = pool();
   const int64_t by_work = n * std::max<int64_t>(bytes_per_item, 1) / kMinBytesPerThread;
-  const int chunks = int(std::min<int64_t>({int64_t(p.threads()), n, by_work}));
-  if (chunks <= 1 || !p.run(chunks, n, f)) f(0, n);
+  const int threads = int(std::min<int64_t>({int64_t(p.threads()), n, by_work}));
+  if (threads <= 1) return f(0, n);
+  // A few chunks per thread, none under kMinBytesPerThread, so late threads do not hold others up.
+  const int chunks = int(std::min<int64_t>({int64_t(threads) * 4, n, by_work, int64_t(1) << 16}));
+  if (!p.run(chunks, n, f)) f(0, n);
 }
 
 }  // namespace rotary::cpu_backend

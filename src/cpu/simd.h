@@ -27,6 +27,7 @@ struct RowBlock {
   int pairs = 0;
   int64_t D = 0;
   bool copy_tail = true;  // copy features [2*pairs, D) (false when in place)
+  bool stream = false;    // output too large for the caches: non-temporal stores where aligned
 };
 
 // dtype is float32, float16 or bfloat16. Results equal rotate_row's bit for bit.
