@@ -26,6 +26,9 @@ template <> constexpr Dtype dtype_of<uint32_t>() { return uint32; }
 template <> constexpr Dtype dtype_of<bool>() { return bool_; }
 template <> constexpr Dtype dtype_of<float16_t>() { return float16; }
 template <> constexpr Dtype dtype_of<bfloat16_t>() { return bfloat16; }
+// The shape of an initializer list of n values: {n} when none is given; throws on a mismatch
+// before anything is copied.
+Shape list_shape(size_t n, Shape shape);
 }  // namespace detail
 
 class Array {
@@ -38,10 +41,7 @@ class Array {
   // A 1-D array of the values, or of `shape` (row-major).
   template <typename T>
   Array(std::initializer_list<T> values, Shape shape = {})
-      : Array(values.begin(), shape.empty() ? Shape{int(values.size())} : std::move(shape)) {
-    if (int64_t(values.size()) != size())
-      throw std::invalid_argument("[Array] initializer list size does not match the shape.");
-  }
+      : Array(values.begin(), detail::list_shape(values.size(), std::move(shape))) {}
 
   // Scalars (0-d): int gives int32, float gives float32, as in MLX.
   Array(int value);

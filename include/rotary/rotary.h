@@ -3,6 +3,7 @@
 
 #include "rotary/array.h"
 #include "rotary/context_parallel.h"
+#include "rotary/cuda.h"
 #include "rotary/dtype.h"
 #include "rotary/fast.h"
 #include "rotary/frequencies.h"

@@ -2,6 +2,7 @@
 #include "rotary/fast.h"
 
 #include "core/validate.h"
+#include "rotary/cuda.h"
 #include "rotary/rope.h"
 
 namespace rotary::fast {
@@ -45,8 +46,9 @@ Array rope_array(const Array& x, int dims, bool traditional, std::optional<float
                  const Array& offset, const std::optional<Array>& freqs, bool inverse) {
   Frequencies f = validate(x, dims, base, freqs,
                            [&] { core::check_offset_array(offset.shape(), offset.dtype(), x.shape(0)); });
-  // Offsets stay at their full width (MLX narrows int64 to int32; rotary does not).
-  const Array offsets = offset.device() == x.device() ? offset : offset.contiguous();
+  // Offsets stay at their full width (MLX narrows int64 to int32; rotary does not). A host
+  // offset array follows x to its device, as MLX's would.
+  const Array offsets = offset.device() == x.device() ? offset : to_device(offset, x.device());
   return apply(x, dims, traditional, scale, Positions::offsets(offsets.view()), std::move(f), inverse);
 }
 

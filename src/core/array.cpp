@@ -40,6 +40,14 @@ void require_host(const Array& a, const char* what) {
 
 }  // namespace
 
+Shape detail::list_shape(size_t n, Shape shape) {
+  if (shape.empty()) return Shape{int(n)};
+  if (element_count(shape) != int64_t(n))
+    throw std::invalid_argument("[Array] an initializer list of " + std::to_string(n) +
+                                " values does not fill shape " + to_string(shape) + ".");
+  return shape;
+}
+
 Array::Array(std::shared_ptr<detail::Buffer> buffer, int64_t offset, Shape shape, Strides strides,
              Dtype dtype)
     : buffer_(std::move(buffer)), offset_(offset), shape_(std::move(shape)),

@@ -55,6 +55,15 @@ std::atomic<KernelMode>& mode_flag() {
 
 // Angle tables of one tile: compact cos/sin (pairs per row), and for the interleaved SIMD
 // kernel the per-feature form (2*pairs per row).
+// The SIMD bfloat16 store relies on finite cos/sin tables (see simd_rotate-inl.h); a
+// non-finite frequency, scale or attention factor (never in practice) takes the scalar path.
+bool finite_tables(const RopePlan& plan) {
+  if (!std::isfinite(plan.scale) || !std::isfinite(plan.attention_factor)) return false;
+  for (int i = 0; i < plan.pairs; ++i)
+    if (!std::isfinite(plan.inv_freq[i])) return false;
+  return true;
+}
+
 template <typename Acc>
 struct TileTable {
   std::vector<Acc> cos, sin;
@@ -110,7 +119,8 @@ template <typename T>
 void run_typed(const RopePlan& plan) {
   using Acc = typename Element<T>::Acc;
   const AngleSetup setup(plan);
-  const bool simd = !std::is_same_v<T, double> && kernel_mode() == KernelMode::simd && simd_usable();
+  const bool simd = !std::is_same_v<T, double> && kernel_mode() == KernelMode::simd && simd_usable() &&
+                    finite_tables(plan);
   const bool expand = simd && plan.traditional;
   const int pairs = plan.pairs;
   const bool shared = plan.positions.batch_invariant;
