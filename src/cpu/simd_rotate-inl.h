@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "cpu/rotate_row.h"
 #include "cpu/simd.h"
@@ -94,6 +95,24 @@ HWY_INLINE void StoreF(DF df, hn::Vec<DF> v, bfloat16_t* p) {
   Put<kStream>(d16, hn::DemoteTo(d16, hn::BitCast(di, rounded)), reinterpret_cast<uint16_t*>(p));
 }
 
+// Two float vectors to 2N consecutive elements. bfloat16 takes the high halves of both rounded
+// vectors with one ConcatOdd, half the narrowing work of two separate stores.
+template <bool kStream, class DF, typename T>
+HWY_INLINE void StoreF2(DF df, hn::Vec<DF> lo, hn::Vec<DF> hi, T* p) {
+  if constexpr (std::is_same_v<T, bfloat16_t>) {
+    const hn::RebindToUnsigned<DF> du;
+    const hn::Repartition<uint16_t, DF> d16;
+    const auto round = [&](hn::Vec<DF> v) {  // same bits as StoreF's, before the shift
+      const auto u = hn::BitCast(du, v);
+      return hn::BitCast(d16, u + hn::Set(du, 0x7fffu) + (hn::ShiftRight<16>(u) & hn::Set(du, 1u)));
+    };
+    Put<kStream>(d16, hn::ConcatOdd(d16, round(hi), round(lo)), reinterpret_cast<uint16_t*>(p));
+  } else {
+    StoreF<kStream>(df, lo, p);
+    StoreF<kStream>(df, hi, p + hn::Lanes(df));
+  }
+}
+
 // One pair, the scalar way (tails); identical arithmetic to the vector lanes.
 template <typename T>
 HWY_INLINE void RotatePairScalar(const T* in, T* out, int64_t i1, int64_t i2, float c, float s) {
@@ -103,10 +122,23 @@ HWY_INLINE void RotatePairScalar(const T* in, T* out, int64_t i1, int64_t i2, fl
   out[i2] = E::store(std::fma(x2, c, x1 * s));
 }
 
-template <typename T>
+// Features [2*pairs, D) copied through; streamed like the rotated part when it is.
+template <bool kStream, typename T>
 HWY_INLINE void CopyTail(const RowBlock& b, const T* in, T* out) {
-  if (b.copy_tail && b.D > 2 * b.pairs)
-    std::memcpy(out + 2 * b.pairs, in + 2 * b.pairs, size_t(b.D - 2 * b.pairs) * sizeof(T));
+  if (!b.copy_tail || b.D <= 2 * b.pairs) return;
+  const uint8_t* src = reinterpret_cast<const uint8_t*>(in + 2 * b.pairs);
+  uint8_t* dst = reinterpret_cast<uint8_t*>(out + 2 * b.pairs);
+  const int64_t bytes = (b.D - 2 * b.pairs) * int64_t(sizeof(T));
+  int64_t k = 0;
+#if ROTARY_STREAM_STORES
+  if constexpr (kStream) {
+    const hn::ScalableTag<uint8_t> d8;
+    const int64_t N = int64_t(hn::Lanes(d8));
+    if (reinterpret_cast<uintptr_t>(dst) % N == 0)
+      for (; k + N <= bytes; k += N) hn::Stream(hn::LoadU(d8, src + k), d8, dst + k);
+  }
+#endif
+  std::memcpy(dst + k, src + k, size_t(bytes - k));
 }
 
 // Half-split: own chunk [i, i+N) and partner chunk [i+pairs, i+pairs+N).
@@ -121,6 +153,15 @@ void RotateHalf(const RowBlock& b) {
     const float* c = b.cos + r * b.table_stride;
     const float* s = b.sin + r * b.table_stride;
     int64_t i = 0;
+    for (; i + 2 * N <= pairs; i += 2 * N) {  // two vectors per step: see StoreF2
+      const auto x1a = LoadF(df, in + i), x1b = LoadF(df, in + i + N);
+      const auto x2a = LoadF(df, in + i + pairs), x2b = LoadF(df, in + i + N + pairs);
+      const auto ca = hn::LoadU(df, c + i), cb = hn::LoadU(df, c + i + N);
+      const auto sa = hn::LoadU(df, s + i), sb = hn::LoadU(df, s + i + N);
+      StoreF2<kStream>(df, hn::MulSub(x1a, ca, hn::Mul(x2a, sa)), hn::MulSub(x1b, cb, hn::Mul(x2b, sb)), out + i);
+      StoreF2<kStream>(df, hn::MulAdd(x2a, ca, hn::Mul(x1a, sa)), hn::MulAdd(x2b, cb, hn::Mul(x1b, sb)),
+                       out + i + pairs);
+    }
     for (; i + N <= pairs; i += N) {
       const auto x1 = LoadF(df, in + i), x2 = LoadF(df, in + i + pairs);
       const auto vc = hn::LoadU(df, c + i), vs = hn::LoadU(df, s + i);
@@ -128,7 +169,7 @@ void RotateHalf(const RowBlock& b) {
       StoreF<kStream>(df, hn::MulAdd(x2, vc, hn::Mul(x1, vs)), out + i + pairs);
     }
     for (; i < pairs; ++i) RotatePairScalar(in, out, i, i + pairs, c[i], s[i]);
-    CopyTail(b, in, out);
+    CopyTail<kStream>(b, in, out);
   }
 }
 
@@ -146,6 +187,13 @@ void RotateInterleaved(const RowBlock& b) {
 #if HWY_TARGET != HWY_SCALAR
     const hn::ScalableTag<float> df;
     const int64_t N = int64_t(hn::Lanes(df));
+    for (; j + 2 * N <= dims; j += 2 * N) {
+      const auto xa = LoadF(df, in + j), xb = LoadF(df, in + j + N);
+      const auto ya = hn::MulAdd(xa, hn::LoadU(df, c + j), hn::Mul(hn::Reverse2(df, xa), hn::LoadU(df, s + j)));
+      const auto yb =
+          hn::MulAdd(xb, hn::LoadU(df, c + j + N), hn::Mul(hn::Reverse2(df, xb), hn::LoadU(df, s + j + N)));
+      StoreF2<kStream>(df, ya, yb, out + j);
+    }
     for (; j + N <= dims; j += N) {
       const auto x = LoadF(df, in + j);
       const auto vc = hn::LoadU(df, c + j), vs = hn::LoadU(df, s + j);
@@ -153,7 +201,7 @@ void RotateInterleaved(const RowBlock& b) {
     }
 #endif
     for (; j < dims; j += 2) RotatePairScalar(in, out, j, j + 1, c[j], s[j + 1]);
-    CopyTail(b, in, out);
+    CopyTail<kStream>(b, in, out);
   }
 }
 
@@ -169,7 +217,7 @@ void RotateScalarRows(const RowBlock& b, bool traditional) {
       if (traditional) RotatePairScalar(in, out, 2 * i, 2 * i + 1, c[2 * i], s[2 * i + 1]);
       else RotatePairScalar(in, out, i, i + b.pairs, c[i], s[i]);
     }
-    CopyTail(b, in, out);
+    CopyTail<false>(b, in, out);
   }
 }
 
@@ -178,7 +226,8 @@ void RotateScalarRows(const RowBlock& b, bool traditional) {
 template <typename T>
 bool CanStream(const RowBlock& b, bool traditional) {
   if (!ROTARY_STREAM_STORES || !b.stream) return false;
-  const int64_t vec = int64_t(hn::Lanes(hn::ScalableTag<float>())) * int64_t(sizeof(T));
+  // The widest store: N floats, or 2N bfloat16 (StoreF2).
+  const int64_t vec = int64_t(hn::Lanes(hn::ScalableTag<float>())) * int64_t(std::is_same_v<T, float16_t> ? 2 : 4);
   return reinterpret_cast<uintptr_t>(b.out) % vec == 0 && (b.out_stride * int64_t(sizeof(T))) % vec == 0 &&
          (traditional || (b.pairs * int64_t(sizeof(T))) % vec == 0);
 }

@@ -1,6 +1,5 @@
-// Shared helpers of the position/layout tests: random inputs, the oracle comparison with the
-// tolerance of spec part 3, the variant matrix (dtype x precision x direction), and small
-// pair_stream builders for multi-axis RoPE (the config-level builders live in scaling.h).
+// Shared helpers of the position/layout tests: the oracle comparison, the variant matrix
+// (dtype x precision x direction), and small pair_stream builders for multi-axis RoPE (the config-level builders live in scaling.h).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -14,48 +13,19 @@
 #include "reference/oracle.h"
 #include "rotary/array.h"
 #include "rotary/rope.h"
+#include "test_util.h"
 
 namespace rotary::testing {
-
-// Uniform values in [-1, 1], rounded to dtype.
-inline Array random_array(const Shape& shape, Dtype dtype, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  int64_t n = 1;
-  for (int s : shape) n *= s;
-  std::vector<float> v(n);
-  for (float& f : v) f = dist(gen);
-  return Array(v.data(), shape, dtype);
-}
 
 // An integer array of the values (row-major) in int32 or int64.
 inline Array int_array(const std::vector<int64_t>& values, const Shape& shape, Dtype dtype = int64) {
   return Array(values.data(), shape, dtype);
 }
 
-// Allowed |got - exact|: a few float32 ulps, or one ulp of a half-precision output format.
-inline double tolerance(Dtype dtype, double exact) {
-  const double m = std::max(std::abs(exact), 1e-3);
-  if (dtype == float64) return 1e-12 * std::max(m, 1.0);
-  if (dtype == float32) return 4 * 0x1p-23 * std::max(m, 1.0);
-  if (dtype == float16) return 0x1p-10 * m + 1e-7;
-  return 0x1p-7 * m + 1e-7;  // bfloat16
-}
-
-// got (any strides, x's dtype) against the float64 oracle result of the same shape.
+// got (any strides, x's dtype) against the float64 oracle result, with the project's
+// per-dtype tolerance (test_util.h).
 inline ::testing::AssertionResult matches_oracle(const Array& got, const Array& exact) {
-  if (got.shape() != exact.shape())
-    return ::testing::AssertionFailure() << "shape " << to_string(got.shape()) << " vs " << to_string(exact.shape());
-  int bad = 0;
-  std::string first;
-  for (int64_t i = 0; i < got.size(); ++i) {
-    const double g = got.at(i), e = exact.at(i);
-    if (!(std::abs(g - e) <= tolerance(got.dtype(), e))) {
-      if (bad++ == 0) first = "element " + std::to_string(i) + ": got " + std::to_string(g) + ", oracle " + std::to_string(e);
-    }
-  }
-  if (bad) return ::testing::AssertionFailure() << bad << " elements off; first " << first;
-  return ::testing::AssertionSuccess();
+  return close_to_oracle(got, exact, std::max(1.0, max_abs(exact)));
 }
 
 // Every dtype, precision mode and direction the features must serve.

@@ -1,0 +1,54 @@
+"""CUDA tensors: the same calls on the GPU match the CPU results (skipped without a GPU)."""
+import pytest
+
+torch = pytest.importorskip("torch")
+import rotary  # noqa: E402
+from rotary import _rotary  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    not (torch.cuda.is_available() and getattr(_rotary, "has_cuda", False)),
+    reason="no CUDA GPU, or rotary or torch built without CUDA",
+)
+
+TOL = {torch.float32: 2e-6, torch.float16: 2e-3, torch.bfloat16: 1.6e-2, torch.float64: 1e-12}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("traditional", [False, True])
+def test_fast_rope_on_cuda_matches_cpu(dtype, traditional):
+    x = torch.randn(3, 4, 17, 64, dtype=torch.float64).to(dtype)
+    offset = torch.tensor([0, 5, 1 << 20])
+    cpu = rotary.fast.rope(x, 48, traditional=traditional, base=10000.0, scale=1.0, offset=offset)
+    gpu = rotary.fast.rope(x.cuda(), 48, traditional=traditional, base=10000.0, scale=1.0, offset=offset)
+    assert gpu.is_cuda and gpu.dtype == dtype
+    assert (gpu.cpu().double() - cpu.double()).abs().max().item() <= TOL[dtype] * 4
+
+
+def test_rope_qk_inplace_on_cuda_with_position_ids_and_strided_qkv():
+    B, T, Hq, Hk, D = 2, 9, 8, 2, 64
+    qkv = torch.randn(B, T, (Hq + 2 * Hk) * D, device="cuda", dtype=torch.bfloat16)
+    q = qkv[..., : Hq * D].view(B, T, Hq, D)
+    k = qkv[..., Hq * D : (Hq + Hk) * D].view(B, T, Hk, D)
+    ids = torch.randint(0, 4000, (B, T), device="cuda")
+    q_cpu, k_cpu = q.cpu(), k.cpu()
+    ptr = qkv.data_ptr()
+    rotary.rope_qk(q, k, position_ids=ids, seq_axis=-3, base=500000.0, inplace=True)
+    assert qkv.data_ptr() == ptr
+    q_ref, k_ref = rotary.rope_qk(q_cpu, k_cpu, position_ids=ids.cpu(), seq_axis=-3, base=500000.0)
+    assert torch.equal(q.cpu(), q_ref) and torch.equal(k.cpu(), k_ref)
+
+
+def test_ragged_on_cuda_matches_cpu():
+    lengths = [3, 0, 1, 12]
+    cu = torch.tensor([0] + list(torch.tensor(lengths).cumsum(0)), dtype=torch.int32)
+    x = torch.randn(int(cu[-1]), 4, 32, dtype=torch.float32)
+    starts = torch.tensor([10, 0, 7, 100])
+    cpu = rotary.rope(x, cu_seqlens=cu, starts=starts)
+    gpu = rotary.rope(x.cuda(), cu_seqlens=cu.cuda(), starts=starts.cuda())
+    assert (gpu.cpu() - cpu).abs().max().item() <= 1e-6
+
+
+def test_autograd_on_cuda():
+    from rotary import torch as rtorch  # noqa: F401
+    x = torch.randn(2, 3, 5, 16, dtype=torch.float64, device="cuda", requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: rotary.rope(t, offset=3), (x,))
