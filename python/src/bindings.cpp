@@ -12,6 +12,7 @@
 #include <dlpack/dlpack.h>
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -19,32 +20,9 @@
 
 #include "rotary/rotary.h"
 
-#if __has_include("rotary/scaling.h")
-#include "rotary/scaling.h"
-#define ROTARY_PY_HAS_SCALING 1
-#else
-#define ROTARY_PY_HAS_SCALING 0
-#endif
-#if __has_include("rotary/config.h") && __has_include(<nlohmann/json.hpp>)
 #include <nlohmann/json.hpp>
-#include "rotary/config.h"
-#define ROTARY_PY_HAS_CONFIG 1
-#else
-#define ROTARY_PY_HAS_CONFIG 0
-#endif
-#if __has_include("rotary/cuda.h")
-#include "rotary/cuda.h"
-#define ROTARY_PY_HAS_CUDA_H 1
-#else
-#define ROTARY_PY_HAS_CUDA_H 0
-#endif
-#if __has_include("reference/oracle.h")
+
 #include "reference/oracle.h"
-#define ROTARY_PY_HAS_ORACLE 1
-#else
-#define ROTARY_PY_HAS_ORACLE 0
-#endif
-#include <cstring>
 
 namespace py = pybind11;
 using namespace rotary;
@@ -320,7 +298,6 @@ void apply(const py::list& xs, const py::list& outs, const py::object& offset, c
     rope_qk(in[0].v, in[1].v, out[0].v, out[1].v, positions, options);
 }
 
-#if ROTARY_PY_HAS_ORACLE
 // The float64 oracle of the C++ library (tests): the exact result as a new float64 array.
 py::array_t<double> oracle(const py::object& x_obj, const py::object& offset, const py::object& position_ids,
                            const py::object& cu_seqlens, const py::object& starts, int dims, bool traditional,
@@ -338,7 +315,6 @@ py::array_t<double> oracle(const py::object& x_obj, const py::object& offset, co
   std::memcpy(result.mutable_data(), r.data<double>(), sizeof(double) * size_t(r.size()));
   return result;
 }
-#endif
 
 std::string freqs_repr(const Frequencies& f) {
   std::string s = "Frequencies(pairs=" + std::to_string(f.pairs());
@@ -351,18 +327,12 @@ std::string freqs_repr(const Frequencies& f) {
 
 PYBIND11_MODULE(_rotary, m) {
   m.doc() = "rotary: rotary position embedding (RoPE) kernels. Use the `rotary` package, not this module.";
-#if defined(ROTARY_PY_WITH_CUDA) || defined(ROTARY_WITH_CUDA)
+#ifdef ROTARY_WITH_CUDA
   m.attr("has_cuda") = true;
 #else
   m.attr("has_cuda") = false;
 #endif
-  m.attr("has_scaling") = bool(ROTARY_PY_HAS_SCALING);
-  m.attr("has_config") = bool(ROTARY_PY_HAS_CONFIG);
-#if ROTARY_PY_HAS_CUDA_H
   m.def("cuda_available", &cuda_available, "True when built with CUDA and a CUDA device is usable.");
-#else
-  m.def("cuda_available", [] { return false; });
-#endif
   m.attr("__version__") = ROTARY_PY_VERSION;
 
   py::class_<Frequencies>(m, "Frequencies", R"doc(
@@ -420,12 +390,10 @@ which position stream each pair reads.)doc")
         py::arg("freqs"), py::arg("scale"), py::arg("inverse"), py::arg("seq_axis"),
         py::arg("precision").none(true), py::arg("stream") = 0);
 
-#if ROTARY_PY_HAS_ORACLE
   m.def("_oracle", &oracle, py::arg("x"), py::arg("offset"), py::arg("position_ids").none(true),
         py::arg("cu_seqlens").none(true), py::arg("starts").none(true), py::arg("dims"), py::arg("traditional"),
         py::arg("freqs"), py::arg("scale"), py::arg("inverse"), py::arg("seq_axis"),
         py::arg("precision").none(true), "The C++ float64 oracle (for tests).");
-#endif
 
   m.def("set_default_precision",
         [](const std::string& p) { set_default_precision(parse_precision(p)); }, py::arg("precision"));
@@ -433,7 +401,6 @@ which position stream each pair reads.)doc")
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("num_threads", &num_threads);
 
-#if ROTARY_PY_HAS_SCALING
   namespace sc = rotary::scaling;
   py::module_ s = m.def_submodule("scaling", "Frequency builders for the RoPE scaling methods (Hugging Face definitions).");
   s.def("default_frequencies", &sc::default_frequencies, py::arg("dims"), py::arg("base") = 10000.0);
@@ -499,9 +466,7 @@ which position stream each pair reads.)doc")
   s.def("rotated_dims", &sc::rotated_dims, py::arg("head_dim"), py::arg("partial_rotary_factor") = 1.0);
   s.def("mrope", &sc::mrope, py::arg("freqs"), py::arg("mrope_section"), py::arg("interleaved") = false);
   s.def("vision_2d", &sc::vision_2d, py::arg("head_dim"), py::arg("theta") = 10000.0);
-#endif
 
-#if ROTARY_PY_HAS_CONFIG
   // The C++ config.json loader: the Python package wraps it (rotary.from_hf_config).
   py::class_<RopeConfig>(m, "_CppRopeConfig")
       .def_readonly("method", &RopeConfig::method)
@@ -530,5 +495,4 @@ which position stream each pair reads.)doc")
         return c;
       },
       py::arg("json"), py::arg("longrope_policy") = "per_call");
-#endif
 }

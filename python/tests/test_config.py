@@ -11,7 +11,7 @@ def inv(dims, base):
     return base ** (-np.arange(0, dims, 2, dtype=np.float64) / dims)
 
 
-def test_default_partial_and_rope_parameters(loader):
+def test_default_partial_and_rope_parameters():
     c = rotary.from_hf_config({"hidden_size": 2560, "num_attention_heads": 32, "partial_rotary_factor": 0.4,
                                "rope_theta": 10000.0, "max_position_embeddings": 2048})  # Phi-2
     assert (c.head_dim, c.dims, c.method) == (80, 32, "default")
@@ -24,7 +24,7 @@ def test_default_partial_and_rope_parameters(loader):
     assert g.dims == 256
 
 
-def test_yarn_mscale_deepseek(loader):
+def test_yarn_mscale_deepseek():
     cfg = {"model_type": "deepseek_v2", "hidden_size": 2048, "num_attention_heads": 16, "qk_rope_head_dim": 64, "rope_theta": 10000,
            "max_position_embeddings": 163840,
            "rope_scaling": {"type": "yarn", "factor": 40, "original_max_position_embeddings": 4096,
@@ -43,7 +43,7 @@ def test_yarn_mscale_deepseek(loader):
     np.testing.assert_allclose(c.inv_freq, expect, rtol=1e-12)
 
 
-def test_longrope_per_call_and_serving_length(loader):
+def test_longrope_per_call_and_serving_length():
     d = 96
     sf, lf = [1.0 + 0.01 * i for i in range(d // 2)], [2.0 + 0.1 * i for i in range(d // 2)]
     cfg = {"hidden_size": 3072, "num_attention_heads": 32, "rope_theta": 10000.0,
@@ -63,7 +63,7 @@ def test_longrope_per_call_and_serving_length(loader):
     np.testing.assert_allclose(v.rope(x, offset=0), rotary.rope(x, freqs=long))
 
 
-def test_dynamic_depends_on_length(loader):
+def test_dynamic_depends_on_length():
     c = rotary.from_hf_config({"hidden_size": 512, "num_attention_heads": 8, "max_position_embeddings": 100,
                                "rope_scaling": {"type": "dynamic", "factor": 2.0}})
     np.testing.assert_allclose(c.frequencies(50).inv_freq, inv(64, 1e4))
@@ -72,7 +72,7 @@ def test_dynamic_depends_on_length(loader):
     np.testing.assert_allclose(c.frequencies(L).inv_freq, inv(64, b2), rtol=1e-12)
 
 
-def test_errors_name_the_key(loader):
+def test_errors_name_the_key():
     with pytest.raises(ValueError, match="unknown RoPE scaling method 'foo'"):
         rotary.from_hf_config({"hidden_size": 64, "num_attention_heads": 1, "rope_scaling": {"type": "foo"}})
     with pytest.raises(ValueError, match="short_factor.* must have (rotated_)?dims/2 = 32"):
@@ -86,45 +86,10 @@ def test_errors_name_the_key(loader):
                                "rope_scaling": {"type": "mrope", "mrope_section": [1, 2, 3]}})
 
 
-def test_config_from_path(tmp_path, loader):
+def test_config_from_path(tmp_path):
     import json
     p = tmp_path / "config.json"
     p.write_text(json.dumps({"hidden_size": 64, "num_attention_heads": 2, "rope_theta": 5.0}))
     c = rotary.from_hf_config(str(p))
     assert c.dims == 32 and c.base == 5.0
     assert "RopeConfig(method='default', head_dim=32" in repr(c)
-
-
-@pytest.fixture(params=["cpp", "python"])
-def loader(request, monkeypatch):
-    """Run a test with the C++ loader (when built) and with the Python fallback."""
-    if request.param == "python":
-        monkeypatch.setattr(rotary.config._rotary, "has_config", False, raising=False)
-    elif not getattr(rotary._rotary, "has_config", False):
-        pytest.skip("the C++ loader (rotary/config.h) is not built")
-    return request.param
-
-
-@pytest.mark.parametrize("cfg", [
-    {"hidden_size": 4096, "num_attention_heads": 32, "rope_theta": 500000.0, "max_position_embeddings": 131072,
-     "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                      "original_max_position_embeddings": 8192}},
-    {"hidden_size": 2560, "num_attention_heads": 32, "partial_rotary_factor": 0.4, "rope_theta": 10000.0},
-    {"hidden_size": 1024, "num_attention_heads": 8, "max_position_embeddings": 32768, "rope_theta": 1e6,
-     "rope_scaling": {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 8192}},
-    {"hidden_size": 1536, "num_attention_heads": 12, "rope_theta": 1e6, "max_position_embeddings": 32768,
-     "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]}},
-])
-def test_both_loaders_agree(cfg, loader):
-    c = rotary.from_hf_config(cfg)
-    monkey = rotary.config._rotary
-    saved = getattr(monkey, "has_config", False)
-    try:
-        monkey.has_config = False
-        p = rotary.from_hf_config(cfg)
-    finally:
-        monkey.has_config = saved
-    assert (c.dims, c.head_dim, c.traditional) == (p.dims, p.head_dim, p.traditional)
-    np.testing.assert_allclose(c.inv_freq, p.inv_freq, rtol=1e-12)
-    assert c.attention_factor == pytest.approx(p.attention_factor)
-    assert list(c.frequencies().pair_stream) == list(p.frequencies().pair_stream)

@@ -91,26 +91,20 @@ HWY_INLINE void StoreF(DF df, hn::Vec<DF> v, bfloat16_t* p) {
   const auto u = hn::BitCast(du, v);
   const auto rounded = hn::ShiftRight<16>(u + hn::Set(du, 0x7fffu) + (hn::ShiftRight<16>(u) & hn::Set(du, 1u)));
   (void)df;
-  // Every lane is <= 0xffff, so the saturating narrow is exact.
+  // Every lane is <= 0xffff, so truncating (or the saturating narrow) is exact.
+#if HWY_TARGET <= HWY_AVX3
+  (void)di;
+  Put<kStream>(d16, hn::TruncateTo(d16, rounded), reinterpret_cast<uint16_t*>(p));
+#else
   Put<kStream>(d16, hn::DemoteTo(d16, hn::BitCast(di, rounded)), reinterpret_cast<uint16_t*>(p));
+#endif
 }
 
-// Two float vectors to 2N consecutive elements. bfloat16 takes the high halves of both rounded
-// vectors with one ConcatOdd, half the narrowing work of two separate stores.
+// Two float vectors to 2N consecutive elements (the loops take two vectors per step for ILP).
 template <bool kStream, class DF, typename T>
 HWY_INLINE void StoreF2(DF df, hn::Vec<DF> lo, hn::Vec<DF> hi, T* p) {
-  if constexpr (std::is_same_v<T, bfloat16_t>) {
-    const hn::RebindToUnsigned<DF> du;
-    const hn::Repartition<uint16_t, DF> d16;
-    const auto round = [&](hn::Vec<DF> v) {  // same bits as StoreF's, before the shift
-      const auto u = hn::BitCast(du, v);
-      return hn::BitCast(d16, u + hn::Set(du, 0x7fffu) + (hn::ShiftRight<16>(u) & hn::Set(du, 1u)));
-    };
-    Put<kStream>(d16, hn::ConcatOdd(d16, round(hi), round(lo)), reinterpret_cast<uint16_t*>(p));
-  } else {
-    StoreF<kStream>(df, lo, p);
-    StoreF<kStream>(df, hi, p + hn::Lanes(df));
-  }
+  StoreF<kStream>(df, lo, p);
+  StoreF<kStream>(df, hi, p + hn::Lanes(df));
 }
 
 // One pair, the scalar way (tails); identical arithmetic to the vector lanes.
@@ -153,7 +147,7 @@ void RotateHalf(const RowBlock& b) {
     const float* c = b.cos + r * b.table_stride;
     const float* s = b.sin + r * b.table_stride;
     int64_t i = 0;
-    for (; i + 2 * N <= pairs; i += 2 * N) {  // two vectors per step: see StoreF2
+    for (; i + 2 * N <= pairs; i += 2 * N) {  // two vectors per step: more loads in flight
       const auto x1a = LoadF(df, in + i), x1b = LoadF(df, in + i + N);
       const auto x2a = LoadF(df, in + i + pairs), x2b = LoadF(df, in + i + N + pairs);
       const auto ca = hn::LoadU(df, c + i), cb = hn::LoadU(df, c + i + N);
@@ -226,8 +220,7 @@ void RotateScalarRows(const RowBlock& b, bool traditional) {
 template <typename T>
 bool CanStream(const RowBlock& b, bool traditional) {
   if (!ROTARY_STREAM_STORES || !b.stream) return false;
-  // The widest store: N floats, or 2N bfloat16 (StoreF2).
-  const int64_t vec = int64_t(hn::Lanes(hn::ScalableTag<float>())) * int64_t(std::is_same_v<T, float16_t> ? 2 : 4);
+  const int64_t vec = int64_t(hn::Lanes(hn::ScalableTag<float>())) * int64_t(sizeof(T));
   return reinterpret_cast<uintptr_t>(b.out) % vec == 0 && (b.out_stride * int64_t(sizeof(T))) % vec == 0 &&
          (traditional || (b.pairs * int64_t(sizeof(T))) % vec == 0);
 }
