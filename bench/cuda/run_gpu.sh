@@ -33,4 +33,12 @@ echo "== benchmark ($((SECONDS - START)) s)"
 timeout 150 ./build-gpu/bench/cuda/rope_cuda_bench 2>&1 | tee "$OUT/bench.md"
 echo "== PyTorch eager HF-style ($((SECONDS - START)) s)"
 PYTHONUNBUFFERED=1 timeout 120 python3 bench/cuda/torch_hf_bench.py 2>&1 | tee "$OUT/torch.md"
+echo "== Python package with CUDA torch tensors ($((SECONDS - START)) s)"
+PY=$(command -v python3)
+cmake -S . -B build-gpu -DROTARY_BUILD_PYTHON=ON -DPython3_EXECUTABLE="$PY" \
+  -Dpybind11_DIR="$($PY -m pybind11 --cmakedir)" -DDLPACK_INCLUDE_DIR="$DEPS/include" \
+  > "$OUT/configure-py.log" 2>&1 || tail -20 "$OUT/configure-py.log"
+cmake --build build-gpu -j16 --target _rotary > "$OUT/build-py.log" 2>&1 ||
+  grep -E "error" -A3 "$OUT/build-py.log" | head -30
+PYTHONPATH=build-gpu/python timeout 150 $PY -m pytest -q -p no:cacheprovider -rs python/tests 2>&1 | tail -25
 echo "== done ($((SECONDS - START)) s)"

@@ -44,6 +44,7 @@ AngleSetup::AngleSetup(const RopePlan& plan) : scale_f32(static_cast<float>(plan
 namespace {
 
 constexpr int64_t kStreamBytes = int64_t(16) << 20;
+constexpr int64_t kTableFloats = 16384;  // 64 KiB of cos/sin per tile (larger measured no faster)
 
 std::atomic<KernelMode>& mode_flag() {
   static std::atomic<KernelMode> mode{[] {
@@ -123,11 +124,12 @@ void run_typed(const RopePlan& plan) {
                     finite_tables(plan);
   const bool expand = simd && plan.traditional;
   const int pairs = plan.pairs;
+  if (plan.B <= 0 || plan.T <= 0) return;  // empty: nothing to rotate
   const bool shared = plan.positions.batch_invariant;
 
   // Tile: about 64 KiB of table; the rows of one head in a tile form one long run.
   const int64_t table_floats = expand ? 6 * int64_t(pairs) : 2 * int64_t(pairs);
-  const int64_t tile_rows = std::clamp<int64_t>(16384 / std::max<int64_t>(table_floats, 1), 1, plan.T);
+  const int64_t tile_rows = std::clamp<int64_t>(kTableFloats / std::max<int64_t>(table_floats, 1), 1, plan.T);
   const int64_t tiles = (plan.T + tile_rows - 1) / tile_rows;
   int64_t heads_total = 0;
   for (int k = 0; k < plan.n_tensors; ++k) heads_total += plan.tensors[k].heads;
@@ -162,6 +164,9 @@ void run_typed(const RopePlan& plan) {
           RowBlock blk;
           blk.cos = expand ? tab.cos2.data() : reinterpret_cast<const float*>(tab.cos.data());
           blk.sin = expand ? tab.sin2.data() : reinterpret_cast<const float*>(tab.sin.data());
+          blk.pair_cos = expand ? reinterpret_cast<const float*>(tab.cos.data()) : nullptr;
+          blk.pair_sin = expand ? reinterpret_cast<const float*>(tab.sin.data()) : nullptr;
+          blk.pair_table_stride = pairs;
           blk.pairs = pairs;
           blk.D = plan.D;
           blk.copy_tail = !tp.in_place;
@@ -169,21 +174,24 @@ void run_typed(const RopePlan& plan) {
           const int64_t in_hs = tp.in.n_head_axes ? tp.in.head_stride[0] : 0;
           const int64_t out_hs = tp.out.n_head_axes ? tp.out.head_stride[0] : 0;
           if (tp.in.n_head_axes <= 1 && tp.out.n_head_axes <= 1 &&
-              (nt == 1 || std::abs(in_hs) < std::abs(tp.in.stride_t))) {
+              (nt == 1 || (tp.heads > 1 && std::abs(in_hs) < std::abs(tp.in.stride_t)))) {
             // Heads closer in memory than tokens (one token, or a (B, T, H, D) layout): per
             // token, the heads are the rows, all with that token's table; reads stay in order.
             const int64_t row_floats = expand ? 2 * pairs : pairs;
-            const float* c0 = blk.cos;
-            const float* s0 = blk.sin;
+            const float *c0 = blk.cos, *s0 = blk.sin, *pc0 = blk.pair_cos, *ps0 = blk.pair_sin;
             blk.rows = tp.heads;
             blk.in_stride = in_hs;
             blk.out_stride = out_hs;
-            blk.table_stride = 0;
+            blk.table_stride = blk.pair_table_stride = 0;
             for (int64_t r = 0; r < nt; ++r) {
               blk.in = in + r * tp.in.stride_t;
               blk.out = out + r * tp.out.stride_t;
               blk.cos = c0 + r * row_floats;
               blk.sin = s0 + r * row_floats;
+              if (pc0) {
+                blk.pair_cos = pc0 + r * pairs;
+                blk.pair_sin = ps0 + r * pairs;
+              }
               rotate_rows_simd(plan.dtype, plan.traditional, blk);
             }
             continue;

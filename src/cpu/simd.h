@@ -24,6 +24,11 @@ struct RowBlock {
   const float* cos = nullptr;
   const float* sin = nullptr;
   int64_t table_stride = 0;  // floats between consecutive rows' tables (0: one table for all)
+  // Optional, interleaved layout: the same table in the half-split form (pairs values per row,
+  // pair_table_stride between rows); lets the bfloat16 kernel split pairs without lane swaps.
+  const float* pair_cos = nullptr;
+  const float* pair_sin = nullptr;
+  int64_t pair_table_stride = 0;
   int pairs = 0;
   int64_t D = 0;
   bool copy_tail = true;  // copy features [2*pairs, D) (false when in place)

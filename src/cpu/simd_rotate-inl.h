@@ -199,6 +199,89 @@ void RotateInterleaved(const RowBlock& b) {
   }
 }
 
+#if HWY_TARGET != HWY_SCALAR
+// bfloat16 with one 32-bit load per two elements: the even element of each pair of lanes is
+// the low half (shift it up), the odd one the high half (mask it): exact widening and an
+// even/odd split with no shuffles. Narrowing rounds both halves and merges them back.
+template <class DF>
+HWY_INLINE void LoadBF16Pairs(DF df, const bfloat16_t* p, hn::Vec<DF>& even, hn::Vec<DF>& odd) {
+  const hn::RebindToUnsigned<DF> du;
+  const auto v = hn::LoadU(du, reinterpret_cast<const uint32_t*>(p));
+  even = hn::BitCast(df, hn::ShiftLeft<16>(v));
+  odd = hn::BitCast(df, hn::And(v, hn::Set(du, 0xffff0000u)));
+}
+template <bool kStream, class DF>
+HWY_INLINE void StoreBF16Pairs(DF df, hn::Vec<DF> even, hn::Vec<DF> odd, bfloat16_t* p) {
+  const hn::RebindToUnsigned<DF> du;
+  const auto round = [&](hn::Vec<DF> v) {  // StoreF's rounding, before the shift
+    const auto u = hn::BitCast(du, v);
+    return u + hn::Set(du, 0x7fffu) + (hn::ShiftRight<16>(u) & hn::Set(du, 1u));
+  };
+  (void)df;
+  const auto bits = hn::Or(hn::And(round(odd), hn::Set(du, 0xffff0000u)), hn::ShiftRight<16>(round(even)));
+  Put<kStream>(du, bits, reinterpret_cast<uint32_t*>(p));
+}
+
+// Half-split bfloat16: 2N pairs per step; the table is split even/odd in registers.
+template <bool kStream>
+void RotateHalfBF16(const RowBlock& b) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df));
+  const int64_t pairs = b.pairs;
+  for (int64_t r = 0; r < b.rows; ++r) {
+    const bfloat16_t* in = static_cast<const bfloat16_t*>(b.in) + r * b.in_stride;
+    bfloat16_t* out = static_cast<bfloat16_t*>(b.out) + r * b.out_stride;
+    const float* c = b.cos + r * b.table_stride;
+    const float* s = b.sin + r * b.table_stride;
+    int64_t i = 0;
+    for (; i + 2 * N <= pairs; i += 2 * N) {
+      hn::Vec<decltype(df)> x1e, x1o, x2e, x2o;
+      LoadBF16Pairs(df, in + i, x1e, x1o);
+      LoadBF16Pairs(df, in + i + pairs, x2e, x2o);
+      const auto ca = hn::LoadU(df, c + i), cb = hn::LoadU(df, c + i + N);
+      const auto sa = hn::LoadU(df, s + i), sb = hn::LoadU(df, s + i + N);
+      const auto ce = hn::ConcatEven(df, cb, ca), co = hn::ConcatOdd(df, cb, ca);
+      const auto se = hn::ConcatEven(df, sb, sa), so = hn::ConcatOdd(df, sb, sa);
+      StoreBF16Pairs<kStream>(df, hn::MulSub(x1e, ce, hn::Mul(x2e, se)), hn::MulSub(x1o, co, hn::Mul(x2o, so)),
+                              out + i);
+      StoreBF16Pairs<kStream>(df, hn::MulAdd(x2e, ce, hn::Mul(x1e, se)), hn::MulAdd(x2o, co, hn::Mul(x1o, so)),
+                              out + i + pairs);
+    }
+    for (; i + N <= pairs; i += N) {
+      const auto x1 = LoadF(df, in + i), x2 = LoadF(df, in + i + pairs);
+      const auto vc = hn::LoadU(df, c + i), vs = hn::LoadU(df, s + i);
+      StoreF<kStream>(df, hn::MulSub(x1, vc, hn::Mul(x2, vs)), out + i);
+      StoreF<kStream>(df, hn::MulAdd(x2, vc, hn::Mul(x1, vs)), out + i + pairs);
+    }
+    for (; i < pairs; ++i) RotatePairScalar(in, out, i, i + pairs, c[i], s[i]);
+    CopyTail<kStream>(b, in, out);
+  }
+}
+
+// Interleaved bfloat16: N pairs per step, x1 and x2 straight from the split, half-split table.
+template <bool kStream>
+void RotateInterleavedBF16(const RowBlock& b) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df));
+  for (int64_t r = 0; r < b.rows; ++r) {
+    const bfloat16_t* in = static_cast<const bfloat16_t*>(b.in) + r * b.in_stride;
+    bfloat16_t* out = static_cast<bfloat16_t*>(b.out) + r * b.out_stride;
+    const float* c = b.pair_cos + r * b.pair_table_stride;
+    const float* s = b.pair_sin + r * b.pair_table_stride;
+    int64_t i = 0;
+    for (; i + N <= b.pairs; i += N) {
+      hn::Vec<decltype(df)> x1, x2;
+      LoadBF16Pairs(df, in + 2 * i, x1, x2);
+      const auto vc = hn::LoadU(df, c + i), vs = hn::LoadU(df, s + i);
+      StoreBF16Pairs<kStream>(df, hn::MulSub(x1, vc, hn::Mul(x2, vs)), hn::MulAdd(x2, vc, hn::Mul(x1, vs)),
+                              out + 2 * i);
+    }
+    for (; i < b.pairs; ++i) RotatePairScalar(in, out, 2 * i, 2 * i + 1, c[i], s[i]);
+    CopyTail<kStream>(b, in, out);
+  }
+}
+#endif  // HWY_TARGET != HWY_SCALAR
+
 // Scalar fallback for float16 where the target has no exact hardware conversion.
 template <typename T>
 void RotateScalarRows(const RowBlock& b, bool traditional) {
@@ -220,21 +303,32 @@ void RotateScalarRows(const RowBlock& b, bool traditional) {
 template <typename T>
 bool CanStream(const RowBlock& b, bool traditional) {
   if (!ROTARY_STREAM_STORES || !b.stream) return false;
-  const int64_t vec = int64_t(hn::Lanes(hn::ScalableTag<float>())) * int64_t(sizeof(T));
+  // The widest store: N elements, or 2N bfloat16 (StoreBF16Pairs).
+  const int64_t vec = int64_t(hn::Lanes(hn::ScalableTag<float>())) * (std::is_same_v<T, bfloat16_t> ? 4 : int64_t(sizeof(T)));
   return reinterpret_cast<uintptr_t>(b.out) % vec == 0 && (b.out_stride * int64_t(sizeof(T))) % vec == 0 &&
          (traditional || (b.pairs * int64_t(sizeof(T))) % vec == 0);
+}
+
+template <typename T, bool kStream>
+void RotateAs(const RowBlock& b, bool traditional) {
+#if HWY_TARGET != HWY_SCALAR
+  if constexpr (std::is_same_v<T, bfloat16_t>) {
+    if (traditional && b.pair_cos) return RotateInterleavedBF16<kStream>(b);
+    if (!traditional) return RotateHalfBF16<kStream>(b);
+  }
+#endif
+  if (traditional) RotateInterleaved<T, kStream>(b);
+  else RotateHalf<T, kStream>(b);
 }
 
 template <typename T>
 void Rotate(const RowBlock& b, bool traditional) {
   if (CanStream<T>(b, traditional)) {
-    if (traditional) RotateInterleaved<T, true>(b);
-    else RotateHalf<T, true>(b);
+    RotateAs<T, true>(b, traditional);
     hwy::FlushStream();  // order the streamed lines before the pool reports the work done
     return;
   }
-  if (traditional) RotateInterleaved<T, false>(b);
-  else RotateHalf<T, false>(b);
+  RotateAs<T, false>(b, traditional);
 }
 
 void RotateF32Half(const RowBlock& b) { Rotate<float>(b, false); }

@@ -3,6 +3,9 @@
 // mode, and results bit-identical whatever the thread count.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <thread>
 
 #include "cpu/backend.h"
@@ -100,6 +103,41 @@ TEST(CpuBackend, InPlaceEqualsOutOfPlace) {
     }
 }
 
+// Q and K in one call (grouped-query head counts) equal two separate calls, bit for bit.
+TEST(CpuBackend, FusedQKEqualsSeparateCalls) {
+  BackendState keep;
+  for (Dtype dt : {float32, float16, bfloat16})
+    for (int trad = 0; trad < 2; ++trad) {
+      const Array q = random_array({2, 8, 33, 64}, dt, 13), k = random_array({2, 2, 33, 64}, dt, 14);
+      Array q_out = Array::zeros(q.shape(), dt), k_out = Array::zeros(k.shape(), dt);
+      const RopeOptions o = options_for(64, trad, false);
+      rope_qk(q.view(), k.view(), q_out.view(), k_out.view(), Positions(21), o);
+      EXPECT_TRUE(bit_equal(q_out, rope(q, Positions(21), o)));
+      EXPECT_TRUE(bit_equal(k_out, rope(k, Positions(21), o)));
+    }
+}
+
+// Outputs of 16 MiB and more take streaming stores (rotated part and copied tail); the
+// result must equal the same rows rotated in small calls, which store normally.
+TEST(CpuBackend, StreamedLargeOutputEqualsSmallCalls) {
+  BackendState keep;
+  for (Dtype dt : {float32, float16, bfloat16})
+    for (int D : {128, 80}) {
+      const int T = int((int64_t(16) << 20) / (32 * D * dt.size)) + 1;
+      const Array x = random_array({1, 32, T, D}, dt, 12);
+      for (int trad = 0; trad < 2; ++trad)
+        for (int dims : {D, 64}) {
+          const RopeOptions o = options_for(dims, trad, false);
+          const Array big = rope(x, Positions(5), o);
+          for (int h = 0; h < 32; h += 8) {
+            const Array part = rope(slice(x, 1, h, h + 8), Positions(5), o);
+            ASSERT_TRUE(bit_equal(slice(big, 1, h, h + 8).contiguous(), part))
+                << to_string(dt) << " D " << D << " dims " << dims << " traditional " << trad << " heads " << h;
+          }
+        }
+    }
+}
+
 // Large enough that parallel_for splits it (well over 64 KiB per thread).
 TEST(CpuBackend, ThreadCountDoesNotChangeResults) {
   BackendState keep;
@@ -148,6 +186,19 @@ TEST(CpuBackend, ConcurrentCallsGiveTheSameResults) {
     });
   for (auto& t : threads) t.join();
   for (int k = 0; k < 4; ++k) EXPECT_TRUE(ok[k]) << "thread " << k;
+}
+
+// ROTARY_NUM_THREADS is read when the pool starts: checked in a fresh process of this binary.
+TEST(CpuBackend, EnvironmentSetsThreadCount) {
+  if (const char* want = std::getenv("ROTARY_TEST_EXPECT_THREADS")) {
+    EXPECT_EQ(num_threads(), std::atoi(want));
+    return;
+  }
+  char self[4096] = {};
+  ASSERT_GT(readlink("/proc/self/exe", self, sizeof(self) - 1), 0);
+  const std::string cmd = std::string("ROTARY_NUM_THREADS=3 ROTARY_TEST_EXPECT_THREADS=3 '") + self +
+                          "' --gtest_filter=CpuBackend.EnvironmentSetsThreadCount > /dev/null 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
 }
 
 TEST(CpuBackend, SetNumThreadsClampsToOne) {

@@ -64,6 +64,14 @@ template <typename T>
   b.pairs = pairs;
   b.D = D;
   b.copy_tail = !in_place;
+  // Interleaved: once with the per-feature table only, once with the half-split table too.
+  for (int with_pairs = 0; with_pairs < (traditional ? 2 : 1); ++with_pairs) {
+  if (with_pairs) {
+    if (in_place) got = x;
+    b.pair_cos = c.data();
+    b.pair_sin = s.data();
+    b.pair_table_stride = pairs;
+  }
   rotate_rows_simd(dtype_for<T>(), traditional, b);
   for (size_t i = 0; i < x.size(); ++i) {
     uint32_t a = 0, e = 0;
@@ -71,7 +79,9 @@ template <typename T>
     std::memcpy(&e, &want[i], sizeof(T));
     if (a != e)
       return ::testing::AssertionFailure() << "D=" << D << " dims=" << dims << " traditional=" << traditional
-                                           << " element " << i << ": simd bits " << std::hex << a << ", scalar " << e;
+                                           << " pair table " << with_pairs << " element " << i << ": simd bits "
+                                           << std::hex << a << ", scalar " << e;
+  }
   }
   return ::testing::AssertionSuccess();
 }
