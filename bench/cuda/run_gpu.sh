@@ -29,10 +29,12 @@ echo "== GPU tests ($((SECONDS - START)) s)"
 timeout 240 ./build-gpu/tests/cuda/rotary_cuda_tests --gtest_brief=1 2>&1 | tail -60
 echo "tests exit: ${PIPESTATUS[0]}"
 
-echo "== benchmark ($((SECONDS - START)) s)"
-timeout 150 ./build-gpu/bench/cuda/rope_cuda_bench 2>&1 | tee "$OUT/bench.md"
-echo "== PyTorch eager HF-style ($((SECONDS - START)) s)"
-PYTHONUNBUFFERED=1 timeout 120 python3 bench/cuda/torch_hf_bench.py 2>&1 | tee "$OUT/torch.md"
+if [ -z "${SKIP_BENCH:-}" ]; then  # SKIP_BENCH=1: tests only
+  echo "== benchmark ($((SECONDS - START)) s)"
+  timeout 150 ./build-gpu/bench/cuda/rope_cuda_bench 2>&1 | tee "$OUT/bench.md"
+  echo "== PyTorch eager HF-style ($((SECONDS - START)) s)"
+  PYTHONUNBUFFERED=1 timeout 120 python3 bench/cuda/torch_hf_bench.py 2>&1 | tee "$OUT/torch.md"
+fi
 echo "== Python package with CUDA torch tensors ($((SECONDS - START)) s)"
 PY=$(command -v python3)
 cmake -S . -B build-gpu -DROTARY_BUILD_PYTHON=ON -DPython3_EXECUTABLE="$PY" \
