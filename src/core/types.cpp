@@ -1,5 +1,4 @@
 // Names and small facts about dtypes, devices, shapes and views.
-#include <sstream>
 
 #include "rotary/dtype.h"
 #include "rotary/tensor_view.h"
@@ -26,12 +25,12 @@ std::string to_string(Device d) {
   return d.type == Device::Type::cpu ? "cpu" : "cuda:" + std::to_string(d.index);
 }
 
+// Plain string building, no iostreams: error paths must not depend on the process's locale
+// machinery (a Python process can carry a second C++ runtime whose facets clash with ours).
 std::string to_string(const Shape& shape) {
-  std::ostringstream os;
-  os << '(';
-  for (size_t i = 0; i < shape.size(); ++i) os << (i ? "," : "") << shape[i];
-  os << ')';
-  return os.str();
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + ")";
 }
 
 Strides row_major_strides(const Shape& shape) {

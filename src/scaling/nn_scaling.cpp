@@ -2,7 +2,7 @@
 #include "rotary/nn_scaling.h"
 
 #include <algorithm>
-#include <sstream>
+#include <string>
 #include <stdexcept>
 
 #include "scaling/json_section.h"
@@ -11,9 +11,7 @@ namespace rotary::nn {
 namespace {
 
 std::string describe(const char* name, int dims, bool traditional) {
-  std::ostringstream os;
-  os << name << "(" << dims << ", traditional=" << (traditional ? "true" : "false") << ")";
-  return os.str();
+  return std::string(name) + "(" + std::to_string(dims) + ", traditional=" + (traditional ? "true" : "false") + ")";
 }
 
 // The sequence length along axis -2 (MLX layout: (B, *, T, D)).
