@@ -2,7 +2,7 @@
 # One GPU session: build only the CUDA targets, run the GPU tests, then the benchmarks.
 # Logs land in $OUT (the device tool brings them back). Dependencies the GPU image may lack
 # (Highway, nlohmann-json, GoogleTest, pkg-config) travel in .devdeps, copied from this
-# machine's Debian packages (see docs/PERFORMANCE_CUDA.md, "Reproducing").
+# machine's Debian packages (see docs/PERFORMANCE.md, CUDA, "Reproducing").
 set -u
 OUT=${OUT:-/tmp/rotary-gpu-out}
 mkdir -p "$OUT"
