@@ -25,7 +25,7 @@ std::string escape(const std::string& s) {
 
 std::string tick_label(int exponent) {
   // 10^k as a plain number while short, else as 1e k.
-  if (exponent >= 0 && exponent <= 6) return std::to_string(int64_t(std::pow(10, exponent)));
+  if (exponent >= 0 && exponent <= 5) return std::to_string(int64_t(std::pow(10, exponent)));
   return "1e" + std::to_string(exponent);
 }
 
