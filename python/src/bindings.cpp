@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/validate.h"
 #include "reference/oracle.h"
 
 namespace py = pybind11;
@@ -39,20 +40,16 @@ struct PyView {
   std::string dtype_name;
 };
 
-std::optional<Dtype> numpy_dtype(const py::dtype& dt) {
-  const char kind = dt.kind();
-  const auto size = dt.itemsize();
-  if (kind == 'f') {
-    if (size == 2) return float16;
-    if (size == 4) return float32;
-    if (size == 8) return float64;
-  } else if (kind == 'i') {
-    if (size == 4) return int32;
-    if (size == 8) return int64;
-  } else if (kind == 'u') {
-    if (size == 4) return uint32;
-  } else if (kind == 'b') {
-    return bool_;
+// rotary's Dtype for an element kind in NumPy's letters ('f' float, 'i' signed, 'u' unsigned,
+// 'b' bool; 'B' stands for bfloat) and size in bytes; none for types rotary has no Dtype for.
+std::optional<Dtype> dtype_of_kind(char kind, int64_t bytes) {
+  switch (kind) {
+    case 'f': return bytes == 2 ? std::optional(float16) : bytes == 4 ? std::optional(float32)
+                     : bytes == 8 ? std::optional(float64) : std::nullopt;
+    case 'B': return bytes == 2 ? std::optional(bfloat16) : std::nullopt;
+    case 'i': return bytes == 4 ? std::optional(int32) : bytes == 8 ? std::optional(int64) : std::nullopt;
+    case 'u': return bytes == 4 ? std::optional(uint32) : std::nullopt;
+    case 'b': return bool_;
   }
   return std::nullopt;
 }
@@ -60,7 +57,7 @@ std::optional<Dtype> numpy_dtype(const py::dtype& dt) {
 PyView from_numpy(const py::array& a, bool writable, const char* name) {
   if (writable && !a.writeable()) fail(std::string("[rope] ") + name + " is read-only; it cannot be written.");
   PyView r;
-  const auto dt = numpy_dtype(a.dtype());
+  const auto dt = dtype_of_kind(a.dtype().kind(), a.itemsize());
   const int64_t itemsize = a.itemsize();
   r.dtype_name = py::str(a.dtype());
   r.supported = dt.has_value();
@@ -86,30 +83,18 @@ PyView from_dlpack(const py::capsule& cap, const char* name) {
   PyView r;
   const int bits = t.dtype.bits;
   if (t.dtype.lanes != 1) fail(std::string("[rope] ") + name + " has vector lanes; not supported.");
-  std::optional<Dtype> dt;
+  // DLPack type codes in NumPy's kind letters, so both sources share dtype_of_kind.
+  char kind = '?';
+  const char* prefix = nullptr;
   switch (t.dtype.code) {
-    case kDLFloat:
-      r.dtype_name = "float" + std::to_string(bits);
-      if (bits == 16) dt = float16;
-      if (bits == 32) dt = float32;
-      if (bits == 64) dt = float64;
-      break;
-    case kDLBfloat:
-      r.dtype_name = "bfloat" + std::to_string(bits);
-      if (bits == 16) dt = bfloat16;
-      break;
-    case kDLInt:
-      r.dtype_name = "int" + std::to_string(bits);
-      if (bits == 32) dt = int32;
-      if (bits == 64) dt = int64;
-      break;
-    case kDLUInt:
-      r.dtype_name = "uint" + std::to_string(bits);
-      if (bits == 32) dt = uint32;
-      break;
-    default:
-      r.dtype_name = t.dtype.code == kDLComplex ? "complex" + std::to_string(bits) : "unknown";
+    case kDLFloat: kind = 'f', prefix = "float"; break;
+    case kDLBfloat: kind = 'B', prefix = "bfloat"; break;
+    case kDLInt: kind = 'i', prefix = "int"; break;
+    case kDLUInt: kind = 'u', prefix = "uint"; break;
+    case kDLComplex: prefix = "complex"; break;
   }
+  r.dtype_name = prefix ? prefix + std::to_string(bits) : "unknown";
+  const std::optional<Dtype> dt = dtype_of_kind(kind, bits / 8);
   r.supported = dt.has_value();
   r.v.dtype = dt.value_or(float32);
   switch (t.device.device_type) {
@@ -125,9 +110,7 @@ PyView from_dlpack(const py::capsule& cap, const char* name) {
       fail(std::string("[rope] ") + name + " lives on a device rotary does not support (DLPack device type " +
            std::to_string(int(t.device.device_type)) + ").");
   }
-  const int64_t elem = std::max(1, bits / 8);
   r.v.data = static_cast<char*>(t.data) + t.byte_offset;
-  (void)elem;
   for (int i = 0; i < t.ndim; ++i) r.v.shape.push_back(static_cast<int>(t.shape[i]));
   if (t.strides) {
     for (int i = 0; i < t.ndim; ++i) r.v.strides.push_back(t.strides[i]);
@@ -147,11 +130,7 @@ PyView to_view(const py::handle& obj, bool writable, const char* name) {
 
 // Spec checks 3 and 4 on a view that may have an element type rotary does not know.
 void check_input(const PyView& x, int min_ndim = 3) {
-  if (x.v.ndim() < min_ndim)
-    fail("[rope] Input must have at least " + std::to_string(min_ndim) + " dimensions but got input with " +
-         std::to_string(x.v.ndim()) + " dimensions.");
-  if (!x.supported || !is_floating(x.v.dtype))
-    fail("[rope] Input must be a floating type but got " + x.dtype_name + ".");
+  core::check_input(x.v.ndim(), x.dtype_name, x.supported && is_floating(x.v.dtype), min_ndim);
 }
 
 void check_known(const PyView& v, const char* name) {
@@ -171,8 +150,7 @@ void fast_rope(const py::object& x_obj, const py::object& out_obj, int dims, boo
                std::optional<float> base, float scale, const py::object& offset, const py::object& freqs,
                bool inverse, std::uintptr_t stream) {
   const bool has_freqs = !freqs.is_none();
-  if (base && has_freqs) fail("[rope] Only one of base or freqs can have a value.");
-  if (!base && !has_freqs) fail("[rope] Neither base nor freqs has a value.");
+  core::check_base_or_freqs(base.has_value(), has_freqs);
   const PyView x = to_view(x_obj, false, "x");
   check_input(x);
   Positions positions;
@@ -181,33 +159,20 @@ void fast_rope(const py::object& x_obj, const py::object& out_obj, int dims, boo
     positions = Positions(offset.cast<int64_t>());
   } else {
     off = to_view(offset, false, "offset");
-    const Shape& s = off->v.shape;
-    if (s.size() > 1)
-      fail("[rope] offset must have at most one dimension but has shape " + to_string(s) + ".");
-    const int64_t n = s.empty() ? 1 : s[0];
-    const int64_t B = x.v.shape[0];
-    if (n != 1 && n != B)
-      fail("[rope] offset must be a scalar or vector with " + std::to_string(B) + " elements but has shape " +
-           to_string(s) + ".");
-    if (!off->supported || !is_integer(off->v.dtype))
-      fail("[rope] offset must be an integer but got type " + off->dtype_name + ".");
+    core::check_offset_array(off->v.shape, off->dtype_name, off->supported && is_integer(off->v.dtype),
+                             x.v.shape[0]);
     positions = Positions::offsets(off->v);
   }
   const int D = x.v.shape.back();
-  if (dims <= 0) fail("[rope] dims must be positive but got " + std::to_string(dims) + ".");
-  if (dims % 2 != 0) fail("[rope] dims must be even but got " + std::to_string(dims) + ".");
-  if (dims > D) fail("[rope] dims must not exceed the input's last dimension (D) but got " + std::to_string(dims) + ".");
+  core::check_dims(dims, D);
   RopeOptions options;
   if (has_freqs) {
     // freqs arrives as a float64 NumPy array (converted in Python; dims/2 values).
     auto f = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(freqs);
     if (!f) fail("[rope] freqs must be an array of floats.");
-    if (f.ndim() != 1 || f.shape(0) != dims / 2) {
-      Shape s;
-      for (py::ssize_t i = 0; i < f.ndim(); ++i) s.push_back(int(f.shape(i)));
-      fail("[rope] freqs must be one dimensional with size " + std::to_string(dims / 2) + " but got shape " +
-           to_string(s) + ".");
-    }
+    Shape shape;
+    for (py::ssize_t i = 0; i < f.ndim(); ++i) shape.push_back(int(f.shape(i)));
+    core::check_freqs_shape(shape, dims);
     std::vector<double> periods(f.data(), f.data() + dims / 2);
     options.freqs = Frequencies::from_periods(periods);
   } else {

@@ -13,8 +13,7 @@ namespace {
 template <typename CheckOffset>
 Frequencies validate(const Array& x, int dims, const std::optional<float>& base,
                      const std::optional<Array>& freqs, CheckOffset&& check_offset) {
-  if (base && freqs) core::fail("[rope] Only one of base or freqs can have a value.");
-  if (!base && !freqs) core::fail("[rope] Neither base nor freqs has a value.");
+  core::check_base_or_freqs(base.has_value(), freqs.has_value());
   core::check_input(x.view());
   check_offset();
   core::check_dims(dims, x.shape(-1));

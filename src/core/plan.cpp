@@ -49,12 +49,13 @@ void fill_geometry(const AxisRoles& roles, const TensorView& in, const TensorVie
     if (size == 1) continue;
     TensorGeometry* gs[2] = {&pair.in, &pair.out};
     const TensorView* vs[2] = {&in, &out};
-    const bool mergeable =
-        pair.in.n_head_axes > 0 &&
-        std::all_of(std::begin(gs), std::end(gs), [&](TensorGeometry* g) {
-          const int last = g->n_head_axes - 1;
-          return g->head_stride[last] == vs[g == &pair.in ? 0 : 1]->strides[a] * size;
-        });
+    // Axis a continues the previous head axis when, in both tensors, that axis steps over
+    // exactly `size` of axis a's steps.
+    auto continues = [&](int k) {
+      const TensorGeometry& g = *gs[k];
+      return g.head_stride[g.n_head_axes - 1] == vs[k]->strides[a] * size;
+    };
+    const bool mergeable = pair.in.n_head_axes > 0 && continues(0) && continues(1);
     for (int k = 0; k < 2; ++k) {
       TensorGeometry& g = *gs[k];
       if (mergeable) {

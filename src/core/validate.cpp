@@ -10,22 +10,34 @@ namespace rotary::core {
 
 void fail(const std::string& message) { throw std::invalid_argument(message); }
 
-void check_input(const TensorView& x, int min_ndim) {
-  if (x.ndim() < min_ndim)
-    fail("[rope] Input must have at least " + std::to_string(min_ndim) +
-         " dimensions but got input with " + std::to_string(x.ndim()) + " dimensions.");
-  if (!is_floating(x.dtype))
-    fail("[rope] Input must be a floating type but got " + to_string(x.dtype) + ".");
+void check_base_or_freqs(bool has_base, bool has_freqs) {
+  if (has_base && has_freqs) fail("[rope] Only one of base or freqs can have a value.");
+  if (!has_base && !has_freqs) fail("[rope] Neither base nor freqs has a value.");
 }
 
-void check_offset_array(const Shape& shape, Dtype dtype, int64_t B) {
+void check_input(int ndim, const std::string& dtype_name, bool floating, int min_ndim) {
+  if (ndim < min_ndim)
+    fail("[rope] Input must have at least " + std::to_string(min_ndim) +
+         " dimensions but got input with " + std::to_string(ndim) + " dimensions.");
+  if (!floating) fail("[rope] Input must be a floating type but got " + dtype_name + ".");
+}
+
+void check_input(const TensorView& x, int min_ndim) {
+  check_input(x.ndim(), to_string(x.dtype), is_floating(x.dtype), min_ndim);
+}
+
+void check_offset_array(const Shape& shape, const std::string& dtype_name, bool integer, int64_t B) {
   if (shape.size() > 1)
     fail("[rope] offset must have at most one dimension but has shape " + to_string(shape) + ".");
   const int64_t n = shape.empty() ? 1 : shape[0];
   if (n != 1 && n != B)
     fail("[rope] offset must be a scalar or vector with " + std::to_string(B) +
          " elements but has shape " + to_string(shape) + ".");
-  if (!is_integer(dtype)) fail("[rope] offset must be an integer but got type " + to_string(dtype) + ".");
+  if (!integer) fail("[rope] offset must be an integer but got type " + dtype_name + ".");
+}
+
+void check_offset_array(const Shape& shape, Dtype dtype, int64_t B) {
+  check_offset_array(shape, to_string(dtype), is_integer(dtype), B);
 }
 
 void check_dims(int dims, int64_t D) {

@@ -10,10 +10,15 @@ namespace rotary::core {
 
 [[noreturn]] void fail(const std::string& message);
 
-// Spec 1.1 checks 3 and 4; min_ndim is 3 for (B, *, T, D) and 2 for ragged (N, *, D).
+// Spec 1.1 checks 1 and 2 (exactly one of base and freqs).
+void check_base_or_freqs(bool has_base, bool has_freqs);
+// Checks 3 and 4; min_ndim is 3 for (B, *, T, D) and 2 for ragged (N, *, D). The name form
+// serves callers whose element type rotary may not know (Python's int8, complex64, ...).
 void check_input(const TensorView& x, int min_ndim = 3);
+void check_input(int ndim, const std::string& dtype_name, bool floating, int min_ndim = 3);
 // Checks 5-7 for an offset array against batch size B.
 void check_offset_array(const Shape& offset_shape, Dtype offset_dtype, int64_t B);
+void check_offset_array(const Shape& offset_shape, const std::string& dtype_name, bool integer, int64_t B);
 // Checks 8-10.
 void check_dims(int dims, int64_t D);
 // Check 11 (MLX's freqs array).

@@ -89,9 +89,8 @@ void fill_tile(const RopePlan& plan, const AngleSetup& setup, bool simd, bool ex
         a.inv_freq_f32 = setup.inv_freq_f32.data();
         a.factor = float(plan.attention_factor);
         a.sign = plan.inverse ? -1.0f : 1.0f;
-        int64_t pos[8] = {};
-        for (int st = 0; st < plan.positions.streams && st < 8; ++st)
-          pos[st] = token_position(plan.positions, pb, t0 + r, st);
+        int64_t pos[core::kMaxPositionStreams];
+        stream_positions(plan, pb, t0 + r, pos);
         if (plan.pair_stream) {
           tab.pos.resize(pairs);
           tab.posf.resize(pairs);
@@ -124,7 +123,6 @@ void run_typed(const RopePlan& plan) {
                     finite_tables(plan);
   const bool expand = simd && plan.traditional;
   const int pairs = plan.pairs;
-  if (plan.B <= 0 || plan.T <= 0) return;  // empty: nothing to rotate
   const bool shared = plan.positions.batch_invariant;
 
   // Tile: about 64 KiB of table; the rows of one head in a tile form one long run.

@@ -135,6 +135,22 @@ HWY_INLINE void CopyTail(const RowBlock& b, const T* in, T* out) {
   std::memcpy(dst + k, src + k, size_t(bytes - k));
 }
 
+// The end of a half-split row from pair i on: one vector at a time, then pair by pair, then
+// the unrotated tail (shared by the float and the bfloat16 kernels).
+template <bool kStream, class DF, typename T>
+HWY_INLINE void HalfRemainder(DF df, const RowBlock& b, const T* in, T* out, const float* c, const float* s,
+                              int64_t i) {
+  const int64_t N = int64_t(hn::Lanes(df)), pairs = b.pairs;
+  for (; i + N <= pairs; i += N) {
+    const auto x1 = LoadF(df, in + i), x2 = LoadF(df, in + i + pairs);
+    const auto vc = hn::LoadU(df, c + i), vs = hn::LoadU(df, s + i);
+    StoreF<kStream>(df, hn::MulSub(x1, vc, hn::Mul(x2, vs)), out + i);
+    StoreF<kStream>(df, hn::MulAdd(x2, vc, hn::Mul(x1, vs)), out + i + pairs);
+  }
+  for (; i < pairs; ++i) RotatePairScalar(in, out, i, i + pairs, c[i], s[i]);
+  CopyTail<kStream>(b, in, out);
+}
+
 // Half-split: own chunk [i, i+N) and partner chunk [i+pairs, i+pairs+N).
 template <typename T, bool kStream>
 void RotateHalf(const RowBlock& b) {
@@ -156,14 +172,7 @@ void RotateHalf(const RowBlock& b) {
       StoreF2<kStream>(df, hn::MulAdd(x2a, ca, hn::Mul(x1a, sa)), hn::MulAdd(x2b, cb, hn::Mul(x1b, sb)),
                        out + i + pairs);
     }
-    for (; i + N <= pairs; i += N) {
-      const auto x1 = LoadF(df, in + i), x2 = LoadF(df, in + i + pairs);
-      const auto vc = hn::LoadU(df, c + i), vs = hn::LoadU(df, s + i);
-      StoreF<kStream>(df, hn::MulSub(x1, vc, hn::Mul(x2, vs)), out + i);
-      StoreF<kStream>(df, hn::MulAdd(x2, vc, hn::Mul(x1, vs)), out + i + pairs);
-    }
-    for (; i < pairs; ++i) RotatePairScalar(in, out, i, i + pairs, c[i], s[i]);
-    CopyTail<kStream>(b, in, out);
+    HalfRemainder<kStream>(df, b, in, out, c, s, i);
   }
 }
 
@@ -247,14 +256,7 @@ void RotateHalfBF16(const RowBlock& b) {
       StoreBF16Pairs<kStream>(df, hn::MulAdd(x2e, ce, hn::Mul(x1e, se)), hn::MulAdd(x2o, co, hn::Mul(x1o, so)),
                               out + i + pairs);
     }
-    for (; i + N <= pairs; i += N) {
-      const auto x1 = LoadF(df, in + i), x2 = LoadF(df, in + i + pairs);
-      const auto vc = hn::LoadU(df, c + i), vs = hn::LoadU(df, s + i);
-      StoreF<kStream>(df, hn::MulSub(x1, vc, hn::Mul(x2, vs)), out + i);
-      StoreF<kStream>(df, hn::MulAdd(x2, vc, hn::Mul(x1, vs)), out + i + pairs);
-    }
-    for (; i < pairs; ++i) RotatePairScalar(in, out, i, i + pairs, c[i], s[i]);
-    CopyTail<kStream>(b, in, out);
+    HalfRemainder<kStream>(df, b, in, out, c, s, i);
   }
 }
 

@@ -165,18 +165,9 @@ void run(const core::RopePlan& plan) {
   if (plan.pairs > kMaxPairs)
     core::fail("[rope] dims must be at most " + std::to_string(2 * kMaxPairs) +
                " on CUDA devices but is " + std::to_string(plan.dims) + ".");
-  if (plan.positions.streams > kMaxStreams)
-    core::fail("[rope] freqs may read at most " + std::to_string(kMaxStreams) +
-               " position streams on CUDA devices but reads " + std::to_string(plan.positions.streams) + ".");
-  if (plan.dtype != float32 && plan.dtype != float16 && plan.dtype != bfloat16 && plan.dtype != float64)
-    core::fail("[rope] unsupported dtype " + to_string(plan.dtype) + ".");
-  int64_t heads_total = 0;
-  for (int k = 0; k < plan.n_tensors; ++k) heads_total += plan.tensors[k].heads;
-  const int64_t rows = plan.B * plan.T;
-  if (rows == 0 || heads_total == 0 || plan.D == 0) return;  // nothing to do: no launch
-
   DeviceScope scope(plan.device.index);
   Params p = make_params(plan);
+  const int64_t rows = p.rows, heads_total = p.heads_total;  // > 0: core::execute skips empty calls
 
   // Block: x covers the feature chunks of a row, y stacks rows up to kBlockThreads threads.
   const int chunks = vec_chunks(plan);
@@ -213,7 +204,8 @@ void run(const core::RopePlan& plan) {
     case Dtype::Val::float32: launch_typed<float>(p, vec, head_dim, grid, block, stream); break;
     case Dtype::Val::float16: launch_typed<float16_t>(p, vec, head_dim, grid, block, stream); break;
     case Dtype::Val::bfloat16: launch_typed<bfloat16_t>(p, vec, head_dim, grid, block, stream); break;
-    default: rope_generic_kernel<double><<<grid, block, 0, stream>>>(p); break;
+    case Dtype::Val::float64: rope_generic_kernel<double><<<grid, block, 0, stream>>>(p); break;
+    default: core::fail("[rope] unsupported dtype " + to_string(plan.dtype) + ".");
   }
   check(cudaGetLastError(), "kernel launch");
 }

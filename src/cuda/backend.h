@@ -13,7 +13,5 @@ void run(const core::RopePlan& plan);
 
 // Largest number of rotated pairs (dims / 2) the kernels take (inv_freq travels by value).
 inline constexpr int kMaxPairs = 256;
-// Largest number of position streams (M-RoPE uses 3, 2-D vision 2).
-inline constexpr int kMaxStreams = 8;
 
 }  // namespace rotary::cuda_backend

@@ -62,6 +62,19 @@ __device__ __forceinline__ const TensorArgs& tensor_of(const Params& p, int64_t&
   return p.t[1];
 }
 
+// Row (b, t) of global head h (Q's heads, then K's): its tensor, and the row's input and
+// output element pointers (at feature 0).
+template <typename T>
+__device__ __forceinline__ const TensorArgs& head_row(const Params& p, int64_t b, int64_t t, int64_t h,
+                                                      const T*& in, T*& out) {
+  const TensorArgs& ta = tensor_of(p, h);
+  int64_t io, oo;
+  head_offsets(ta, h, io, oo);
+  in = reinterpret_cast<const T*>(ta.in) + b * ta.in_b + t * ta.in_t + io;
+  out = reinterpret_cast<T*>(ta.out) + b * ta.out_b + t * ta.out_t + oo;
+  return ta;
+}
+
 // Vectorised path: feature axis contiguous and 16-byte aligned. HD > 0 specialises on a
 // full-rotary head size (64/128/256) so the pair count is a compile-time constant.
 // Block: x = feature chunks of a row, y = rows; grid: x = row blocks, y = head groups.
@@ -87,19 +100,15 @@ __global__ void __launch_bounds__(kBlockThreads) rope_vec_kernel(const __grid_co
   if (c >= nrot) {  // a chunk of the unrotated tail [dims, D): copied unless in place
     const int64_t e = dims + int64_t(c - nrot) * V;
     for (int64_t h = h0; h < h1; ++h) {
-      int64_t hl = h;
-      const TensorArgs& ta = tensor_of(p, hl);
-      if (ta.in_place) continue;
-      int64_t io, oo;
-      head_offsets(ta, hl, io, oo);
-      const T* in = reinterpret_cast<const T*>(ta.in) + b * ta.in_b + t * ta.in_t + io + e;
-      T* out = reinterpret_cast<T*>(ta.out) + b * ta.out_b + t * ta.out_t + oo + e;
-      *reinterpret_cast<uint4*>(out) = *reinterpret_cast<const uint4*>(in);
+      const T* in;
+      T* out;
+      if (head_row(p, b, t, h, in, out).in_place) continue;
+      *reinterpret_cast<uint4*>(out + e) = *reinterpret_cast<const uint4*>(in + e);
     }
     return;
   }
 
-  int64_t pos[kMaxStreams];
+  int64_t pos[core::kMaxPositionStreams];
   token_positions(p.pos, b, t, pos);
   float cs[NP], sn[NP];
   const int i0 = c * NP;
@@ -114,13 +123,11 @@ __global__ void __launch_bounds__(kBlockThreads) rope_vec_kernel(const __grid_co
     T* outp[HB];
 #pragma unroll
     for (int k = 0; k < HB; ++k) {
-      int64_t hl = hb + k;
       if (hb + k >= h1) break;
-      const TensorArgs& ta = tensor_of(p, hl);
-      int64_t io, oo;
-      head_offsets(ta, hl, io, oo);
-      const T* in = reinterpret_cast<const T*>(ta.in) + b * ta.in_b + t * ta.in_t + io + e1;
-      outp[k] = reinterpret_cast<T*>(ta.out) + b * ta.out_b + t * ta.out_t + oo + e1;
+      const T* in;
+      head_row(p, b, t, hb + k, in, outp[k]);
+      in += e1;
+      outp[k] += e1;
       x[k].u = *reinterpret_cast<const uint4*>(in);
       if constexpr (!TRAD) y[k].u = *reinterpret_cast<const uint4*>(in + pairs);
     }
@@ -163,7 +170,7 @@ __global__ void __launch_bounds__(kBlockThreads) rope_generic_kernel(const __gri
   const int64_t b = row / p.T, t = row - b * p.T;
   const int64_t h0 = int64_t(blockIdx.y) * p.heads_per_group;
   const int64_t h1 = h0 + p.heads_per_group < p.heads_total ? h0 + p.heads_per_group : p.heads_total;
-  int64_t pos[kMaxStreams];
+  int64_t pos[core::kMaxPositionStreams];
   token_positions(p.pos, b, t, pos);
   const int64_t items = p.pairs + (p.D - p.dims);
 
@@ -171,13 +178,10 @@ __global__ void __launch_bounds__(kBlockThreads) rope_generic_kernel(const __gri
     if (item >= p.pairs) {  // unrotated tail element: copied unless in place
       const int64_t j = p.dims + (item - p.pairs);
       for (int64_t h = h0; h < h1; ++h) {
-        int64_t hl = h;
-        const TensorArgs& ta = tensor_of(p, hl);
-        if (ta.in_place) continue;
-        int64_t io, oo;
-        head_offsets(ta, hl, io, oo);
-        reinterpret_cast<T*>(ta.out)[b * ta.out_b + t * ta.out_t + oo + j * ta.out_d] =
-            reinterpret_cast<const T*>(ta.in)[b * ta.in_b + t * ta.in_t + io + j * ta.in_d];
+        const T* in;
+        T* out;
+        const TensorArgs& ta = head_row(p, b, t, h, in, out);
+        if (!ta.in_place) out[j * ta.out_d] = in[j * ta.in_d];
       }
       continue;
     }
@@ -187,12 +191,9 @@ __global__ void __launch_bounds__(kBlockThreads) rope_generic_kernel(const __gri
     const int64_t e1 = p.traditional ? 2 * int64_t(i) : i;
     const int64_t e2 = p.traditional ? e1 + 1 : e1 + p.pairs;
     for (int64_t h = h0; h < h1; ++h) {
-      int64_t hl = h;
-      const TensorArgs& ta = tensor_of(p, hl);
-      int64_t io, oo;
-      head_offsets(ta, hl, io, oo);
-      const T* in = reinterpret_cast<const T*>(ta.in) + b * ta.in_b + t * ta.in_t + io;
-      T* out = reinterpret_cast<T*>(ta.out) + b * ta.out_b + t * ta.out_t + oo;
+      const T* in;
+      T* out;
+      const TensorArgs& ta = head_row(p, b, t, h, in, out);
       const Acc x1 = C::ld(in[e1 * ta.in_d]), x2 = C::ld(in[e2 * ta.in_d]);
       out[e1 * ta.out_d] = C::st(fma(x1, cs, -x2 * sn));
       out[e2 * ta.out_d] = C::st(fma(x1, sn, x2 * cs));
