@@ -21,6 +21,7 @@
 #include "cpu/parallel.h"
 #include "cpu/rotate_row.h"
 #include "cpu/simd.h"
+#include "cpu/simd_fused.h"
 
 namespace rotary::cpu_backend {
 
@@ -148,20 +149,30 @@ void rms_norm(Acc* buf, int64_t D, const Acc* w, float eps) {
   for (int64_t i = 0; i < D; ++i) buf[i] = buf[i] * rstd * w[i];
 }
 
+// The angle part of a RowBlock: the token's tables in the form the row kernels take (float
+// tables only; float64 rows use the scalar row).
+template <typename Acc>
+RowBlock angle_block(const RopePlan& r, bool expand, const AngleRow<Acc>& angles) {
+  RowBlock blk;
+  if constexpr (std::is_same_v<Acc, float>) {
+    blk.cos = expand ? angles.cos2.data() : angles.cos.data();
+    blk.sin = expand ? angles.sin2.data() : angles.sin.data();
+    blk.pair_cos = expand ? angles.cos.data() : nullptr;
+    blk.pair_sin = expand ? angles.sin.data() : nullptr;
+  }
+  blk.pairs = r.pairs;
+  blk.D = r.D;
+  return blk;
+}
+
 // Rotation of a row held in buf: the float32 SIMD kernel in place, or the scalar row.
 template <typename Acc>
 void rotate_buffer(const RopePlan& r, bool simd, bool expand, Acc* buf, const AngleRow<Acc>& angles) {
   if constexpr (std::is_same_v<Acc, float>) {
     if (simd) {
-      RowBlock blk;
+      RowBlock blk = angle_block(r, expand, angles);
       blk.in = buf;
       blk.out = buf;
-      blk.cos = expand ? angles.cos2.data() : angles.cos.data();
-      blk.sin = expand ? angles.sin2.data() : angles.sin.data();
-      blk.pair_cos = expand ? angles.cos.data() : nullptr;
-      blk.pair_sin = expand ? angles.sin.data() : nullptr;
-      blk.pairs = r.pairs;
-      blk.D = r.D;
       blk.copy_tail = false;
       return rotate_rows_simd(float32, r.traditional, blk);
     }
@@ -241,14 +252,17 @@ class FusedRunner {
             const std::vector<Acc>& w, bool rotate, const AngleRow<Acc>& angles, Acc* buf) const {
     const T* src = reinterpret_cast<const T*>(in.data) + b * in.stride_b + t * in.stride_t;
     const int64_t D = rotate ? r_.D : p_.v_D;
-    const bool same = dst.dtype == r_.dtype && w.empty();
-    if (same && simd_ && rotate && in.stride_d == 1 && dst.stride_d == 1)
-      return rotate_heads(src, in, heads, dst, angles);
+    const bool copy = dst.dtype == r_.dtype && w.empty();  // rows land unchanged or only rotated
+    const bool contiguous = in.stride_d == 1 && dst.stride_d == 1;
+    if (copy && simd_ && rotate && contiguous) return rotate_heads(src, in, heads, dst, angles);
+    if constexpr (std::is_same_v<Acc, float>)
+      if (simd_ && contiguous && dst.dtype != float64 && !(copy && !rotate))
+        return buffered(src, in, heads, dst, w, rotate, angles, buf, D);
     const int64_t esize = dst.dtype.size;
     for (int64_t h = 0; h < heads; ++h) {
       const T* x = src + in.head_offset(h);
       char* y = dst.data + dst.offset(h) * esize;
-      if (same && !rotate && in.stride_d == 1 && dst.stride_d == 1) {
+      if (copy && !rotate && contiguous) {
         std::memcpy(y, x, size_t(D) * sizeof(T));
         continue;
       }
@@ -259,16 +273,40 @@ class FusedRunner {
     }
   }
 
+  // Rows that change dtype or are normalised: the SIMD row pipeline, one dispatch for all heads
+  // at fixed strides (else one per head).
+  void buffered(const T* src, const core::TensorGeometry& in, int64_t heads, const Rows& dst,
+                const std::vector<Acc>& w, bool rotate, const AngleRow<Acc>& angles, Acc* buf, int64_t D) const {
+    BufferedRows job;
+    job.src_dtype = r_.dtype;
+    job.dst_dtype = dst.dtype;
+    job.D = D;
+    job.scale = dst.scale;
+    job.w = w.empty() ? nullptr : reinterpret_cast<const float*>(w.data());
+    job.eps = p_.norm.eps;
+    job.rotate = rotate;
+    job.traditional = r_.traditional;
+    job.angles = angle_block(r_, expand_, angles);
+    job.buffer = reinterpret_cast<float*>(buf);
+    if (in.n_head_axes <= 1 && (!dst.geometry || dst.geometry->n_head_axes <= 1)) {
+      job.src = src;
+      job.dst = dst.data;
+      job.rows = heads;
+      job.src_stride = in.n_head_axes ? in.head_stride[0] : 0;
+      job.dst_stride = dst.offset(heads > 1 ? 1 : 0);
+      return buffered_rows(job);
+    }
+    for (int64_t h = 0; h < heads; ++h) {
+      job.src = src + in.head_offset(h);
+      job.dst = dst.data + dst.offset(h) * dst.dtype.size;
+      buffered_rows(job);
+    }
+  }
+
   // The RoPE backend's SIMD kernel straight from the source rows into the destination rows.
   void rotate_heads(const T* src, const core::TensorGeometry& in, int64_t heads, const Rows& dst,
                     const AngleRow<Acc>& angles) const {
-    RowBlock blk;
-    blk.cos = expand_ ? angles.cos2.data() : reinterpret_cast<const float*>(angles.cos.data());
-    blk.sin = expand_ ? angles.sin2.data() : reinterpret_cast<const float*>(angles.sin.data());
-    blk.pair_cos = expand_ ? reinterpret_cast<const float*>(angles.cos.data()) : nullptr;
-    blk.pair_sin = expand_ ? reinterpret_cast<const float*>(angles.sin.data()) : nullptr;
-    blk.pairs = r_.pairs;
-    blk.D = r_.D;
+    RowBlock blk = angle_block(r_, expand_, angles);
     blk.copy_tail = true;
     blk.stream = stream_;
     T* out = reinterpret_cast<T*>(dst.data);
@@ -300,9 +338,12 @@ class FusedRunner {
 };
 
 
-// Re-rotation, one (page, head) per work item: the page's delta table (or each row's) formed
-// once, the rows rotated in place by the SIMD kernel, or through the row buffer (FP8, float64,
-// strided features).
+// Re-rotation, one (page, chunk of rows) per work item: the page's delta table (or each row's)
+// formed once; rows rotated in place by the SIMD kernel, heads of a row in one call when they
+// are closer in memory than rows (else rows of a head), or through the row buffer (FP8,
+// float64, strided features).
+constexpr int64_t kShiftChunkRows = 64;
+
 template <typename Acc>
 void shift_typed(const core::ShiftPlan& p) {
   const RopePlan& r = p.rope;
@@ -311,40 +352,60 @@ void shift_typed(const core::ShiftPlan& p) {
                     finite_tables(r);
   const bool direct = simd && c.dtype != float8_e4m3 && c.stride_d == 1;
   const bool expand = simd && r.traditional;
+  const bool heads_inner = std::abs(c.stride_head) <= std::abs(c.stride_row);
   const AngleSetup setup(r);
-  parallel_for(c.pages * c.heads, c.rows * c.D * c.dtype.size * 2, [&](int64_t begin, int64_t end) {
+  const int64_t chunks = (c.rows + kShiftChunkRows - 1) / kShiftChunkRows;
+  parallel_for(c.pages * chunks, kShiftChunkRows * c.heads * c.D * c.dtype.size * 2, [&](int64_t begin, int64_t end) {
     AngleRow<Acc> angles(r.pairs);
     std::vector<Acc> buf(c.D);
-    RopePlan at = r;  // its positions: the delta as a scalar offset of token 0
+    RopePlan at = r;  // its positions: the delta as the scalar offset of token 0
+    RowBlock blk;
+    blk.pairs = r.pairs;
+    blk.D = c.D;
+    blk.copy_tail = false;
     for (int64_t it = begin; it < end; ++it) {
-      const int64_t page = it / c.heads, h = it % c.heads, rows = p.rows_of(page);
-      for (int64_t row = 0; row < rows; ++row) {
-        if (row == 0 || p.deltas_stride_row) {
-          at.positions.offset = core::load_int(p.deltas, p.deltas_dtype,
-                                               page * p.deltas_stride_page + row * p.deltas_stride_row);
+      const int64_t page = it / chunks, r0 = (it % chunks) * kShiftChunkRows;
+      const int64_t r1 = std::min(p.rows_of(page), r0 + kShiftChunkRows);
+      for (int64_t row = r0; row < r1; ++row) {
+        if (row == r0 || p.deltas_stride_row) {
+          at.positions.offset =
+              core::load_int(p.deltas, p.deltas_dtype, page * p.deltas_stride_page + row * p.deltas_stride_row);
           fill_angle_row(at, setup, simd, expand, 0, 0, angles);
+          const RowBlock tables = angle_block(r, expand, angles);
+          blk.cos = tables.cos;
+          blk.sin = tables.sin;
+          blk.pair_cos = tables.pair_cos;
+          blk.pair_sin = tables.pair_sin;
         }
-        char* x = c.data + c.row_offset(page, row, h) * c.dtype.size;
-        const int64_t run = p.deltas_stride_row ? 1 : rows;  // rows sharing this table
-        if (direct) {
-          RowBlock blk;
+        char* x = c.data + c.row_offset(page, row, 0) * c.dtype.size;
+        if (direct && (heads_inner || p.deltas_stride_row)) {  // the heads of this row
           blk.in = blk.out = x;
-          blk.rows = run;
-          blk.in_stride = blk.out_stride = c.stride_row;
-          blk.cos = expand ? angles.cos2.data() : reinterpret_cast<const float*>(angles.cos.data());
-          blk.sin = expand ? angles.sin2.data() : reinterpret_cast<const float*>(angles.sin.data());
-          blk.pair_cos = expand ? reinterpret_cast<const float*>(angles.cos.data()) : nullptr;
-          blk.pair_sin = expand ? reinterpret_cast<const float*>(angles.sin.data()) : nullptr;
-          blk.pairs = r.pairs;
-          blk.D = c.D;
-          blk.copy_tail = false;
+          blk.rows = c.heads;
+          blk.in_stride = blk.out_stride = c.stride_head;
           rotate_rows_simd(c.dtype, r.traditional, blk);
-          row += run - 1;
           continue;
         }
-        load_row(x, c.dtype, c.stride_d, c.D, c.scale, buf.data());
-        rotate_buffer(r, simd, expand, buf.data(), angles);
-        store_row(buf.data(), c.D, RowDest{x, c.dtype, c.stride_d, c.scale});
+        if (direct) {  // rows [r0, r1) of each head share the page's table
+          for (int64_t h = 0; h < c.heads; ++h) {
+            blk.in = blk.out = x + h * c.stride_head * c.dtype.size;
+            blk.rows = r1 - r0;
+            blk.in_stride = blk.out_stride = c.stride_row;
+            rotate_rows_simd(c.dtype, r.traditional, blk);
+          }
+          break;
+        }
+        for (int64_t h = 0; h < c.heads; ++h) {
+          char* xh = x + h * c.stride_head * c.dtype.size;
+          load_row(xh, c.dtype, c.stride_d, c.D, c.scale, buf.data());
+          rotate_buffer(r, simd, expand, buf.data(), angles);
+          const RowDest d{xh, c.dtype, c.stride_d, c.scale};
+          if constexpr (std::is_same_v<Acc, float>)
+            if (simd && c.stride_d == 1) {
+              store_row_f32(c.dtype, buf.data(), xh, c.D, c.scale);
+              continue;
+            }
+          store_row(buf.data(), c.D, d);
+        }
       }
     }
   });
