@@ -13,8 +13,9 @@ namespace rotary::core {
 
 // Element i of an integer array (int32, int64 or uint32), on host or device.
 ROTARY_HD inline int64_t load_int(const void* p, Dtype dtype, int64_t i) {
-  if (dtype == int32) return static_cast<const int32_t*>(p)[i];
-  if (dtype == uint32) return static_cast<const uint32_t*>(p)[i];
+  // The enum value, not the Dtype constants: those are host variables device code cannot name.
+  if (dtype.val == Dtype::Val::int32) return static_cast<const int32_t*>(p)[i];
+  if (dtype.val == Dtype::Val::uint32) return static_cast<const uint32_t*>(p)[i];
   return static_cast<const int64_t*>(p)[i];
 }
 

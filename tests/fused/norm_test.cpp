@@ -1,6 +1,6 @@
 // QK RMSNorm + RoPE in one pass against the float64 oracle (RMSNorm in double, then the
 // rotation): every dtype, head sizes that are not multiples of 64 up to 512, the Gemma (1 + w)
-// form, in place and into buffers, and continuing into the cache append.
+// form, partial rotary, in place and into buffers, and continuing into the cache append.
 #include <gtest/gtest.h>
 
 #include "fused/fused_check.h"
@@ -19,6 +19,7 @@ TEST(FusedNorm, EveryDtypeAndHeadSize) {
         RopeOptions o;
         o.seq_axis = -3;
         o.traditional = D == 80;
+        o.dims = D == 256 ? 128 : 0;  // partial rotary: normalised over all of D, rotated over 128
         const Array q = random_array({2, 3, 4, D}, d, 1), k = random_array({2, 3, 2, D}, d, 2);
         const Array wq = random_array({D}, bfloat16, 3), wk = random_array({D}, float32, 4);
         const QKNorm norm{wq.view(), wk.view(), 1e-6f, gemma};
