@@ -38,7 +38,6 @@ HWY_EXPORT(TargetId);
 HWY_EXPORT(TargetHasFma);
 HWY_EXPORT(LoadRowF32);
 HWY_EXPORT(StoreRowF32);
-HWY_EXPORT(RmsNormRow);
 HWY_EXPORT(BufferedRowsKernel);
 
 void load_row_f32(Dtype dtype, const void* src, float* dst, int64_t n) {
@@ -47,7 +46,6 @@ void load_row_f32(Dtype dtype, const void* src, float* dst, int64_t n) {
 void store_row_f32(Dtype dtype, const float* src, void* dst, int64_t n, float scale) {
   HWY_DYNAMIC_DISPATCH(StoreRowF32)(dtype, src, dst, n, scale);
 }
-void rms_norm_row(float* x, const float* w, int64_t n, float eps) { HWY_DYNAMIC_DISPATCH(RmsNormRow)(x, w, n, eps); }
 void buffered_rows(const BufferedRows& job) { HWY_DYNAMIC_DISPATCH(BufferedRowsKernel)(job); }
 
 void rotate_rows_simd(Dtype dtype, bool traditional, const RowBlock& block) {

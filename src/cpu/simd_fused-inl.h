@@ -1,7 +1,7 @@
 // Per-target row helpers of the fused paths (included once per Highway target by
 // simd_dispatch.cpp, after simd_rotate-inl.h whose LoadF/StoreF they reuse): a row of the
 // storage type to float32 and back (FP8 e4m3 with a scale, saturating, nearest even), and the
-// RMSNorm pieces (sum of squares in double lanes, the scale by rstd * w).
+// RMSNorm pieces (sum of squares in double lanes while loading, the scale by rstd * w).
 #if defined(ROTARY_CPU_SIMD_FUSED_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef ROTARY_CPU_SIMD_FUSED_INL_H_
 #undef ROTARY_CPU_SIMD_FUSED_INL_H_
@@ -85,20 +85,48 @@ void StoreRowF32(Dtype dtype, const float* src, void* dst, int64_t n, float scal
   StoreRowAs(src, static_cast<float*>(dst), n);
 }
 
-// RMSNorm in place: x *= rstd * w with rstd = 1 / sqrt(mean(x^2) + eps), the squares summed
-// in double lanes (no float32 error growth with the head size).
-void RmsNormRow(float* x, const float* w, int64_t n, float eps) {
-  const hn::ScalableTag<double> dd;
-  const hn::Rebind<float, decltype(dd)> dh;  // half a float vector per double vector
-  const int64_t N = int64_t(hn::Lanes(dd));
-  auto acc = hn::Zero(dd);
+// A row of T into the float buffer while summing its squares in double lanes (from registers:
+// re-reading the buffer would stall on store forwarding), four accumulators deep.
+template <typename T>
+HWY_INLINE double LoadRowSquares(const T* src, float* dst, int64_t n) {
+  double sum = 0;
   int64_t i = 0;
-  for (; i + N <= n; i += N) {
-    const auto v = hn::PromoteTo(dd, hn::LoadU(dh, x + i));
-    acc = hn::MulAdd(v, v, acc);
+#if HWY_TARGET != HWY_SCALAR
+  if (!std::is_same_v<T, float16_t> || ROTARY_F16_NATIVE) {
+    const hn::ScalableTag<float> df;
+    const hn::Half<decltype(df)> dh;
+    const hn::Repartition<double, decltype(df)> dd;
+    const int64_t N = int64_t(hn::Lanes(df));
+    auto a0 = hn::Zero(dd), a1 = hn::Zero(dd), a2 = hn::Zero(dd), a3 = hn::Zero(dd);
+    for (; i + 2 * N <= n; i += 2 * N) {
+      const auto v = LoadF(df, src + i), u = LoadF(df, src + i + N);
+      hn::StoreU(v, df, dst + i);
+      hn::StoreU(u, df, dst + i + N);
+      const auto v0 = hn::PromoteTo(dd, hn::LowerHalf(dh, v)), v1 = hn::PromoteTo(dd, hn::UpperHalf(dh, v));
+      const auto u0 = hn::PromoteTo(dd, hn::LowerHalf(dh, u)), u1 = hn::PromoteTo(dd, hn::UpperHalf(dh, u));
+      a0 = hn::MulAdd(v0, v0, a0);
+      a1 = hn::MulAdd(v1, v1, a1);
+      a2 = hn::MulAdd(u0, u0, a2);
+      a3 = hn::MulAdd(u1, u1, a3);
+    }
+    sum = hn::GetLane(hn::SumOfLanes(dd, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
   }
-  double sum = hn::GetLane(hn::SumOfLanes(dd, acc));
-  for (; i < n; ++i) sum += double(x[i]) * double(x[i]);
+#endif
+  for (; i < n; ++i) {
+    dst[i] = Element<T>::load(src[i]);
+    sum += double(dst[i]) * double(dst[i]);
+  }
+  return sum;
+}
+
+double LoadRowSquaresAs(Dtype dtype, const void* src, float* dst, int64_t n) {
+  if (dtype == float16) return LoadRowSquares(static_cast<const float16_t*>(src), dst, n);
+  if (dtype == bfloat16) return LoadRowSquares(static_cast<const bfloat16_t*>(src), dst, n);
+  return LoadRowSquares(static_cast<const float*>(src), dst, n);
+}
+
+// x *= rstd * w, rstd = 1 / sqrt(sum / n + eps).
+HWY_INLINE void ScaleRow(float* x, const float* w, int64_t n, double sum, float eps) {
   const float rstd = float(1.0 / std::sqrt(sum / double(n) + double(eps)));
   const hn::ScalableTag<float> df;
   const int64_t M = int64_t(hn::Lanes(df));
@@ -117,8 +145,9 @@ void BufferedRowsKernel(const BufferedRows& j) {
   b.copy_tail = false;
   b.stream = false;
   for (int64_t r = 0; r < j.rows; ++r) {
-    LoadRowF32(j.src_dtype, src + r * j.src_stride * j.src_dtype.size, j.buffer, j.D);
-    if (j.w) RmsNormRow(j.buffer, j.w, j.D, j.eps);
+    const char* row = src + r * j.src_stride * j.src_dtype.size;
+    if (j.w) ScaleRow(j.buffer, j.w, j.D, LoadRowSquaresAs(j.src_dtype, row, j.buffer, j.D), j.eps);
+    else LoadRowF32(j.src_dtype, row, j.buffer, j.D);
     if (j.rotate) RotateAs<float, false>(b, j.traditional);
     StoreRowF32(j.dst_dtype, j.buffer, dst + r * j.dst_stride * j.dst_dtype.size, j.D, j.scale);
   }

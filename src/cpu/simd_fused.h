@@ -15,8 +15,6 @@ void load_row_f32(Dtype dtype, const void* src, float* dst, int64_t n);
 // n float32 values to dtype (float32, float16, bfloat16: nearest even; float8_e4m3: value / scale,
 // nearest even, saturated at +-448), equal to the scalar conversions bit for bit.
 void store_row_f32(Dtype dtype, const float* src, void* dst, int64_t n, float scale);
-// x *= rstd * w, rstd = 1 / sqrt(mean(x^2) + eps) with the squares summed in double.
-void rms_norm_row(float* x, const float* w, int64_t n, float eps);
 
 // Rows through a float32 buffer in one dispatch: for each of `rows` rows, load (src_dtype),
 // RMSNorm (when w), rotate with the RoPE row kernel on `angles` (when rotate; its in/out/rows
