@@ -190,7 +190,7 @@ Result mla_case(int N) {
   auto slots = std::make_shared<Array>(Array(slot.data(), {N}));
   auto cus = std::make_shared<Array>(Array(cu.data(), {2}));
   RopeOptions o;
-  o.traditional = true;
+  o.layout = PairLayout::interleaved;
   const Array q_pe = slice(*q, 2, nope, nope + dr);
   Result r;
   r.bytes = 2.0 * (double(N) * Hq * dr * 2 + k_pe->nbytes() + kv_c->nbytes());

@@ -7,13 +7,6 @@
 namespace rotary {
 namespace {
 
-// Without frequencies of its own a call rotates with base 10000 over its rotated dims (as rope()).
-Frequencies frequencies_of(const RopeOptions& options, int64_t D) {
-  if (!options.freqs.inv_freq.empty()) return options.freqs;
-  const int dims = options.dims == 0 ? int(D) : options.dims;
-  return dims > 0 && dims % 2 == 0 ? Frequencies::from_base(dims, 10000.0) : Frequencies{};
-}
-
 int64_t last_dim(const TensorView& x) { return x.ndim() ? x.shape.back() : 0; }
 
 }  // namespace
@@ -58,16 +51,13 @@ std::pair<TensorView, TensorView> split_kv(const TensorView& kv, int axis) {
 void rope_and_cache(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& q_out,
                     const KVCache& cache, const Positions& positions, const RopeOptions& options,
                     const std::optional<QKNorm>& norm) {
-  const Frequencies freqs = frequencies_of(options, last_dim(q));
   core::execute(core::make_fused_plan(q, k, &v, q_out, nullptr, &cache, norm ? &*norm : nullptr, positions, options,
-                                      freqs, "rope_and_cache"));
+                                      "rope_and_cache"));
 }
 
 void rms_norm_rope(const TensorView& q, const TensorView& k, const TensorView& q_out, const TensorView& k_out,
                    const QKNorm& norm, const Positions& positions, const RopeOptions& options) {
-  const Frequencies freqs = frequencies_of(options, last_dim(q));
-  core::execute(
-      core::make_fused_plan(q, k, nullptr, q_out, &k_out, nullptr, &norm, positions, options, freqs, "rms_norm_rope"));
+  core::execute(core::make_fused_plan(q, k, nullptr, q_out, &k_out, nullptr, &norm, positions, options, "rms_norm_rope"));
 }
 
 void rope_and_cache_mla(const TensorView& q_pe, const TensorView& k_pe, const TensorView& kv_c,
@@ -100,16 +90,14 @@ void rope_and_cache_mla(const TensorView& q_pe, const TensorView& k_pe, const Te
   };
   RopeOptions o = options;
   if (positions.kind() != Positions::Kind::ragged) o.seq_axis = -3;  // (B, T, 1, D)
-  const Frequencies freqs = frequencies_of(o, rope_dim);
   const TensorView k1 = with_head(k_pe), v1 = with_head(kv_c);
-  core::execute(core::make_fused_plan(q_pe, k1, &v1, q_pe, nullptr, &cache, nullptr, positions, o, freqs,
-                                      "rope_and_cache_mla"));
+  core::execute(
+      core::make_fused_plan(q_pe, k1, &v1, q_pe, nullptr, &cache, nullptr, positions, o, "rope_and_cache_mla"));
 }
 
 void shift_cache(const TensorView& k_cache, CacheLayout layout, const TensorView& deltas,
                  const std::optional<TensorView>& row_counts, const RopeOptions& options, std::optional<float> scale) {
-  const Frequencies freqs = frequencies_of(options, last_dim(k_cache));
-  core::execute(core::make_shift_plan(k_cache, layout, deltas, row_counts, options, freqs, scale));
+  core::execute(core::make_shift_plan(k_cache, layout, deltas, row_counts, options, scale));
 }
 
 }  // namespace rotary

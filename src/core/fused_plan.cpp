@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/frequencies.h"
 #include "core/validate.h"
 
 namespace rotary::core {
@@ -26,7 +27,7 @@ int64_t element(const TensorView& v, int64_t i) {
     off += (i % v.shape[d]) * v.strides[d];
     i /= v.shape[d];
   }
-  return load_int(v.data, v.dtype, off);
+  return read_index(v.data, v.dtype, off);
 }
 
 bool on_host(const TensorView& v) { return v.device.type == Device::Type::cpu; }
@@ -231,7 +232,7 @@ TensorGeometry plan_v_rows(const Checker& c, const TensorView& v, const TensorVi
   o.dims = 2;
   o.freqs = Frequencies::from_periods({1.0});
   const bool ragged = positions.kind() == Positions::Kind::ragged;
-  const RopePlan vp = make_plan(&v, &v, 1, ragged ? positions : Positions(0), o, o.freqs);
+  const RopePlan vp = make_plan(&v, &v, 1, ragged ? positions : Positions(0), o);
   heads = vp.tensors[0].heads;
   return vp.tensors[0].in;
 }
@@ -267,12 +268,13 @@ void check_cache_overlaps(const Checker& c, const KVCache& cache, const TensorVi
 
 FusedPlan make_fused_plan(const TensorView& q, const TensorView& k, const TensorView* v, const TensorView& q_out,
                           const TensorView* k_out, const KVCache* cache, const QKNorm* norm, const Positions& positions,
-                          const RopeOptions& options, const Frequencies& freqs, const char* api) {
+                          const RopeOptions& options, const char* api) {
   const Checker c{api};
+  check_call(q, positions, options);
   if (cache) check_cache_overlaps(c, *cache, q, k, v, q_out);
   FusedPlan p;
   const TensorView in[2] = {q, k}, out[2] = {q_out, k_out ? *k_out : k};
-  p.rope = make_plan(in, out, 2, positions, options, freqs);
+  p.rope = make_plan(in, out, 2, positions, options);
   p.num_seqs = positions.kind() == Positions::Kind::ragged ? p.rope.positions.num_seqs : p.rope.B;
   if (norm) p.norm = plan_norm(c, *norm, q, p.rope.D);
   if (v && v->data) {
@@ -301,7 +303,7 @@ FusedPlan make_fused_plan(const TensorView& q, const TensorView& k, const Tensor
 
 ShiftPlan make_shift_plan(const TensorView& k_cache, CacheLayout layout, const TensorView& deltas,
                           const std::optional<TensorView>& row_counts, const RopeOptions& options,
-                          const Frequencies& freqs, std::optional<float> scale) {
+                          std::optional<float> scale) {
   const Checker c{"shift_cache"};
   ShiftPlan p;
   const Dtype act = k_cache.dtype == float8_e4m3 ? float32 : k_cache.dtype;
@@ -309,25 +311,19 @@ ShiftPlan make_shift_plan(const TensorView& k_cache, CacheLayout layout, const T
   const int64_t heads = k_cache.ndim() == 4 ? k_cache.shape[layout == CacheLayout::rows_then_heads ? 2 : 1] : 0;
   const int64_t D = k_cache.ndim() == 4 ? k_cache.shape[3] : 0;
   p.cache = plan_cache(c, k_cache, "k_cache", layout, act, heads, D, scale, "scale");
-  const int dims = options.dims == 0 ? int(D) : options.dims;
-  check_dims(dims, D);
-  if (freqs.pairs() != dims / 2)
-    c.fail("freqs must have dims/2 = " + to_string(dims / 2) + " inverse frequencies but has " +
-           to_string(freqs.pairs()) + ".");
-  if (freqs.num_streams != 1) c.fail("a position delta has one stream; multi-axis freqs cannot be shifted.");
-  RopePlan& r = p.rope;
+  RopePlan& r = p.rope;  // the rotation of the RoPE planner; no tensors, no positions
   r.dtype = act;
   r.device = k_cache.device;
   r.D = D;
-  r.dims = dims;
-  r.pairs = dims / 2;
-  r.traditional = options.traditional;
-  r.inverse = options.inverse;
-  r.precision = options.precision.value_or(default_precision());
-  r.inv_freq = freqs.inv_freq.data();
-  r.scale = options.scale;
+  r.dims = options.dims == 0 ? int(D) : options.dims;
+  if (r.dims <= 0 || r.dims % 2 || r.dims > D)
+    c.fail("dims must be positive, even and at most the head size " + to_string(D) + " but is " + to_string(r.dims) +
+           ".");
+  r.pairs = r.dims / 2;
+  const Frequencies& freqs = call_frequencies(options.freqs, r.dims);
+  if (freqs.position_streams != 1) c.fail("a position delta has one stream; multi-axis freqs cannot be shifted.");
+  plan_rotation(options, freqs, r);
   r.attention_factor = 1.0;  // the cached keys carry it already
-  r.stream = options.stream;
   check_index_array(c, deltas, "deltas", k_cache);
   const bool per_row = deltas.ndim() == 2 && deltas.shape[1] == p.cache.rows;
   if (deltas.ndim() < 1 || deltas.ndim() > 2 || deltas.shape[0] != p.cache.pages || (deltas.ndim() == 2 && !per_row))

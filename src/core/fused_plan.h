@@ -6,18 +6,11 @@
 
 #include <cstdint>
 
+#include "core/hd.h"
 #include "core/plan.h"
 #include "rotary/fused.h"
 
 namespace rotary::core {
-
-// Element i of an integer array (int32, int64 or uint32), on host or device.
-ROTARY_HD inline int64_t load_int(const void* p, Dtype dtype, int64_t i) {
-  // The enum value, not the Dtype constants: those are host variables device code cannot name.
-  if (dtype.val == Dtype::Val::int32) return static_cast<const int32_t*>(p)[i];
-  if (dtype.val == Dtype::Val::uint32) return static_cast<const uint32_t*>(p)[i];
-  return static_cast<const int64_t*>(p)[i];
-}
 
 // One cache array: pages of rows of heads of D features.
 struct CacheGeometry {
@@ -52,19 +45,19 @@ struct SlotPlan {
     switch (kind) {
       case CacheSlots::Kind::write_positions:
         page = s;
-        row = load_int(index, index_dtype, s * stride_s) + j;
+        row = read_index(index, index_dtype, s * stride_s) + j;
         break;
       case CacheSlots::Kind::slot_mapping:
-        c = load_int(index, index_dtype, b * stride_b + t * stride_t);
+        c = read_index(index, index_dtype, b * stride_b + t * stride_t);
         if (c < 0) return SlotStatus::skip;
         page = c / rows;
         row = c - page * rows;
         break;
       case CacheSlots::Kind::block_table: {
-        c = load_int(lens, lens_dtype, s * lens_stride) + j;
+        c = read_index(lens, lens_dtype, s * lens_stride) + j;
         const int64_t col = c / rows;
         if (c < 0 || col >= table_cols) return SlotStatus::out_of_range;
-        page = load_int(index, index_dtype, s * stride_s + col * stride_c);
+        page = read_index(index, index_dtype, s * stride_s + col * stride_c);
         row = c - col * rows;
         break;
       }
@@ -96,20 +89,9 @@ struct FusedPlan {
 
   // Sequence s and index j within it of token (b, t): b and t, or the ragged search.
   ROTARY_HD void sequence_of(int64_t b, int64_t t, int64_t& s, int64_t& j) const {
-    const PositionPlan& pp = rope.positions;
-    if (pp.kind != Positions::Kind::ragged) {
-      s = b;
-      j = t;
-      return;
-    }
-    int64_t lo = 0, hi = pp.num_seqs;  // the last s with cu_seqlens[s] <= t
-    while (hi - lo > 1) {
-      const int64_t mid = (lo + hi) / 2;
-      if (load_int(pp.array, pp.dtype, mid * pp.stride_t) <= t) lo = mid;
-      else hi = mid;
-    }
-    s = lo;
-    j = t - load_int(pp.array, pp.dtype, lo * pp.stride_t);
+    if (rope.positions.kind == Positions::Kind::ragged) return rope.positions.ragged_sequence(t, s, j);
+    s = b;
+    j = t;
   }
 };
 
@@ -126,19 +108,20 @@ struct ShiftPlan {
 
   ROTARY_HD int64_t rows_of(int64_t page) const {
     if (!row_counts) return cache.rows;
-    const int64_t n = load_int(row_counts, row_counts_dtype, page * row_counts_stride);
+    const int64_t n = read_index(row_counts, row_counts_dtype, page * row_counts_stride);
     return n < 0 ? 0 : n > cache.rows ? cache.rows : n;
   }
 };
 
-// Validate and plan the calls of rotary/fused.h; `freqs` must outlive the plan. Nothing is
-// written by either; every error is std::invalid_argument naming the argument.
+// Validate and plan the calls of rotary/fused.h (options.freqs must outlive the plan; without
+// frequencies the call uses core::call_frequencies). Nothing is written by either; every error
+// is std::invalid_argument naming the argument.
 FusedPlan make_fused_plan(const TensorView& q, const TensorView& k, const TensorView* v, const TensorView& q_out,
                           const TensorView* k_out, const KVCache* cache, const QKNorm* norm, const Positions& positions,
-                          const RopeOptions& options, const Frequencies& freqs, const char* api);
+                          const RopeOptions& options, const char* api);
 ShiftPlan make_shift_plan(const TensorView& k_cache, CacheLayout layout, const TensorView& deltas,
                           const std::optional<TensorView>& row_counts, const RopeOptions& options,
-                          const Frequencies& freqs, std::optional<float> scale);
+                          std::optional<float> scale);
 
 // Run on the backend of the plan's device.
 void execute(const FusedPlan& plan);

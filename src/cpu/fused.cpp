@@ -37,30 +37,7 @@ void fill_angle_row(const RopePlan& plan, const AngleSetup& setup, bool simd, bo
                     AngleRow<Acc>& row) {
   if constexpr (std::is_same_v<Acc, float>) {
     if (simd) {
-      AngleArgs a;
-      a.pairs = plan.pairs;
-      a.compat = plan.precision == Precision::compat;
-      a.inv_freq = plan.inv_freq;
-      a.inv_freq_f32 = setup.inv_freq_f32.data();
-      a.factor = float(plan.attention_factor);
-      a.sign = plan.inverse ? -1.0f : 1.0f;
-      int64_t pos[core::kMaxPositionStreams];
-      stream_positions(plan, b, t, pos);
-      if (plan.pair_stream) {
-        row.pos.resize(plan.pairs);
-        row.posf.resize(plan.pairs);
-        for (int i = 0; i < plan.pairs; ++i) {
-          const int64_t p = pos[plan.pair_stream[i]];
-          row.pos[i] = double(p) * plan.scale;
-          row.posf[i] = setup.scale_f32 * float(p);
-        }
-        if (a.compat) a.posf_per_pair = row.posf.data();
-        else a.pos_per_pair = row.pos.data();
-      } else {
-        a.pos = double(pos[0]) * plan.scale;
-        a.posf = setup.scale_f32 * float(pos[0]);
-      }
-      sincos_row(a, row.cos.data(), row.sin.data());
+      sincos_position_row(plan, setup, b, t, row.positions, row.cos.data(), row.sin.data());
       if (expand) expand_interleaved(row.cos.data(), row.sin.data(), plan.pairs, row.cos2.data(), row.sin2.data());
       return;
     }
@@ -74,14 +51,7 @@ template void fill_angle_row(const RopePlan&, const AngleSetup&, bool, bool, int
 
 namespace {
 
-constexpr int64_t kStreamBytes = int64_t(16) << 20;
-
-bool finite_tables(const RopePlan& plan) {
-  if (!std::isfinite(plan.scale) || !std::isfinite(plan.attention_factor)) return false;
-  for (int i = 0; i < plan.pairs; ++i)
-    if (!std::isfinite(plan.inv_freq[i])) return false;
-  return true;
-}
+constexpr int64_t kNontemporalBytes = int64_t(16) << 20;
 
 // Where a row is stored: element pointer, dtype, feature stride, FP8 scale.
 struct RowDest {
@@ -174,10 +144,10 @@ void rotate_buffer(const RopePlan& r, bool simd, bool expand, Acc* buf, const An
       blk.in = buf;
       blk.out = buf;
       blk.copy_tail = false;
-      return rotate_rows_simd(float32, r.traditional, blk);
+      return rotate_rows_simd(float32, r.layout, blk);
     }
   }
-  rotate_row<Acc, Acc>(buf, buf, 1, 1, r.pairs, r.D, r.traditional, true, angles.cos.data(), angles.sin.data());
+  rotate_row<Acc, Acc>(buf, buf, 1, 1, r.pairs, r.D, r.layout, true, angles.cos.data(), angles.sin.data());
 }
 
 template <typename T>
@@ -188,14 +158,14 @@ class FusedRunner {
   explicit FusedRunner(const FusedPlan& p)
       : p_(p), r_(p.rope), setup_(p.rope),
         simd_(!std::is_same_v<T, double> && kernel_mode() == KernelMode::simd && simd_usable() && finite_tables(r_)),
-        expand_(simd_ && r_.traditional) {
+        expand_(simd_ && r_.layout == PairLayout::interleaved) {
     if (p.norm.enabled) {
       wq_ = norm_weights<Acc>(p.norm, 0, r_.D);
       wk_ = norm_weights<Acc>(p.norm, 1, r_.D);
     }
     const int64_t qh = r_.tensors[0].heads, kh = r_.tensors[1].heads;
     row_bytes_ = (2 * (qh + kh) * r_.D + 2 * p.v_heads * p.v_D) * int64_t(sizeof(T));
-    stream_ = r_.B * r_.T * row_bytes_ >= 2 * kStreamBytes;
+    nontemporal_ = r_.B * r_.T * row_bytes_ >= 2 * kNontemporalBytes;
   }
 
   void run() {
@@ -285,7 +255,7 @@ class FusedRunner {
     job.w = w.empty() ? nullptr : reinterpret_cast<const float*>(w.data());
     job.eps = p_.norm.eps;
     job.rotate = rotate;
-    job.traditional = r_.traditional;
+    job.layout = r_.layout;
     job.angles = angle_block(r_, expand_, angles);
     job.buffer = reinterpret_cast<float*>(buf);
     if (in.n_head_axes <= 1 && (!dst.geometry || dst.geometry->n_head_axes <= 1)) {
@@ -308,7 +278,7 @@ class FusedRunner {
                     const AngleRow<Acc>& angles) const {
     RowBlock blk = angle_block(r_, expand_, angles);
     blk.copy_tail = true;
-    blk.stream = stream_;
+    blk.nontemporal = nontemporal_;
     T* out = reinterpret_cast<T*>(dst.data);
     const bool uniform = in.n_head_axes <= 1 && (!dst.geometry || dst.geometry->n_head_axes <= 1);
     if (uniform) {  // one call: the heads are rows at fixed strides
@@ -318,13 +288,13 @@ class FusedRunner {
       blk.in_stride = in.n_head_axes ? in.head_stride[0] : 0;
       blk.out_stride = dst.geometry ? (dst.geometry->n_head_axes ? dst.geometry->head_stride[0] : 0) : dst.head_stride;
       if (src == out && blk.in_stride == blk.out_stride) blk.copy_tail = false;
-      return rotate_rows_simd(r_.dtype, r_.traditional, blk);
+      return rotate_rows_simd(r_.dtype, r_.layout, blk);
     }
     for (int64_t h = 0; h < heads; ++h) {
       blk.in = src + in.head_offset(h);
       blk.out = out + dst.offset(h);
       blk.copy_tail = blk.in != blk.out;
-      rotate_rows_simd(r_.dtype, r_.traditional, blk);
+      rotate_rows_simd(r_.dtype, r_.layout, blk);
     }
   }
 
@@ -334,7 +304,7 @@ class FusedRunner {
   const bool simd_, expand_;
   std::vector<Acc> wq_, wk_;
   int64_t row_bytes_ = 0;
-  bool stream_ = false;
+  bool nontemporal_ = false;
 };
 
 
@@ -351,7 +321,7 @@ void shift_typed(const core::ShiftPlan& p) {
   const bool simd = !std::is_same_v<Acc, double> && kernel_mode() == KernelMode::simd && simd_usable() &&
                     finite_tables(r);
   const bool direct = simd && c.dtype != float8_e4m3 && c.stride_d == 1;
-  const bool expand = simd && r.traditional;
+  const bool expand = simd && r.layout == PairLayout::interleaved;
   const bool heads_inner = std::abs(c.stride_head) <= std::abs(c.stride_row);
   const AngleSetup setup(r);
   const int64_t chunks = (c.rows + kShiftChunkRows - 1) / kShiftChunkRows;
@@ -369,7 +339,7 @@ void shift_typed(const core::ShiftPlan& p) {
       for (int64_t row = r0; row < r1; ++row) {
         if (row == r0 || p.deltas_stride_row) {
           at.positions.offset =
-              core::load_int(p.deltas, p.deltas_dtype, page * p.deltas_stride_page + row * p.deltas_stride_row);
+              core::read_index(p.deltas, p.deltas_dtype, page * p.deltas_stride_page + row * p.deltas_stride_row);
           fill_angle_row(at, setup, simd, expand, 0, 0, angles);
           const RowBlock tables = angle_block(r, expand, angles);
           blk.cos = tables.cos;
@@ -382,7 +352,7 @@ void shift_typed(const core::ShiftPlan& p) {
           blk.in = blk.out = x;
           blk.rows = c.heads;
           blk.in_stride = blk.out_stride = c.stride_head;
-          rotate_rows_simd(c.dtype, r.traditional, blk);
+          rotate_rows_simd(c.dtype, r.layout, blk);
           continue;
         }
         if (direct) {  // rows [r0, r1) of each head share the page's table
@@ -390,7 +360,7 @@ void shift_typed(const core::ShiftPlan& p) {
             blk.in = blk.out = x + h * c.stride_head * c.dtype.size;
             blk.rows = r1 - r0;
             blk.in_stride = blk.out_stride = c.stride_row;
-            rotate_rows_simd(c.dtype, r.traditional, blk);
+            rotate_rows_simd(c.dtype, r.layout, blk);
           }
           break;
         }

@@ -5,22 +5,21 @@
 #include <vector>
 
 #include "core/fused_plan.h"
-#include "cpu/angles.h"
+#include "cpu/angle_table.h"
 
 namespace rotary::cpu_backend {
 
 void run_fused(const core::FusedPlan& plan);
 void run_shift(const core::ShiftPlan& plan);
 
-// cos/sin of one position row, as the RoPE backend forms them: the vectorised sincos_row in
-// float (simd), else fill_angles in Acc. With `expand` (interleaved SIMD kernels) also the
+// cos/sin of one position row, as the RoPE backend forms them: sincos_position_row in float
+// (simd), else fill_angles in Acc. With `expand` (interleaved SIMD kernels) also the
 // per-feature form. Positions are those of token (b, t) of the plan.
 template <typename Acc>
 struct AngleRow {
   std::vector<Acc> cos, sin;
   std::vector<float> cos2, sin2;
-  std::vector<double> pos;  // per-pair positions (several position streams)
-  std::vector<float> posf;
+  PairPositions positions;
   explicit AngleRow(int pairs);
 };
 template <typename Acc>

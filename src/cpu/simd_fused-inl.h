@@ -143,12 +143,12 @@ void BufferedRowsKernel(const BufferedRows& j) {
   b.in = b.out = j.buffer;
   b.rows = 1;
   b.copy_tail = false;
-  b.stream = false;
+  b.nontemporal = false;
   for (int64_t r = 0; r < j.rows; ++r) {
     const char* row = src + r * j.src_stride * j.src_dtype.size;
     if (j.w) ScaleRow(j.buffer, j.w, j.D, LoadRowSquaresAs(j.src_dtype, row, j.buffer, j.D), j.eps);
     else LoadRowF32(j.src_dtype, row, j.buffer, j.D);
-    if (j.rotate) RotateAs<float, false>(b, j.traditional);
+    if (j.rotate) RotateAs<float, false>(b, j.layout == PairLayout::interleaved);
     StoreRowF32(j.dst_dtype, j.buffer, dst + r * j.dst_stride * j.dst_dtype.size, j.D, j.scale);
   }
 }

@@ -29,7 +29,7 @@ struct BufferedRows {
   const float* w = nullptr;
   float eps = 0.0f;
   bool rotate = false;
-  bool traditional = false;
+  PairLayout layout = PairLayout::half_split;
   RowBlock angles;
   float* buffer = nullptr;  // D floats
 };

@@ -46,7 +46,7 @@ TEST(CudaFused, AppendEveryDtypeLayoutAndAddressing) {
             SCOPED_TRACE(c.name());
             RopeOptions o;
             o.seq_axis = -3;
-            o.traditional = trad;
+            o.layout = pair_layout(trad);
             o.dims = trad ? D : 96;  // partial rotary in the half-split cases
             const Array q = random_array({B, T, Hq, D}, d, 1), k = random_array({B, T, Hkv, D}, d, 2);
             const Array v = random_array({B, T, Hkv, D}, d, 3);
@@ -124,7 +124,7 @@ TEST(CudaFused, MlaAndShift) {
   ROTARY_REQUIRE_GPU();
   const int N = 5, Hq = 16, dr = 64, rank = 512;
   RopeOptions o;
-  o.traditional = true;
+  o.layout = PairLayout::interleaved;
   const Array cu = int_array({0, 5}, {2});
   const Array cu_d = gpu(cu);
   const Array q_pe = random_array({N, Hq, dr}, bfloat16, 1), k_pe = random_array({N, dr}, bfloat16, 2);

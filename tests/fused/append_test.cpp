@@ -58,7 +58,7 @@ TEST(FusedAppend, EveryDtypeCacheLayoutAndAddressing) {
   for (const AppendCase& c : matrix()) {
     SCOPED_TRACE(c.name());
     RopeOptions o;
-    o.traditional = c.traditional;
+    o.layout = pair_layout(c.traditional);
     o.seq_axis = -3;
     const Array q = random_array({B, T, kHq, kD}, c.dtype, 1), k = random_array({B, T, kHkv, kD}, c.dtype, 2);
     const Array v = random_array({B, T, kHkv, kD}, c.dtype, 3);
@@ -146,7 +146,7 @@ TEST(FusedAppend, MlaRotaryKeyBesideTheLatent) {
     for (Dtype cd : {d, float8_e4m3}) {
       SCOPED_TRACE(to_string(d) + "->" + to_string(cd));
       RopeOptions o;
-      o.traditional = true;
+      o.layout = PairLayout::interleaved;
       const Array q = random_array({N, Hq, nope + dr}, d, 30);
       const Array k_pe = random_array({N, dr}, d, 31), kv_c = random_array({N, rank}, d, 32);
       Array kv_cache = testing::random_cache({6, 4, rank + dr}, cd, 33);

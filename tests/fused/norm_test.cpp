@@ -18,7 +18,7 @@ TEST(FusedNorm, EveryDtypeAndHeadSize) {
         SCOPED_TRACE(to_string(d) + " D=" + std::to_string(D) + (gemma ? " gemma" : ""));
         RopeOptions o;
         o.seq_axis = -3;
-        o.traditional = D == 80;
+        o.layout = pair_layout(D == 80);
         o.dims = D == 256 ? 128 : 0;  // partial rotary: normalised over all of D, rotated over 128
         const Array q = random_array({2, 3, 4, D}, d, 1), k = random_array({2, 3, 2, D}, d, 2);
         const Array wq = random_array({D}, bfloat16, 3), wk = random_array({D}, float32, 4);

@@ -25,7 +25,7 @@ using testing::random_array;
                                               : 8 * std::ldexp(1.0, -24) * scale;
   for (int64_t i = 0; i < got.size(); ++i) {
     const int64_t f = i % D;
-    const int64_t partner = f >= dims ? f : o.traditional ? (f ^ 1) : (f < half ? f + half : f - half);
+    const int64_t partner = f >= dims ? f : o.layout == PairLayout::interleaved ? (f ^ 1) : (f < half ? f + half : f - half);
     const double r = exact.at(i), r2 = exact.at(i - f + partner);
     const double mag = std::sqrt(r * r + r2 * r2);
     if (std::fabs(got.at(i) - r) > ulps * testing::ulp(mag, got.dtype()) + floor)
@@ -44,7 +44,7 @@ TEST(FusedShift, ShiftedRopeEqualsRopeAtTheSum) {
       SCOPED_TRACE(to_string(d) + (trad ? " interleaved" : " half"));
       RopeOptions o;
       o.seq_axis = -3;
-      o.traditional = trad;
+      o.layout = pair_layout(trad);
       o.dims = 48;  // features 48..63 are not rotated and stay as they are
       const Array k = random_array({B, T, H, D}, d, 1);
       const Array p0 = int_array({0, 4000, 123456}, {B}), delta = int_array({17, -3999, 1000000}, {B});
@@ -85,7 +85,7 @@ TEST(FusedShift, PagedPerBlockDeltasRowCountsAndAttentionFactor) {
 TEST(FusedShift, PerRowDeltasAndFp8Cache) {
   const int pages = 3, rows = 4, H = 2, D = 64;
   RopeOptions o;
-  o.traditional = true;
+  o.layout = PairLayout::interleaved;
   const float scale = 0.01f;
   const Array cache0 = testing::random_cache({pages, rows, H, D}, float8_e4m3, 3);
   Array cache = cache0.copy();
