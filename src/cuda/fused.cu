@@ -11,12 +11,14 @@
 #include <stdexcept>
 #include <string>
 
-#include "core/angles.h"
 #include "core/fp8.h"
 #include "core/fused_plan.h"
 #include "core/validate.h"
 #include "cuda/backend.h"
+#include "cuda/device.h"
 #include "cuda/fused.h"
+#include "cuda/kernels.cuh"
+#include "cuda/launch_args.cuh"
 
 namespace rotary::cuda_backend {
 namespace {
@@ -24,11 +26,11 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 
-// The frequencies travel by value with the launch (the plan holds host pointers).
+// The frequency tables travel by value with the launch, as in LaunchArgs (the plan holds host
+// pointers).
 struct FreqArgs {
   double inv_freq[kMaxPairs];
-  uint8_t pair_stream[kMaxPairs];
-  bool has_pair_stream = false;
+  uint8_t pair_position_stream[kMaxPairs];
 };
 
 struct FusedArgs {
@@ -42,63 +44,17 @@ struct ShiftArgs {
 };
 static_assert(sizeof(FusedArgs) <= 4096 && sizeof(ShiftArgs) <= 4096, "launch parameters must fit 4 KiB");
 
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string("[rope_and_cache] CUDA ") + what + " failed: " + cudaGetErrorString(err));
-}
-
-// --- reading the plan on the device ---------------------------------------------------------
-
-__device__ int64_t head_offset(const core::TensorGeometry& g, int64_t h) {
-  int64_t off = 0;
-  for (int a = g.n_head_axes - 1; a >= 0; --a) {
-    off += (h % g.head_size[a]) * g.head_stride[a];
-    h /= g.head_size[a];
-  }
-  return off;
-}
-
-// Positions of token (b, t) in every stream (ragged: the sequence by binary search).
-__device__ void token_positions(const core::FusedPlan& p, int64_t b, int64_t t, int64_t* pos) {
-  const core::PositionPlan& pp = p.rope.positions;
-  if (pp.kind == Positions::Kind::offset) {
-    pos[0] = t + (pp.array ? core::load_int(pp.array, pp.dtype, b * pp.stride_b) : pp.offset);
-    return;
-  }
-  if (pp.kind == Positions::Kind::ids) {
-    for (int s = 0; s < pp.streams; ++s)
-      pos[s] = core::load_int(pp.array, pp.dtype, s * pp.stride_s + b * pp.stride_b + t * pp.stride_t);
-    return;
-  }
-  int64_t s, j;
-  p.sequence_of(b, t, s, j);
-  pos[0] = (pp.starts ? core::load_int(pp.starts, pp.starts_dtype, s * pp.starts_stride) : 0) + j;
-}
-
-// cos/sin of pair i at position `pos`, as the CPU forms them (core/angles.h).
-template <typename Acc>
-__device__ void pair_angle(const core::RopePlan& r, const FreqArgs& f, int64_t pos, int i, Acc& c, Acc& s) {
-  const double theta = r.precision == Precision::accurate
-                           ? core::accurate_angle(pos, r.scale, f.inv_freq[i])
-                           : double(core::compat_angle(pos, float(r.scale), float(f.inv_freq[i])));
-  const Acc red = static_cast<Acc>(core::reduce_angle(theta));
-  Acc sr, cr;
-  if constexpr (sizeof(Acc) == 4) sincosf(red, &sr, &cr);
-  else sincos(red, &sr, &cr);
-  const Acc af = static_cast<Acc>(r.attention_factor);
-  c = cr * af;
-  s = sr * af * (r.inverse ? Acc(-1) : Acc(1));
-}
-
 // --- elements ---------------------------------------------------------------------------------
 // (Dtype constants are host variables: device code compares the enum value.)
 
+// An element of any cache or activation dtype to Acc and back, through the RoPE kernels' Conv
+// (FP8 through core/fp8.h, times / divided by the scale).
 template <typename Acc>
 __device__ Acc load_elem(const char* base, Dtype dt, int64_t i, float scale) {
   if (dt.val == Dtype::Val::float32) return reinterpret_cast<const float*>(base)[i];
   if (dt.val == Dtype::Val::float64) return Acc(reinterpret_cast<const double*>(base)[i]);
-  if (dt.val == Dtype::Val::float16) return to_float(reinterpret_cast<const float16_t*>(base)[i]);
-  if (dt.val == Dtype::Val::bfloat16) return to_float(reinterpret_cast<const bfloat16_t*>(base)[i]);
+  if (dt.val == Dtype::Val::float16) return Conv<float16_t>::ld(reinterpret_cast<const float16_t*>(base)[i]);
+  if (dt.val == Dtype::Val::bfloat16) return Conv<bfloat16_t>::ld(reinterpret_cast<const bfloat16_t*>(base)[i]);
   return Acc(core::to_float(reinterpret_cast<const core::float8_e4m3_t*>(base)[i])) * Acc(scale);
 }
 
@@ -106,8 +62,8 @@ template <typename Acc>
 __device__ void store_elem(char* base, Dtype dt, int64_t i, Acc v, float scale) {
   if (dt.val == Dtype::Val::float32) reinterpret_cast<float*>(base)[i] = float(v);
   else if (dt.val == Dtype::Val::float64) reinterpret_cast<double*>(base)[i] = double(v);
-  else if (dt.val == Dtype::Val::float16) reinterpret_cast<float16_t*>(base)[i] = to_float16(float(v));
-  else if (dt.val == Dtype::Val::bfloat16) reinterpret_cast<bfloat16_t*>(base)[i] = to_bfloat16(float(v));
+  else if (dt.val == Dtype::Val::float16) reinterpret_cast<float16_t*>(base)[i] = Conv<float16_t>::st(float(v));
+  else if (dt.val == Dtype::Val::bfloat16) reinterpret_cast<bfloat16_t*>(base)[i] = Conv<bfloat16_t>::st(float(v));
   else reinterpret_cast<core::float8_e4m3_t*>(base)[i] = core::to_float8_e4m3(float(v / Acc(scale)));
 }
 
@@ -147,7 +103,7 @@ __device__ void warp_row(const FusedArgs& a, const char* src, Dtype src_dt, int6
   }
   __syncwarp();
   for (int i = lane; i < r.pairs; i += 32) {
-    const int64_t i1 = r.traditional ? 2 * int64_t(i) : i, i2 = r.traditional ? i1 + 1 : i1 + r.pairs;
+    const int64_t i1 = r.layout == PairLayout::interleaved ? 2 * int64_t(i) : i, i2 = r.layout == PairLayout::interleaved ? i1 + 1 : i1 + r.pairs;
     const Acc x1 = buf[i1], x2 = buf[i2];
     store_elem(d.data, d.dtype, i1 * d.stride_d, Acc(fma(x1, cs[i], -(x2 * sn[i]))), d.scale);
     store_elem(d.data, d.dtype, i2 * d.stride_d, Acc(fma(x2, cs[i], x1 * sn[i])), d.scale);
@@ -166,11 +122,12 @@ __global__ void __launch_bounds__(kThreads) fused_kernel(const __grid_constant__
   __shared__ int64_t s_page, s_row;
   __shared__ int s_write_kv;
   const int64_t b = blockIdx.x / r.T, t = blockIdx.x % r.T;
-  if (threadIdx.x < r.pairs || threadIdx.x == 0) {
+  if (threadIdx.x < r.pairs) {
     int64_t pos[core::kMaxPositionStreams];
-    token_positions(p, b, t, pos);
+    r.positions.at_streams(b, t, pos);
     for (int i = threadIdx.x; i < r.pairs; i += kThreads)
-      pair_angle<Acc>(r, a.freqs, pos[a.freqs.has_pair_stream ? a.freqs.pair_stream[i] : 0], i, cs[i], sn[i]);
+      pair_angle<Acc>(r, a.freqs.inv_freq, pos[r.pair_position_stream ? a.freqs.pair_position_stream[i] : 0], i, cs[i],
+                      sn[i]);
   }
   if (threadIdx.x == 0) {
     s_write_kv = 1;
@@ -196,11 +153,11 @@ __global__ void __launch_bounds__(kThreads) fused_kernel(const __grid_constant__
     const bool is_q = item < hq, is_k = !is_q && item < hq + hk;
     const int64_t h = is_q ? item : is_k ? item - hq : item - hq - hk;
     const core::TensorGeometry& in = is_q ? q.in : is_k ? k.in : p.v;
-    const char* src = in.data + (b * in.stride_b + t * in.stride_t + head_offset(in, h)) * es;
+    const char* src = in.data + (b * in.stride_b + t * in.stride_t + in.head_offset(h)) * es;
     Dest d;
     if (is_q || !p.to_cache) {
       const core::TensorGeometry& o = is_q ? q.out : k.out;
-      d = {o.data + (b * o.stride_b + t * o.stride_t + head_offset(o, h)) * es, r.dtype, o.stride_d, 1.f};
+      d = {o.data + (b * o.stride_b + t * o.stride_t + o.head_offset(h)) * es, r.dtype, o.stride_d, 1.f};
     } else {
       const core::CacheGeometry& c = is_k ? p.k_cache : p.v_cache;
       d = {c.data + c.row_offset(s_page, s_row, h) * c.dtype.size, c.dtype, c.stride_d, c.scale};
@@ -224,13 +181,13 @@ __global__ void __launch_bounds__(kThreads) shift_kernel(const __grid_constant__
   Acc* sn = cs + r.pairs;
   const int64_t page = blockIdx.x, row = int64_t(blockIdx.y) * kWarps + warp;
   if (row >= p.rows_of(page)) return;
-  const int64_t delta = core::load_int(p.deltas, p.deltas_dtype, page * p.deltas_stride_page + row * p.deltas_stride_row);
-  for (int i = lane; i < r.pairs; i += 32) pair_angle<Acc>(r, a.freqs, delta, i, cs[i], sn[i]);
+  const int64_t delta = core::read_index(p.deltas, p.deltas_dtype, page * p.deltas_stride_page + row * p.deltas_stride_row);
+  for (int i = lane; i < r.pairs; i += 32) pair_angle<Acc>(r, a.freqs.inv_freq, delta, i, cs[i], sn[i]);
   __syncwarp();
   for (int64_t h = 0; h < c.heads; ++h) {
     char* x = c.data + c.row_offset(page, row, h) * c.dtype.size;
     for (int i = lane; i < r.pairs; i += 32) {
-      const int64_t i1 = r.traditional ? 2 * int64_t(i) : i, i2 = r.traditional ? i1 + 1 : i1 + r.pairs;
+      const int64_t i1 = r.layout == PairLayout::interleaved ? 2 * int64_t(i) : i, i2 = r.layout == PairLayout::interleaved ? i1 + 1 : i1 + r.pairs;
       const Acc x1 = load_elem<Acc>(x, c.dtype, i1 * c.stride_d, c.scale);
       const Acc x2 = load_elem<Acc>(x, c.dtype, i2 * c.stride_d, c.scale);
       store_elem(x, c.dtype, i1 * c.stride_d, Acc(fma(x1, cs[i], -(x2 * sn[i]))), c.scale);
@@ -247,30 +204,10 @@ FreqArgs freq_args(const core::RopePlan& r, const char* api) {
                " on CUDA devices but is " + std::to_string(r.dims) + ".");
   FreqArgs f;
   for (int i = 0; i < r.pairs; ++i) f.inv_freq[i] = r.inv_freq[i];
-  f.has_pair_stream = r.pair_stream != nullptr;
-  if (f.has_pair_stream)
-    for (int i = 0; i < r.pairs; ++i) f.pair_stream[i] = r.pair_stream[i];
+  if (r.pair_position_stream)
+    for (int i = 0; i < r.pairs; ++i) f.pair_position_stream[i] = r.pair_position_stream[i];
   return f;
 }
-
-// Makes the plan's device current for the call and restores the caller's afterwards.
-class DeviceScope {
- public:
-  explicit DeviceScope(int device) {
-    check(cudaGetDevice(&previous_), "cudaGetDevice");
-    if (previous_ != device) check(cudaSetDevice(device), "cudaSetDevice");
-    switched_ = previous_ != device;
-  }
-  ~DeviceScope() {
-    if (switched_) cudaSetDevice(previous_);
-  }
-  DeviceScope(const DeviceScope&) = delete;
-  DeviceScope& operator=(const DeviceScope&) = delete;
-
- private:
-  int previous_ = 0;
-  bool switched_ = false;
-};
 
 // The error flag of a device, allocated once.
 int* error_flag(int device) {
@@ -292,14 +229,14 @@ void launch_fused(const FusedArgs& a, size_t smem, cudaStream_t s) {
 
 void run_fused(const core::FusedPlan& plan) {
   const core::RopePlan& r = plan.rope;
-  DeviceScope scope(r.device.index);
+  DeviceGuard guard(r.device);
   FusedArgs a{plan, freq_args(r, "rope_and_cache"), error_flag(r.device.index)};
   const int64_t tokens = r.B * r.T;
   if (tokens > 0x7fffffff) core::fail("[rope_and_cache] too many tokens for one CUDA launch.");
   const bool wide = r.dtype == float64;
   const size_t acc = wide ? sizeof(double) : sizeof(float);
   const size_t smem = acc * size_t(2 * r.pairs + kWarps * r.D);
-  cudaStream_t stream = static_cast<cudaStream_t>(r.stream);
+  cudaStream_t stream = static_cast<cudaStream_t>(r.cuda_stream);
   check(cudaMemsetAsync(a.error, 0, sizeof(int), stream), "cudaMemsetAsync");
   if (wide) launch_fused<double>(a, smem, stream);
   else launch_fused<float>(a, smem, stream);
@@ -315,13 +252,13 @@ void run_fused(const core::FusedPlan& plan) {
 
 void run_shift(const core::ShiftPlan& plan) {
   const core::RopePlan& r = plan.rope;
-  DeviceScope scope(r.device.index);
+  DeviceGuard guard(r.device);
   ShiftArgs a{plan, freq_args(r, "shift_cache")};
   const bool wide = plan.cache.dtype == float64;
   const size_t smem = (wide ? sizeof(double) : sizeof(float)) * size_t(2 * r.pairs * kWarps);
   const dim3 grid{unsigned(plan.cache.pages), unsigned((plan.cache.rows + kWarps - 1) / kWarps)};
   if (plan.cache.pages > 0x7fffffff || grid.y > 65535) core::fail("[shift_cache] k_cache is too large for one CUDA launch.");
-  cudaStream_t stream = static_cast<cudaStream_t>(r.stream);
+  cudaStream_t stream = static_cast<cudaStream_t>(r.cuda_stream);
   if (wide) shift_kernel<double><<<grid, kThreads, smem, stream>>>(a);
   else shift_kernel<float><<<grid, kThreads, smem, stream>>>(a);
   check(cudaGetLastError(), "kernel launch");

@@ -1,22 +1,13 @@
 #include "reference/fused_oracle.h"
 
+#include "reference/oracle.h"
+
 #include <cmath>
 #include <stdexcept>
 #include <vector>
 
 namespace rotary::reference {
 namespace {
-
-int64_t read_int(const TensorView& v, std::vector<int64_t> idx) {
-  int64_t off = 0;
-  for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * v.strides[d];
-  switch (v.dtype.val) {
-    case Dtype::Val::int32: return static_cast<const int32_t*>(v.data)[off];
-    case Dtype::Val::uint32: return static_cast<const uint32_t*>(v.data)[off];
-    case Dtype::Val::int64: return static_cast<const int64_t*>(v.data)[off];
-    default: throw std::invalid_argument("[reference] integer index array expected");
-  }
-}
 
 // Token (b, t) of the input, its sequence s and index j in it, and its flat index n.
 struct Token {
