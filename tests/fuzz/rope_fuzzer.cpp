@@ -53,9 +53,7 @@ constexpr double kExactLimit = 0x1p52;  // positions beyond this may be refused 
 struct Verdict {
   std::string must_reject;  // non-empty: why the library has to refuse the call
   bool may_reject = false;  // some value lies where the library may refuse it (see kExactLimit)
-  void invalid(const std::string& why) {
-    if (must_reject.empty()) must_reject = why;
-  }
+  void invalid(const std::string& why) { must_reject += (must_reject.empty() ? "" : "; ") + why; }
 };
 
 int64_t element_count(const Shape& shape) {
@@ -671,7 +669,9 @@ std::string describe(const Call& c, const Positions& pos, const std::vector<Tens
   static const char* kModes[] = {"rope (new array)", "rope (into out)", "rope_inplace", "rope_qk", "rope_qk_inplace"};
   static const char* kSources[] = {"offset", "offset array", "position_ids", "cu_seqlens"};
   const RopeOptions& o = c.options;
-  std::string s = std::string(kModes[int(c.mode)]) + ", positions: " + kSources[int(c.source)];
+  std::string s = std::string(kModes[int(c.mode)]) +
+                  (cpu_backend::kernel_mode() == cpu_backend::KernelMode::simd ? " (SIMD kernels)" : " (scalar kernels)") +
+                  ", positions: " + kSources[int(c.source)];
   if (c.source == Source::offset) s += " " + std::to_string(c.scalar_offset);
   for (int k : {c.positions_array, c.starts_array}) {
     if (k < 0) continue;
@@ -743,6 +743,9 @@ void run_call(Provider& in, Call& c) {
   if (c.mode == Mode::into || c.mode == Mode::qk_into) views.push_back(q_out);
   if (c.mode == Mode::qk_into) views.push_back(k_out);
   c.text = describe(c, pos, views);
+  // ROPE_FUZZER_VERBOSE=1 prints each call before it is made (for crashes inside the library).
+  static const bool verbose = std::getenv("ROPE_FUZZER_VERBOSE") != nullptr;
+  if (verbose) std::fprintf(stderr, "call: %s\n  must refuse: %s\n", c.text.c_str(), c.verdict.must_reject.c_str());
 
   const std::vector<uint8_t> before = t.arena.snapshot();
   const std::vector<int64_t> ints_before = c.ints.cells;
