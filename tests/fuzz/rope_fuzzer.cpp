@@ -389,7 +389,7 @@ void choose_frequencies(Provider& in, Call& c) {
   const bool dims_ok = dims > 0 && dims % 2 == 0 && dims <= c.D;
   if (!dims_ok) c.verdict.invalid("dims " + std::to_string(o.dims) + " for D " + std::to_string(c.D));
   const int pairs = std::max(dims_ok ? dims / 2 : 1, 0);
-  o.traditional = in.ConsumeBool();
+  o.layout = in.ConsumeBool() ? PairLayout::interleaved : PairLayout::half_split;
   o.inverse = in.ConsumeBool();
   o.precision = pick(in, {0, 1, 2}) == 0 ? std::nullopt
                 : std::optional<Precision>(in.ConsumeBool() ? Precision::accurate : Precision::compat);
@@ -404,35 +404,35 @@ void choose_frequencies(Provider& in, Call& c) {
   for (int i = 0; i < n; ++i) o.freqs.inv_freq.push_back(inv_freq_value(in, i, pairs, c.verdict));
   if (in.ConsumeIntegralInRange(0, 3) == 0) o.freqs.attention_factor = in.ConsumeFloatingPointInRange(0.25, 4.0);
 
-  auto& map = o.freqs.pair_stream;
+  auto& map = o.freqs.pair_position_stream;
   switch (in.ConsumeIntegralInRange(0, 11)) {
     case 0: case 1: {  // M-RoPE sections (Qwen2-VL; interleaved: Qwen3-VL)
       const int s0 = in.ConsumeIntegralInRange(0, pairs), s1 = in.ConsumeIntegralInRange(0, pairs - s0);
       map = rotary::testing::mrope_pair_stream({s0, s1, pairs - s0 - s1}, in.ConsumeBool());
-      o.freqs.num_streams = 3;
+      o.freqs.position_streams = 3;
       break;
     }
     case 2: {  // any map over 1..4 streams
-      o.freqs.num_streams = in.ConsumeIntegralInRange(1, 4);
-      for (int i = 0; i < pairs; ++i) map.push_back(uint8_t(in.ConsumeIntegralInRange(0, o.freqs.num_streams - 1)));
+      o.freqs.position_streams = in.ConsumeIntegralInRange(1, 4);
+      for (int i = 0; i < pairs; ++i) map.push_back(uint8_t(in.ConsumeIntegralInRange(0, o.freqs.position_streams - 1)));
       break;
     }
     case 3: {  // refused: a stream count out of range, a map naming a missing stream, a short map
-      o.freqs.num_streams = pick(in, {0, 9, -1, 2});
+      o.freqs.position_streams = pick(in, {0, 9, -1, 2});
       for (int i = 0; i < pairs; ++i) map.push_back(uint8_t(in.ConsumeIntegralInRange(0, 1)));
-      if (o.freqs.num_streams == 2) {
+      if (o.freqs.position_streams == 2) {
         const int how = in.ConsumeIntegralInRange(0, 2);
         if (how == 0) map.push_back(0);
         else if (how == 1) map[in.ConsumeIntegralInRange<size_t>(0, map.size() - 1)] = 2;
         else map.clear();  // two streams, no map
       }
-      c.verdict.invalid("freqs.num_streams " + std::to_string(o.freqs.num_streams) + " with a map of " +
+      c.verdict.invalid("freqs.position_streams " + std::to_string(o.freqs.position_streams) + " with a map of " +
                         std::to_string(map.size()));
       break;
     }
     default: break;
   }
-  c.streams = o.freqs.num_streams;
+  c.streams = o.freqs.position_streams;
 }
 
 // Offsets, ids or cu_seqlens/starts: shapes (valid or not) and values; the value checks come
@@ -681,14 +681,14 @@ std::string describe(const Call& c, const Positions& pos, const std::vector<Tens
   }
   s += "\n  views:";
   for (const TensorView& v : views) s += " " + describe_view(v) + ";";
-  s += "\n  dims " + std::to_string(o.dims) + " traditional " + std::to_string(o.traditional) + " inverse " +
+  s += "\n  dims " + std::to_string(o.dims) + (o.layout == PairLayout::interleaved ? " interleaved" : " half_split") + std::string(" inverse ") +
        std::to_string(o.inverse) + " seq_axis " + std::to_string(o.seq_axis) + " scale " + std::to_string(o.scale) +
        " precision " + (o.precision ? (*o.precision == Precision::accurate ? "accurate" : "compat") : "default") +
        "\n  inv_freq [";
   for (double f : o.freqs.inv_freq) s += std::to_string(f) + " ";
-  s += "] attention_factor " + std::to_string(o.freqs.attention_factor) + " num_streams " +
-       std::to_string(o.freqs.num_streams) + " pair_stream [";
-  for (int p : o.freqs.pair_stream) s += std::to_string(p) + " ";
+  s += "] attention_factor " + std::to_string(o.freqs.attention_factor) + " position_streams " +
+       std::to_string(o.freqs.position_streams) + " pair_position_stream [";
+  for (int p : o.freqs.pair_position_stream) s += std::to_string(p) + " ";
   return s + "]";
 }
 
