@@ -78,6 +78,9 @@ _GAPS = {
     "the default config rotates an odd number of features (head_dim * partial_rotary_factor), "
     "which transformers accepts and rotary refuses": [
         "glm4_moe", "glm4v_moe", "glm4v_moe_text", "qwen3_omni_moe_text", "qwen3_omni_moe_thinker"],
+    "a rotation rotary's layouts do not express: BLT pairs (2i, 2i+1) against cat(freqs, freqs) tables "
+    "(the two members of a pair at different frequencies); nanochat's rotate_half has the other sign "
+    "(the inverse rotation)": ["blt_global_transformer", "blt_local_decoder", "blt_patcher", "nanochat"],
     "model-specific frequencies for the scaled variants (a per-layer-type rope_parameters whose "
     "scaling the module applies differently, or max_position_embeddings under another key)": [
         "beam", "dots3_note", "dots3_note_text", "bailing_hybrid"],
@@ -288,6 +291,53 @@ def compare(hf_values, rc, pos):
     return inv_rel, worst
 
 
+def _apply_function(mod, config):
+    # DeepSeek-style files pick the interleaved function when the config says rope_interleave
+    name = "apply_rotary_pos_emb"
+    if getattr(config, "rope_interleave", False) and hasattr(mod, name + "_interleave"):
+        name += "_interleave"
+    fn = getattr(mod, name, None)
+    fn = getattr(fn, "__wrapped__", fn)
+    try:
+        return fn if list(inspect.signature(fn).parameters)[:4] == ["q", "k", "cos", "sin"] else None
+    except (TypeError, ValueError):
+        return None
+
+
+def check_layout(mod, rot, rc, pos, layer_type, hidden):
+    """The modeling file's own apply_rotary_pos_emb(q, k, cos, sin) against rotary.rope_qk on
+    random q, k: the pair layout and partial-rotary convention. False when the file has no
+    function of that signature (the layout is then not checked)."""
+    fn = _apply_function(mod, rot.config)
+    if fn is None:
+        return False
+    pos = pos[..., :4]  # positions 0..5: angles agree to a few ulp, so any layout error shows
+    _, _, cos, sin = _hf_values(rot, pos, layer_type, hidden)
+    cos, sin = torch.from_numpy(cos).float(), torch.from_numpy(sin).float()
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(1, 2, pos.shape[-1], rc.head_dim, generator=g)
+    k = torch.randn(1, 1, pos.shape[-1], rc.head_dim, generator=g)
+    want_q, want_k = rc.rope_qk(q, k, position_ids=pos, precision="compat")
+    width = rc.head_dim
+    try:
+        with torch.no_grad():
+            got_q, got_k = fn(q, k, cos, sin)
+    except RuntimeError:  # partial rotary done by the caller: the function sees the rotated part
+        width = cos.shape[-1]
+        with torch.no_grad():
+            got_q, got_k = fn(q[..., :width], k[..., :width], cos, sin)
+    # Attention sees q.k: compare scores, which do not depend on the order the features are
+    # stored in (DeepSeek's interleaved function returns its result de-interleaved).
+    got = got_q @ got_k.transpose(-1, -2)
+    want = want_q[..., :width] @ want_k[..., :width].transpose(-1, -2)
+    err = ((got - want).abs().max() / want.abs().max()).item()
+    if err > 1e-5:
+        raise AssertionError(f"layout: q.k after transformers' {fn.__name__} and after rotary differ by {err:.1e}"
+                             f" (relative; rotary: {'interleaved' if rc.traditional else 'half-split'} pairs, "
+                             f"{rc.dims} of {rc.head_dim} features)")
+    return True
+
+
 def _with_rope_parameters(config, where, layer_type, params):
     """A copy of config whose (per-layer-type) rope_parameters are replaced by params, keeping
     rope_theta and the keys that are not about scaling (partial rotary, M-RoPE sections)."""
@@ -332,8 +382,9 @@ def _text(config, where):
     return getattr(config, where) if where else config
 
 
-def _check_variant(config, where, cls, layer_type):
-    """(inv_freq rel, cos/sin abs) worst over both position sets; raises on a mismatch."""
+def _check_variant(config, where, cls, layer_type, mod=None):
+    """(inv_freq rel, cos/sin abs) worst over both position sets; raises on a mismatch. With
+    the modeling module `mod`, also the layout (check_layout); returns whether it was checked."""
     text = _text(config, where)
     params = text.rope_parameters[layer_type] if layer_type is not None else text.rope_parameters
     original = int(params.get("original_max_position_embeddings") or text.max_position_embeddings)
@@ -353,7 +404,8 @@ def _check_variant(config, where, cls, layer_type):
             raise TransformersFails(f"{type(e).__name__}: {e}") from e
         r = compare(hf_values, rc, pos)
         worst = (max(worst[0], r[0]), max(worst[1], r[1]))
-    return worst
+    layout = mod is not None and check_layout(mod, rot, rc, pos, layer_type, hidden)
+    return worst, layout
 
 
 @contextlib.contextmanager
@@ -373,7 +425,7 @@ def check_model_type(model_type, module_name, files, variants=True):
     found = find_rotary(model_type, module_name, files)
     if isinstance(found, str):
         return Result(model_type, "not covered", found)
-    config, where, cls, _ = found
+    config, where, cls, mod = found
     config, note = _with_module_mrope_default(config, where, cls)
     text = _text(config, where)
     with warnings.catch_warnings():
@@ -404,7 +456,9 @@ def check_model_type(model_type, module_name, files, variants=True):
             result.notes.append("yarn truncate=false not honoured by transformers for per-layer configs")
             continue
         try:
-            result.worst[name] = _check_variant(cfg, where, cls, layer_type)
+            result.worst[name], layout = _check_variant(cfg, where, cls, layer_type, mod if make is None else None)
+            if make is None and not layout:
+                result.notes.append("layout not checked (no apply_rotary_pos_emb(q, k, cos, sin) in the modeling file)")
             result.variants.append(name if make else f"{name} ({params.get('rope_type', 'default')})")
         except TransformersFails as e:
             if make is None:  # the model's own default config: nothing to compare with
