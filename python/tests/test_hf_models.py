@@ -102,3 +102,102 @@ def test_patch_compat_logits_and_generate(model_type):
     assert (got - ref).abs().max().item() <= LOGITS_ATOL
     assert torch.equal(tokens, ref_tokens)
     assert torch.equal(again, ref)  # unpatch restores transformers' path exactly
+
+
+def test_qwen2_5_vl_mrope_with_image_like_positions():
+    # M-RoPE: the text model's rotary module sees (3, B, T) ids; here 4 text tokens, a 4x4
+    # image grid (temporal fixed, height and width varying) and 4 more text tokens.
+    config = transformers.Qwen2_5_VLConfig(
+        text_config=dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}),
+        vision_config=dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
+                           patch_size=4, spatial_merge_size=1, temporal_patch_size=1),
+        tie_word_embeddings=False)
+    torch.manual_seed(0)
+    model = transformers.Qwen2_5_VLForConditionalGeneration(config).eval()
+    ids = torch.randint(1, VOCAB, (1, 24), generator=torch.Generator().manual_seed(1))
+    text, after = torch.arange(4), 8 + torch.arange(4)
+    grid = [torch.full((16,), 4), 4 + torch.arange(4).repeat_interleave(4), 4 + torch.arange(4).repeat(4)]
+    pos = torch.stack([torch.cat([text, g, after]) for g in grid])[:, None, :]
+    with torch.no_grad():
+        ref = model(ids, position_ids=pos).logits
+        ref_tokens = model.generate(ids, max_new_tokens=20, do_sample=False, min_new_tokens=20)
+        rotary.hf.patch(model, precision="compat")
+        try:
+            got = model(ids, position_ids=pos).logits
+            tokens = model.generate(ids, max_new_tokens=20, do_sample=False, min_new_tokens=20)
+        finally:
+            rotary.hf.unpatch(model)
+    assert (got - ref).abs().max().item() <= LOGITS_ATOL
+    assert torch.equal(tokens, ref_tokens)
+
+
+def test_patched_rotary_module_builds_no_tables():
+    model = build("gemma3_text")
+    rotary.hf.patch(model)
+    try:
+        x = torch.zeros(1, 3, 64)
+        for layer_type in ("sliding_attention", "full_attention"):
+            cos, sin = model.model.rotary_emb(x, torch.arange(3)[None], layer_type)
+            assert isinstance(cos, rotary.hf.RopeAngles) and cos is sin
+        assert cos.rope.method == "linear" and cos.rope.base == 1e6
+    finally:
+        rotary.hf.unpatch(model)
+    cos, _ = model.model.rotary_emb(x, torch.arange(3)[None], "full_attention")
+    assert isinstance(cos, torch.Tensor)
+
+
+@pytest.mark.parametrize("model_type", ["llama", "phi3"])
+def test_accurate_precision_error_stays_flat_where_hf_grows(model_type):
+    """Truth: the same weights in float64 with exact angles. transformers forms float32 angles
+    position * inv_freq, whose rounding grows with the position (about 2.5e-7 of logit error at
+    position 0, 2.9e-6 at 100000 for these models); the accurate mode's stays at the float32
+    rounding of the rest of the model."""
+    import copy
+
+    model = build(model_type)
+    ids = prompt(model_type)
+    truth_model = rotary.hf.patch(copy.deepcopy(model).double(), precision="accurate")
+    err = {}
+    for start in (0, 100000):
+        pos = (torch.arange(ids.shape[1]) + start)[None].expand(ids.shape[0], -1)
+        with torch.no_grad():
+            truth = truth_model(ids, position_ids=pos).logits
+            hf = model(ids, position_ids=pos).logits
+            rotary.hf.patch(model, precision="accurate")
+            try:
+                accurate = model(ids, position_ids=pos).logits
+            finally:
+                rotary.hf.unpatch(model)
+        err[start] = [(y.double() - truth).abs().max().item() for y in (hf, accurate)]
+    (hf0, acc0), (hf1, acc1) = err[0], err[100000]
+    assert hf1 > 4 * hf0          # transformers' error grows with the position
+    assert acc1 < 2 * max(acc0, hf0)  # the accurate mode's does not
+    assert acc1 < hf1 / 4
+
+
+def test_patch_errors():
+    model = build("llama")
+    with pytest.raises(ValueError, match="precision"):
+        rotary.hf.patch(model, precision="fast")
+    with pytest.raises(ValueError, match="not patched"):
+        rotary.hf.unpatch(model)
+    rotary.hf.patch(model)
+    with pytest.raises(ValueError, match="patched already"):
+        rotary.hf.patch(model)
+    rotary.hf.unpatch(model)
+    with pytest.raises(ValueError, match="nothing to patch"):
+        rotary.hf.patch(torch.nn.Linear(2, 2))
+
+
+def test_unpatched_model_sharing_the_modeling_file_is_unaffected():
+    patched, plain = build("llama"), build("llama")
+    ids = prompt("llama")
+    with torch.no_grad():
+        ref = plain(ids).logits
+        rotary.hf.patch(patched)
+        try:
+            assert torch.equal(plain(ids).logits, ref)  # same modeling file, transformers' path
+        finally:
+            rotary.hf.unpatch(patched)
