@@ -7,6 +7,7 @@ rope-scaling.md and builds the frequencies in double: Python and C++ load config
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import numpy as np
@@ -134,6 +135,19 @@ def _load(config):
     raise TypeError(f"from_hf_config: expected a dict, a path or a PretrainedConfig, not {type(config).__name__}.")
 
 
+def _finite_json(value):
+    """JSON text for the C++ loader. Configs may hold float infinities (e.g. Mamba's
+    time_step_limit), which JSON cannot spell: they become strings, so a RoPE key holding one
+    is refused by the loader as not a number."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_json(v) for v in value]
+    return value
+
+
 def from_hf_config(config, *, longrope_policy="per_call", serving_length=None) -> RopeConfig:
     """Build the RoPE of a Hugging Face model from its config (a dict, a path to
     ``config.json`` or a transformers ``PretrainedConfig``).
@@ -144,5 +158,5 @@ def from_hf_config(config, *, longrope_policy="per_call", serving_length=None) -
     """
     if longrope_policy not in ("per_call", "serving_length"):
         raise ValueError(f"from_hf_config: longrope_policy must be 'per_call' or 'serving_length', not {longrope_policy!r}.")
-    cpp = _rotary._from_hf_config_json(json.dumps(_load(config)), longrope_policy)
+    cpp = _rotary._from_hf_config_json(json.dumps(_finite_json(_load(config))), longrope_policy)
     return RopeConfig(cpp=cpp, longrope_policy=longrope_policy, serving_length=serving_length)

@@ -85,10 +85,14 @@ void read_head(const Section& text, const Section& rope, RopeConfig& c) {
   }
 }
 
-// Interleaved pairs: GPT-J/CodeGen and DeepSeek (whose rope_interleave key may say otherwise).
+// Interleaved pairs: GPT-J/CodeGen and DeepSeek (whose rope_interleave key may say otherwise),
+// and the model types whose transformers modeling file rotates pairs (2i, 2i+1) (found by
+// python/tests/hf_zoo.py, which runs each file's apply_rotary_pos_emb).
 bool read_traditional(const Section& text, const std::string& model_type) {
-  static const std::set<std::string> interleaved = {"gptj", "codegen", "deepseek_v2",
-                                                    "deepseek_v3"};
+  static const std::set<std::string> interleaved = {
+      "gptj", "codegen", "deepseek_v2", "deepseek_v3", "cohere", "cohere2", "cohere2_moe",
+      "ernie4_5", "ernie4_5_moe", "glm", "glm4", "glm_ocr", "glm_ocr_text", "helium",
+      "moonshine_streaming", "openai_privacy_filter"};
   return text.boolean("rope_interleave", interleaved.count(model_type) > 0);
 }
 
