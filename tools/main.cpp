@@ -68,7 +68,9 @@ void print_text(const rotary::RopeConfig& c, const rotary::Frequencies& f,
   std::printf("rope_theta        %.17g\n", c.base);
   std::printf("max positions     %lld (original %lld)\n", (long long)c.max_position_embeddings,
               (long long)c.original_max_position_embeddings);
-  if (c.method != "default") std::printf("factor            %.17g\n", c.factor);
+  const nlohmann::ordered_json parameters = c.method_parameters(o.seq_len);
+  for (const auto& [name, value] : parameters.items())
+    std::printf("  %-30s %s\n", name.c_str(), value.dump().c_str());
   std::printf("attention_factor  %.17g\n", f.attention_factor);
   if (c.softmax_scale_factor != 1.0)
     std::printf("softmax scale x   %.17g (DeepSeek mscale^2, applied by attention)\n",

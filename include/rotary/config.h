@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -19,7 +20,7 @@ namespace rotary {
 
 // What a config says about its RoPE.
 struct RopeConfig {
-  std::string method = "default";  // default, linear, dynamic, yarn, llama3, longrope
+  std::string method = "default";  // transformers' rope_type (docs/SCALING.md lists them)
   std::string model_type;          // config's model_type ("" when absent)
   int head_dim = 0;                // features per attention head that RoPE sees
   int rotated_dims = 0;            // int(head_dim * partial_rotary_factor)
@@ -28,30 +29,41 @@ struct RopeConfig {
   int64_t max_position_embeddings = 0;
   int64_t original_max_position_embeddings = 0;  // pretraining length (= max when unscaled)
   double factor = 1.0;             // linear, dynamic, llama3, yarn, longrope
-  double attention_factor = 1.0;   // multiplies cos and sin (YaRN, LongRoPE)
   double softmax_scale_factor = 1.0;  // DeepSeek: yarn_get_mscale(factor, mscale_all_dim)^2
   scaling::Llama3Params llama3;       // filled when method == "llama3"
   scaling::YarnParams yarn;           // filled when method == "yarn"
   scaling::LongRopeParams longrope;   // filled when method == "longrope"
   scaling::LongRopePolicy longrope_policy = scaling::LongRopePolicy::per_call;
+  int64_t serving_length = 0;         // serving_length policy: 0 means max_position_embeddings
   std::vector<int> mrope_section;     // M-RoPE pairs per (t, h, w) stream; empty otherwise
   bool mrope_interleaved = false;     // Qwen3-VL layout
 
   // Whether frequencies() depends on the sequence length (dynamic NTK, LongRoPE).
   bool depends_on_length() const;
-  // The frequencies for a call whose largest position is seq_len - 1 (for LongRoPE under the
-  // serving_length policy: the serving length). No length: the frequencies HF builds at load
-  // time (dynamic: unscaled; LongRoPE: short factors).
+  // The frequencies for a call whose largest position is seq_len - 1 (their attention_factor
+  // multiplies cos and sin). No length: the frequencies HF builds at load time (dynamic:
+  // unscaled; LongRoPE: short factors). LongRoPE under the serving_length policy picks its
+  // factors by serving_length whatever the call's length.
   Frequencies frequencies(std::optional<int64_t> seq_len = std::nullopt) const;
+  // Every parameter of the method, by its config name, as read (for a call of seq_len where the
+  // method depends on it): e.g. Llama 3's band edges, YaRN's betas, LongRoPE's factor set.
+  nlohmann::ordered_json method_parameters(std::optional<int64_t> seq_len = std::nullopt) const;
   // The unscaled frequencies base ** (-2j/rotated_dims), for comparison.
   Frequencies unscaled_frequencies() const;
   // A module that rotates (B, *, T, head_dim) arrays with these settings.
   std::shared_ptr<const nn::ScaledRoPE> make_rope() const;
 };
 
-// Reads config.json (or a parsed object). Errors name the key: std::invalid_argument.
-// Multimodal configs with a text_config read their text model's keys from it.
+// Reads a parsed config, a config.json path or a model directory holding config.json (a string
+// is always a path). Errors name the key: std::invalid_argument. Multimodal configs with a
+// text_config read their text model's keys from it.
 RopeConfig from_hf_config(const nlohmann::json& config);
 RopeConfig from_hf_config(const std::filesystem::path& path);
+RopeConfig from_hf_config(const char* path);
+RopeConfig from_hf_config(const std::string& path);
+
+// Parses config.json text; NaN, Infinity and -Infinity (as Python's json writes them) are kept
+// as strings so that from_hf_config's error names the key that holds one.
+nlohmann::json parse_hf_config(std::string_view text);
 
 }  // namespace rotary
