@@ -29,6 +29,7 @@ struct RopeConfig {
   int64_t max_position_embeddings = 0;
   int64_t original_max_position_embeddings = 0;  // pretraining length (= max when unscaled)
   double factor = 1.0;             // linear, dynamic, llama3, yarn, longrope
+  double alpha = 0;                // ntk_alpha (Hunyuan): base * alpha ** (dims/(dims-2))
   double softmax_scale_factor = 1.0;  // DeepSeek: yarn_get_mscale(factor, mscale_all_dim)^2
   scaling::Llama3Params llama3;       // filled when method == "llama3"
   scaling::YarnParams yarn;           // filled when method == "yarn"

@@ -221,6 +221,16 @@ ordered_json longrope_parameters(const RopeConfig& c, int64_t length) {
           {"selected_by_length", selecting}};
 }
 
+// ---- NTK with a fixed alpha (Hunyuan: "dynamic" with `alpha`): base * alpha ** (d/(d-2)).
+void read_ntk_alpha(const MethodKeys& k, RopeConfig& c) { c.alpha = k.rope.number("alpha"); }
+Frequencies build_ntk_alpha(const RopeConfig& c, int64_t) {
+  const int d = c.rotated_dims;
+  if (d <= 2)  // the exponent d/(d-2) is undefined
+    throw std::invalid_argument("[ntk_alpha] dims must be at least 4 but got " + std::to_string(d) + ".");
+  return scaling::default_frequencies(d, c.base * std::pow(c.alpha, double(d) / (d - 2)));
+}
+ordered_json alpha_only(const RopeConfig& c, int64_t) { return {{"alpha", c.alpha}}; }
+
 const std::vector<ScalingMethod>& methods() {
   static const std::vector<ScalingMethod> table = {
       {"default", {"mrope"}, nullptr, nullptr, read_nothing, build_default, false, fixed_module,
@@ -235,6 +245,8 @@ const std::vector<ScalingMethod>& methods() {
        llama3_parameters},
       {"longrope", {"su"}, nullptr, nullptr, read_longrope, build_longrope, true, longrope_module,
        false, longrope_parameters},
+      {"ntk_alpha", {}, "dynamic", "alpha", read_ntk_alpha, build_ntk_alpha, false, fixed_module,
+       false, alpha_only},
   };
   return table;
 }
