@@ -13,3 +13,8 @@ if(TARGET rotary_cli)
   add_test(NAME inspect.missing_file COMMAND rotary_cli inspect ${CMAKE_CURRENT_BINARY_DIR}/none.json)
   set_tests_properties(inspect.missing_file PROPERTIES WILL_FAIL TRUE)
 endif()
+if(TARGET rotary_cli)
+  add_test(NAME cli.command_line
+    COMMAND ${CMAKE_COMMAND} -DTOOL=$<TARGET_FILE:rotary_cli> -DDATA=${CMAKE_CURRENT_SOURCE_DIR}/data
+            -DOUT=${CMAKE_CURRENT_BINARY_DIR}/cli_check -P ${CMAKE_CURRENT_SOURCE_DIR}/config/cli_check.cmake)
+endif()

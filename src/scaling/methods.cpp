@@ -27,6 +27,12 @@ ordered_json optional_value(const std::optional<double>& v) {
   return v ? ordered_json(*v) : ordered_json();
 }
 
+// A builder (dims, base, params) over the config's parameters of its method.
+template <auto builder, auto params>
+Frequencies build_with(const RopeConfig& c, int64_t) {
+  return builder(c.rotated_dims, c.base, c.*params);
+}
+
 std::shared_ptr<const nn::ScaledRoPE> fixed_module(const RopeConfig& c) {
   return std::make_shared<nn::FrequencyRoPE>(c.rotated_dims, c.traditional, c.frequencies());
 }
@@ -79,9 +85,6 @@ void read_llama3(const MethodKeys& k, RopeConfig& c) {
     p.original_max_position_embeddings = double(k.rope.integer("original_max_position_embeddings"));
   }
   c.original_max_position_embeddings = int64_t(p.original_max_position_embeddings);
-}
-Frequencies build_llama3(const RopeConfig& c, int64_t) {
-  return scaling::llama3(c.rotated_dims, c.base, c.llama3);
 }
 std::shared_ptr<const nn::ScaledRoPE> llama3_module(const RopeConfig& c) {
   return std::make_shared<nn::Llama3RoPE>(c.rotated_dims, c.max_position_embeddings, c.traditional,
@@ -136,9 +139,6 @@ void read_yarn(const MethodKeys& k, RopeConfig& c) {
     const double m = scaling::yarn_get_mscale(y.factor, *y.mscale_all_dim);
     c.softmax_scale_factor = m * m;
   }
-}
-Frequencies build_yarn(const RopeConfig& c, int64_t) {
-  return scaling::yarn(c.rotated_dims, c.base, c.yarn);
 }
 std::shared_ptr<const nn::ScaledRoPE> yarn_module(const RopeConfig& c) {
   return std::make_shared<nn::YarnRoPE>(c.rotated_dims, c.traditional, c.max_position_embeddings,
@@ -233,20 +233,25 @@ ordered_json alpha_only(const RopeConfig& c, int64_t) { return {{"alpha", c.alph
 
 const std::vector<ScalingMethod>& methods() {
   static const std::vector<ScalingMethod> table = {
-      {"default", {"mrope"}, nullptr, nullptr, read_nothing, build_default, false, fixed_module,
-       true, no_parameters},
-      {"linear", {}, nullptr, nullptr, read_linear, build_linear, false, fixed_module, true,
-       factor_only},
-      {"dynamic", {}, nullptr, nullptr, read_dynamic, build_dynamic, true, dynamic_module, false,
-       dynamic_parameters},
-      {"yarn", {"deepseek_yarn"}, nullptr, nullptr, read_yarn, build_yarn, false, yarn_module,
-       false, yarn_parameters},
-      {"llama3", {}, nullptr, nullptr, read_llama3, build_llama3, false, llama3_module, false,
-       llama3_parameters},
-      {"longrope", {"su"}, nullptr, nullptr, read_longrope, build_longrope, true, longrope_module,
-       false, longrope_parameters},
-      {"ntk_alpha", {}, "dynamic", "alpha", read_ntk_alpha, build_ntk_alpha, false, fixed_module,
-       false, alpha_only},
+      {.name = "default", .aliases = {"mrope"}, .read = read_nothing, .build = build_default,
+       .depends_on_length = false, .module = fixed_module, .mlx_plain_rope = true,
+       .parameters = no_parameters},
+      {.name = "linear", .read = read_linear, .build = build_linear, .depends_on_length = false,
+       .module = fixed_module, .mlx_plain_rope = true, .parameters = factor_only},
+      {.name = "dynamic", .read = read_dynamic, .build = build_dynamic, .depends_on_length = true,
+       .module = dynamic_module, .mlx_plain_rope = false, .parameters = dynamic_parameters},
+      {.name = "yarn", .aliases = {"deepseek_yarn"}, .read = read_yarn,
+       .build = build_with<scaling::yarn, &RopeConfig::yarn>, .depends_on_length = false,
+       .module = yarn_module, .mlx_plain_rope = false, .parameters = yarn_parameters},
+      {.name = "llama3", .read = read_llama3,
+       .build = build_with<scaling::llama3, &RopeConfig::llama3>, .depends_on_length = false,
+       .module = llama3_module, .mlx_plain_rope = false, .parameters = llama3_parameters},
+      {.name = "longrope", .aliases = {"su"}, .read = read_longrope, .build = build_longrope,
+       .depends_on_length = true, .module = longrope_module, .mlx_plain_rope = false,
+       .parameters = longrope_parameters},
+      {.name = "ntk_alpha", .refines = "dynamic", .marker = "alpha", .read = read_ntk_alpha,
+       .build = build_ntk_alpha, .depends_on_length = false, .module = fixed_module,
+       .mlx_plain_rope = false, .parameters = alpha_only},
   };
   return table;
 }
