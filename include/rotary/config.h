@@ -18,6 +18,23 @@
 
 namespace rotary {
 
+// Which features of a head the RoPE rotates.
+enum class RotatedPart {
+  whole_head,  // all head_dim features
+  leading,     // the first rotated_dims features; the rest pass through (partial_rotary_factor,
+               // rotary_pct, rotary_dim: GPT-NeoX, Phi, GLM-4, Qwen3-Next)
+  rope_head,   // DeepSeek MLA: each head's qk_rope_head_dim part (after its qk_nope_head_dim
+               // part), rotated whole; head_dim is that part's size
+};
+
+// One decoder layer's RoPE.
+struct LayerRope {
+  std::string layer_type;  // the config's layer_types entry, or the one transformers derives
+                           // ("full_attention", "sliding_attention", "linear_attention", ...)
+  int rope = -1;           // index into RopeConfig::layer_ropes; -1: NoPE, no rotation
+  std::string nope_key;    // for NoPE layers: the key that says so (e.g. "no_rope_layers[3]")
+};
+
 // What a config says about its RoPE.
 struct RopeConfig {
   std::string method = "default";  // transformers' rope_type (docs/SCALING.md lists them)
@@ -38,6 +55,15 @@ struct RopeConfig {
   int64_t serving_length = 0;         // serving_length policy: 0 means max_position_embeddings
   std::vector<int> mrope_section;     // M-RoPE pairs per (t, h, w) stream; empty otherwise
   bool mrope_interleaved = false;     // Qwen3-VL layout
+  RotatedPart rotated_part = RotatedPart::whole_head;
+
+  // Per layer, when the config gives num_hidden_layers: the distinct RoPEs of its layers (each
+  // with empty layers of its own) and, per layer, which one it rotates with. For models with
+  // several RoPEs the fields above describe the full-attention layers' RoPE (Gemma 3, ModernBERT).
+  std::vector<RopeConfig> layer_ropes;
+  std::vector<LayerRope> layers;
+  // The RoPE of layer `layer`; nullptr for a NoPE layer. Throws std::out_of_range.
+  const RopeConfig* layer_rope(size_t layer) const;
 
   // Whether frequencies() depends on the sequence length (dynamic NTK, LongRoPE).
   bool depends_on_length() const;

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "scaling/config_reader.h"
 #include "scaling/json_section.h"
 #include "scaling/methods.h"
 
@@ -42,7 +43,25 @@ Section scaling_section(const Section& text) {
 // Sizes are held as int: larger ones are refused by name.
 constexpr int64_t kMaxSize = std::numeric_limits<int>::max();
 
-void read_head(const Section& text, const Section& rope, RopeConfig& c) {
+// The base transformers' config classes default to when a config gives none.
+double default_theta(const std::string& model_type) {
+  if (model_type == "gemma3" || model_type == "gemma3_text") return 1e6;  // global theta
+  if (model_type == "modernbert") return 160000;
+  return 10000;
+}
+
+// The partial_rotary_factor transformers' config classes default to (for BC) when a config
+// gives none.
+double default_partial_rotary_factor(const std::string& model_type) {
+  static const std::set<std::string> half = {"glm", "glm4", "glm4_moe", "persimmon", "phi",
+                                             "nemotron", "recurrent_gemma"};
+  static const std::set<std::string> quarter = {"stablelm", "qwen3_next", "qwen3_5",
+                                                "qwen3_5_moe", "gpt_neox"};
+  return half.count(model_type) ? 0.5 : quarter.count(model_type) ? 0.25 : 1.0;
+}
+
+void read_head(const Section& text, const Section& rope, const std::string& model_type,
+               RopeConfig& c) {
   if (text.has("qk_rope_head_dim")) {  // DeepSeek MLA: RoPE sees only the rope part of a head
     c.head_dim = int(text.integer_in("qk_rope_head_dim", 1, kMaxSize));
   } else if (text.has("head_dim")) {
@@ -68,24 +87,30 @@ void read_head(const Section& text, const Section& rope, RopeConfig& c) {
     if (c.rotated_dims <= 0 || c.rotated_dims % 2 != 0 || c.rotated_dims > c.head_dim)
       fail("'" + text.name("rotary_dim") + "' must be even and in (0, head_dim = " +
            std::to_string(c.head_dim) + "] but is " + std::to_string(c.rotated_dims));
+    c.rotated_part = c.rotated_dims < c.head_dim ? RotatedPart::leading : RotatedPart::whole_head;
     return;
   }
   std::string key = "partial_rotary_factor";
   const Section* where = &text;
   if (rope.has(key)) where = &rope;
   else if (!text.has(key) && text.has("rotary_pct")) key = "rotary_pct";  // GPT-NeoX
-  double fraction = where->has(key) ? where->number(key) : 1.0;
+  double fraction = where->has(key) ? where->number(key) : default_partial_rotary_factor(model_type);
   try {
     c.rotated_dims = scaling::rotated_dims(c.head_dim, fraction);
   } catch (const std::invalid_argument& e) {
     fail("'" + where->name(key) + "': " + e.what());
   }
+  if (text.has("qk_rope_head_dim")) c.rotated_part = RotatedPart::rope_head;
+  else if (c.rotated_dims < c.head_dim) c.rotated_part = RotatedPart::leading;
 }
 
-// Interleaved pairs: GPT-J/CodeGen and DeepSeek (whose rope_interleave key may say otherwise).
+// Interleaved pairs (checked against each model's apply function in transformers 5.x):
+// GPT-J/CodeGen, DeepSeek (whose rope_interleave key may say otherwise), Llama 4 (complex
+// products over adjacent pairs), Cohere/Cohere2 and GLM/GLM-4 (rotate_half over x[0::2], x[1::2]).
 bool read_traditional(const Section& text, const std::string& model_type) {
-  static const std::set<std::string> interleaved = {"gptj", "codegen", "deepseek_v2",
-                                                    "deepseek_v3"};
+  static const std::set<std::string> interleaved = {
+      "gptj", "codegen", "deepseek_v2", "deepseek_v3", "llama4", "llama4_text",
+      "cohere", "cohere2", "glm", "glm4"};
   return text.boolean("rope_interleave", interleaved.count(model_type) > 0);
 }
 
@@ -111,26 +136,29 @@ void read_mrope(const Section& text, const Section& rope, RopeConfig& c) {
 
 }  // namespace
 
-RopeConfig from_hf_config(const nlohmann::json& config) {
-  if (!config.is_object()) fail("the config must be a JSON object but is " + config.dump());
-  Section text{&config, ""};
-  // Multimodal wrappers (Qwen3-VL, Gemma 3, ...) keep the language model's keys in text_config.
-  if (!text.has("num_attention_heads") && !text.has("n_head") && text.has("text_config")) {
-    if (!config.at("text_config").is_object()) fail("'text_config' must be an object");
-    text = Section{&config.at("text_config"), "text_config."};
-  }
-  const Section rope = scaling_section(text);
+namespace scaling_detail {
 
+std::string text_model_type(const json& config, const Section& text) {
+  for (const Section& s : {text, Section{&config, ""}})
+    if (const json* m = s.find("model_type"); m && m->is_string()) return m->get<std::string>();
+  return "";
+}
+
+RopeConfig read_rope(const json& config, const Section& text, const Section& rope,
+                     std::optional<double> theta) {
   RopeConfig c;
   if (const json* m = Section{&config, ""}.find("model_type"); m && m->is_string())
     c.model_type = m->get<std::string>();
-  if (rope.has("rope_theta")) c.base = rope.number("rope_theta");
+  const std::string text_type = text_model_type(config, text);
+  if (theta) c.base = *theta;
+  else if (rope.has("rope_theta")) c.base = rope.number("rope_theta");
   else if (text.has("rope_theta")) c.base = text.number("rope_theta");
   else if (text.has("rotary_emb_base")) c.base = text.number("rotary_emb_base");  // GPT-NeoX
-  if (!(c.base > 1)) fail("the RoPE base (rope_theta) must exceed 1 but is " + std::to_string(c.base));
+  else c.base = default_theta(text_type);
+  if (!(c.base > 1)) rotary::fail("the RoPE base (rope_theta) must exceed 1 but is " + std::to_string(c.base));
 
-  read_head(text, rope, c);
-  c.traditional = read_traditional(text, c.model_type);
+  read_head(text, rope, text_type, c);
+  c.traditional = read_traditional(text, text_type);
   if (text.has("max_position_embeddings")) c.max_position_embeddings = text.integer("max_position_embeddings");
   else if (text.has("n_positions")) c.max_position_embeddings = text.integer("n_positions");  // GPT-J
   c.original_max_position_embeddings = text.has("original_max_position_embeddings")
@@ -143,13 +171,28 @@ RopeConfig from_hf_config(const nlohmann::json& config) {
     const char* key = rope.has("rope_type") ? "rope_type" : "type";
     method_key = rope.name(key);
     const json& v = *rope.find(key);
-    if (!v.is_string()) fail("'" + method_key + "' must be a string but is " + v.dump());
+    if (!v.is_string()) rotary::fail("'" + method_key + "' must be a string but is " + v.dump());
     method = v.get<std::string>();
   }
-  const scaling_detail::ScalingMethod& m = scaling_detail::select_method(method, rope, method_key);
+  const ScalingMethod& m = select_method(method, rope, method_key);
   c.method = m.name;
-  m.read(scaling_detail::MethodKeys{rope, &text}, c);
+  m.read(MethodKeys{rope, &text}, c);
   read_mrope(text, rope, c);
+  return c;
+}
+
+}  // namespace scaling_detail
+
+RopeConfig from_hf_config(const nlohmann::json& config) {
+  if (!config.is_object()) fail("the config must be a JSON object but is " + config.dump());
+  Section text{&config, ""};
+  // Multimodal wrappers (Qwen3-VL, Gemma 3, ...) keep the language model's keys in text_config.
+  if (!text.has("num_attention_heads") && !text.has("n_head") && text.has("text_config")) {
+    if (!config.at("text_config").is_object()) fail("'text_config' must be an object");
+    text = Section{&config.at("text_config"), "text_config."};
+  }
+  RopeConfig c = scaling_detail::read_rope(config, text, scaling_section(text));
+  scaling_detail::read_layers(config, text, c);
   return c;
 }
 

@@ -57,5 +57,99 @@ TEST(HfLayers, HunyuanNtkAlphaMatchesTransformers) {
   EXPECT_EQ(from_hf_config(plain).method, "dynamic");
 }
 
+// One RoPE against transformers' description of it: frequencies, attention factor, rotated
+// dims, pair layout, M-RoPE streams and (LongRoPE) the long factor set past the original length.
+void expect_rope_matches(const RopeConfig& ours, const json& hf, const std::string& what) {
+  EXPECT_EQ(ours.rotated_dims, hf.at("rotated_dims").get<int>()) << what;
+  EXPECT_EQ(ours.traditional, hf.at("layout") == "interleaved") << what;
+  Frequencies f = ours.frequencies();
+  expect_matches_transformers(f, hf, what);
+  if (hf.contains("pair_stream"))
+    EXPECT_EQ(std::vector<int>(f.pair_stream.begin(), f.pair_stream.end()),
+              hf.at("pair_stream").get<std::vector<int>>()) << what;
+  if (hf.contains("long")) {
+    const json& l = hf.at("long");
+    EXPECT_TRUE(ours.depends_on_length()) << what;
+    expect_matches_transformers(ours.frequencies(l.at("seq_len").get<int64_t>()), l, what + " long");
+  }
+}
+
+TEST(HfLayers, EveryLayerMatchesTransformers) {
+  const json& models = hf_layers_expected().at("models");
+  ASSERT_GE(models.size(), 15u);
+  for (const auto& [name, hf] : models.items()) {
+    const RopeConfig c = from_hf_config(model_path(name));
+    const json& layers = hf.at("layers");
+    ASSERT_EQ(c.layers.size(), layers.size()) << name;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const std::string what = name + " layer " + std::to_string(i);
+      const std::string type = layers[i].at("layer_type");
+      if (!type.empty()) EXPECT_EQ(c.layers[i].layer_type, type) << what;
+      const RopeConfig* rope = c.layer_rope(i);
+      if (layers[i].at("rope").is_null()) {
+        EXPECT_EQ(rope, nullptr) << what << " must be NoPE";
+        EXPECT_FALSE(c.layers[i].nope_key.empty()) << what;
+        continue;
+      }
+      ASSERT_NE(rope, nullptr) << what << " must rotate";
+      expect_rope_matches(*rope, hf.at("ropes").at(layers[i].at("rope").get<std::string>()), what);
+    }
+  }
+}
+
+TEST(HfLayers, SeveralRopesAreDistinctAndTheMainOneIsFullAttention) {
+  const RopeConfig g = from_hf_config(model_path("gemma3_4b.json"));
+  ASSERT_EQ(g.layer_ropes.size(), 2u);
+  EXPECT_EQ(g.method, "linear");  // the single-RoPE fields: the full-attention layers'
+  EXPECT_EQ(g.base, 1e6);
+  EXPECT_EQ(g.layer_rope(0)->base, 10000.0);
+  EXPECT_EQ(g.layer_rope(0)->method, "default");
+  EXPECT_EQ(g.layer_rope(5)->method, "linear");
+  EXPECT_EQ(g.layer_rope(5)->factor, 8.0);
+  EXPECT_THROW(g.layer_rope(34), std::out_of_range);
+  const RopeConfig d = from_hf_config(model_path("deepseek_v3.json"));
+  EXPECT_EQ(d.rotated_part, RotatedPart::rope_head);
+  EXPECT_EQ(from_hf_config(model_path("glm4_9b.json")).rotated_part, RotatedPart::leading);
+  EXPECT_EQ(from_hf_config(model_path("cohere2_command_r7b.json")).layers[3].nope_key,
+            "layer_types (Cohere2 rotates only sliding_attention layers)");
+  EXPECT_EQ(from_hf_config(model_path("smollm3_3b.json")).layers[3].nope_key, "no_rope_layers[3]");
+}
+
+std::string error_of(const json& config) {
+  try {
+    from_hf_config(config);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "no exception";
+}
+
+TEST(HfLayers, InconsistentConfigsNameTheKey) {
+  std::ifstream in(model_path("smollm3_3b.json"));
+  const json smol = json::parse(in);
+  json c = smol;
+  c["no_rope_layers"] = {1, 1, 0};
+  EXPECT_NE(error_of(c).find("'no_rope_layers' must be a list of num_hidden_layers = 8"),
+            std::string::npos) << error_of(c);
+  c["no_rope_layers"] = {1, 1, 1, 2, 1, 1, 1, 0};
+  EXPECT_NE(error_of(c).find("'no_rope_layers' must hold 0 or 1"), std::string::npos) << error_of(c);
+  c = smol;
+  c["layer_types"] = {"full_attention"};
+  EXPECT_NE(error_of(c).find("'layer_types' must be a list of num_hidden_layers = 8"),
+            std::string::npos) << error_of(c);
+  std::ifstream g(model_path("gemma3_text_v5.json"));
+  c = json::parse(g);
+  c["rope_parameters"].erase("sliding_attention");
+  EXPECT_NE(error_of(c).find("'rope_parameters' has parameters per layer type but none for "
+                             "'sliding_attention'"), std::string::npos) << error_of(c);
+}
+
+TEST(HfLayers, PathOverloadsAreUnambiguous) {
+  const std::string file = model_path("glm4_9b.json");
+  EXPECT_EQ(from_hf_config(file.c_str()).rotated_dims, 64);  // const char*: a path
+  EXPECT_EQ(from_hf_config(file).rotated_dims, 64);          // std::string: a path
+  EXPECT_EQ(from_hf_config(std::filesystem::path(file)).rotated_dims, 64);
+}
+
 }  // namespace
 }  // namespace rotary
