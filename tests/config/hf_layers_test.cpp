@@ -111,7 +111,7 @@ TEST(HfLayers, SeveralRopesAreDistinctAndTheMainOneIsFullAttention) {
   EXPECT_EQ(d.rotated_part, RotatedPart::rope_head);
   EXPECT_EQ(from_hf_config(model_path("glm4_9b.json")).rotated_part, RotatedPart::leading);
   EXPECT_EQ(from_hf_config(model_path("cohere2_command_r7b.json")).layers[3].nope_key,
-            "layer_types (Cohere2 rotates only sliding_attention layers)");
+            "layer_types: Cohere2 rotates only sliding_attention layers");
   EXPECT_EQ(from_hf_config(model_path("smollm3_3b.json")).layers[3].nope_key, "no_rope_layers[3]");
 }
 
