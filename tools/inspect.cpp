@@ -57,7 +57,8 @@ void print_json(const RopeConfig& c, const Built& b, const InspectOptions& o) {
   if (!c.mrope_section.empty()) {
     j["mrope_section"] = c.mrope_section;
     j["mrope_interleaved"] = c.mrope_interleaved;
-    j["pair_stream"] = std::vector<int>(b.freqs.pair_stream.begin(), b.freqs.pair_stream.end());
+    const std::vector<uint8_t>& streams = b.freqs.pair_position_stream;
+    j["pair_stream"] = std::vector<int>(streams.begin(), streams.end());
   }
   j["layers"] = nlohmann::ordered_json::array();
   for (const LayerRope& l : c.layers)
@@ -107,11 +108,11 @@ void print_rope(const RopeConfig& c, const Built& b, const InspectOptions& o) {
 void print_pairs(const Built& b) {
   const Frequencies& f = b.freqs;
   std::printf("\n%5s %24s %16s %12s%s\n", "pair", "inv_freq", "wavelength", "ratio",
-              f.pair_stream.empty() ? "" : "  stream");
+              f.pair_position_stream.empty() ? "" : "  stream");
   for (int j = 0; j < f.pairs(); ++j) {
     std::printf("%5d %24.17g %16.2f %12.8f", j, f.inv_freq[j], wavelength(f.inv_freq[j]),
                 f.inv_freq[j] / b.unscaled.inv_freq[j]);
-    if (!f.pair_stream.empty()) std::printf("  %6d", int(f.pair_stream[j]));
+    if (!f.pair_position_stream.empty()) std::printf("  %6d", int(f.pair_position_stream[j]));
     std::printf("\n");
   }
 }

@@ -65,7 +65,7 @@ void expect_rope_matches(const RopeConfig& ours, const json& hf, const std::stri
   Frequencies f = ours.frequencies();
   expect_matches_transformers(f, hf, what);
   if (hf.contains("pair_stream"))
-    EXPECT_EQ(std::vector<int>(f.pair_stream.begin(), f.pair_stream.end()),
+    EXPECT_EQ(std::vector<int>(f.pair_position_stream.begin(), f.pair_position_stream.end()),
               hf.at("pair_stream").get<std::vector<int>>()) << what;
   if (hf.contains("long")) {
     const json& l = hf.at("long");
