@@ -76,7 +76,7 @@ def probe_layout(model_type, text, module, layer_type, inv_freq):
 def pair_streams(module, pairs):
     """M-RoPE: the position stream each pair reads, from the module's own recomposition of
     per-stream angles (Qwen2-VL: recomposition_frequencies)."""
-    streams = torch.arange(3.0).view(3, 1, 1, 1).expand(3, 1, 1, pairs)
+    streams = torch.arange(3.0).view(3, 1, 1, 1).expand(3, 1, 1, pairs).clone()
     return [int(v) for v in module.recomposition_frequencies(streams).reshape(-1)[:pairs]]
 
 
