@@ -35,12 +35,7 @@ class RopeConfig:
             self.max_position_embeddings = cpp.max_position_embeddings or None
             self.mrope_section = list(cpp.mrope_section) or None
             self.mrope_interleaved = cpp.mrope_interleaved
-            self.params = {"factor": cpp.factor,
-                           "original_max_position_embeddings": cpp.original_max_position_embeddings}
-            if cpp.softmax_scale_factor != 1.0:
-                self.params["softmax_scale_factor"] = cpp.softmax_scale_factor
-            if self.method == "default":
-                self.params = {}
+            self.params = json.loads(cpp.method_parameters_json())  # the C++ method table's
         else:
             self.method, self.dims = "custom", 2 * frequencies.pairs
             self.head_dim = int(head_dim or self.dims)
@@ -67,8 +62,6 @@ class RopeConfig:
             return self._fixed
         key = seq_len if self.depends_on_length else None
         if key not in self._cache:
-            if self.method == "longrope" and self.longrope_policy == "serving_length":
-                seq_len = int(self.serving_length or self.max_position_embeddings)
             self._cache[key] = self._cpp.frequencies(None if seq_len is None else int(seq_len))
         return self._cache[key]
 
@@ -158,5 +151,6 @@ def from_hf_config(config, *, longrope_policy="per_call", serving_length=None) -
     """
     if longrope_policy not in ("per_call", "serving_length"):
         raise ValueError(f"from_hf_config: longrope_policy must be 'per_call' or 'serving_length', not {longrope_policy!r}.")
-    cpp = _rotary._from_hf_config_json(json.dumps(_finite_json(_load(config))), longrope_policy)
+    cpp = _rotary._from_hf_config_json(json.dumps(_finite_json(_load(config))), longrope_policy,
+                                       int(serving_length or 0))
     return RopeConfig(cpp=cpp, longrope_policy=longrope_policy, serving_length=serving_length)
