@@ -41,6 +41,8 @@ class Positions {
                           const std::optional<TensorView>& starts = std::nullopt);
 
   Kind kind() const { return kind_; }
+  // True for Positions(offset): no array is read.
+  bool is_scalar_offset() const { return kind_ == Kind::offset && !has_array_; }
   int64_t scalar_offset() const { return offset_; }
   const TensorView& array() const { return array_; }      // offsets, ids or cu_seqlens
   const std::optional<TensorView>& starts() const { return starts_; }
@@ -48,7 +50,8 @@ class Positions {
  private:
   Kind kind_ = Kind::offset;
   int64_t offset_ = 0;
-  TensorView array_;  // empty data for a scalar offset
+  bool has_array_ = false;
+  TensorView array_;  // unused for a scalar offset
   std::optional<TensorView> starts_;
 };
 

@@ -93,7 +93,7 @@ struct PositionPlan {
       else hi = mid;
     }
     const int64_t start = starts ? read_index(starts, starts_dtype, lo * starts_stride) : 0;
-    return start + t - read_index(array, dtype, lo * stride_t);
+    return start + (t - read_index(array, dtype, lo * stride_t));  // in this order: no overflow
   }
 
   // Positions of token (b, t) in every stream (at most kMaxPositionStreams).

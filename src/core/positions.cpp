@@ -7,6 +7,7 @@ Positions::Positions(int64_t offset) : offset_(offset) {}
 
 Positions Positions::offsets(const TensorView& offsets) {
   Positions p;
+  p.has_array_ = true;
   p.array_ = offsets;
   return p;
 }
@@ -14,6 +15,7 @@ Positions Positions::offsets(const TensorView& offsets) {
 Positions Positions::ids(const TensorView& ids) {
   Positions p;
   p.kind_ = Kind::ids;
+  p.has_array_ = true;
   p.array_ = ids;
   return p;
 }
@@ -21,6 +23,7 @@ Positions Positions::ids(const TensorView& ids) {
 Positions Positions::ragged(const TensorView& cu_seqlens, const std::optional<TensorView>& starts) {
   Positions p;
   p.kind_ = Kind::ragged;
+  p.has_array_ = true;
   p.array_ = cu_seqlens;
   p.starts_ = starts;
   return p;
