@@ -29,4 +29,23 @@ Positions Positions::ragged(const TensorView& cu_seqlens, const std::optional<Te
   return p;
 }
 
+Positions Positions::offsets(const Array& offsets) {
+  Positions p = Positions::offsets(offsets.view());
+  p.owned_.push_back(offsets);
+  return p;
+}
+
+Positions Positions::ids(const Array& ids) {
+  Positions p = Positions::ids(ids.view());
+  p.owned_.push_back(ids);
+  return p;
+}
+
+Positions Positions::ragged(const Array& cu_seqlens, const std::optional<Array>& starts) {
+  Positions p = Positions::ragged(cu_seqlens.view(), starts ? std::optional<TensorView>(starts->view()) : std::nullopt);
+  p.owned_.push_back(cu_seqlens);
+  if (starts) p.owned_.push_back(*starts);
+  return p;
+}
+
 }  // namespace rotary
