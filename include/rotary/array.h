@@ -5,7 +5,9 @@
 #include <initializer_list>
 #include <memory>
 #include <ostream>
+#include <span>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "rotary/dtype.h"
@@ -42,6 +44,15 @@ class Array {
   template <typename T>
   Array(std::initializer_list<T> values, Shape shape = {})
       : Array(values.begin(), detail::list_shape(values.size(), std::move(shape))) {}
+
+  // A copy of a contiguous range's values (std::vector, std::span): 1-D, or of `shape`
+  // (row-major); throws when the value count does not fill the shape.
+  template <typename T>
+  Array(const std::vector<T>& values, Shape shape = {})
+      : Array(values.data(), detail::list_shape(values.size(), std::move(shape))) {}
+  template <typename T, size_t N>
+  Array(std::span<T, N> values, Shape shape = {})
+      : Array(static_cast<const std::remove_cv_t<T>*>(values.data()), detail::list_shape(values.size(), std::move(shape))) {}
 
   // Scalars (0-d): int gives int32, float gives float32, as in MLX.
   Array(int value);
@@ -90,6 +101,8 @@ class Array {
 
   void* raw_data() const;  // pointer to the first element, honouring the view's offset
   TensorView view() const;  // a non-owning view of the same memory
+  // An Array is accepted wherever a TensorView is (rope_inplace(x, ...)): its view.
+  operator TensorView() const { return view(); }
 
   // A view over `shape`/`strides` of the same buffer (offset in elements).
   Array strided_view(Shape shape, Strides strides, int64_t offset_elements = 0) const;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "rotary/array.h"
 #include "rotary/frequencies.h"
@@ -39,8 +40,14 @@ class Positions {
   // starts[s] + 0, 1, ... (starts default to 0).
   static Positions ragged(const TensorView& cu_seqlens,
                           const std::optional<TensorView>& starts = std::nullopt);
+  // The same from Arrays: the Positions keeps them alive (a temporary Array is fine).
+  static Positions offsets(const Array& offsets);
+  static Positions ids(const Array& ids);
+  static Positions ragged(const Array& cu_seqlens, const std::optional<Array>& starts = std::nullopt);
 
   Kind kind() const { return kind_; }
+  // True for Positions(offset): no array is read.
+  bool is_scalar_offset() const { return kind_ == Kind::offset && !has_array_; }
   int64_t scalar_offset() const { return offset_; }
   const TensorView& array() const { return array_; }      // offsets, ids or cu_seqlens
   const std::optional<TensorView>& starts() const { return starts_; }
@@ -48,8 +55,10 @@ class Positions {
  private:
   Kind kind_ = Kind::offset;
   int64_t offset_ = 0;
-  TensorView array_;  // empty data for a scalar offset
+  bool has_array_ = false;
+  TensorView array_;  // unused for a scalar offset
   std::optional<TensorView> starts_;
+  std::vector<Array> owned_;  // Arrays the views point into, when built from Arrays
 };
 
 // Which features form a rotated pair. MLX's `traditional = true` is `interleaved`.

@@ -34,7 +34,7 @@ def test_spec_error_texts(name, make, make_off):
         (dict(dims=0), "[rope] dims must be positive but got 0."),
         (dict(dims=-2), "[rope] dims must be positive but got -2."),
         (dict(dims=7), "[rope] dims must be even but got 7."),
-        (dict(dims=10), "[rope] dims must not exceed the input's last dimension (D) but got 10."),
+        (dict(dims=10), "[rope] dims must not exceed the input's last dimension (8) but got 10."),
         (dict(base=None, freqs=np.ones(3)), "[rope] freqs must be one dimensional with size 4 but got shape (3)."),
         (dict(base=None, freqs=np.ones((2, 2))), "[rope] freqs must be one dimensional with size 4 but got shape (2,2)."),
     ]
@@ -64,7 +64,7 @@ def test_error_order():
 
 
 def test_nn_rope_errors_and_keyword_only():
-    with pytest.raises(ValueError, match=re.escape("[rope] dims must not exceed the input's last dimension (D) but got 16.")):
+    with pytest.raises(ValueError, match=re.escape("[rope] dims must not exceed the input's last dimension (8) but got 16.")):
         rotary.nn.RoPE(16)(np.zeros((1, 2, 8), dtype=np.float32))
     with pytest.raises(TypeError):
         rotary.fast.rope(np.zeros((1, 2, 8)), 8, False, 10000.0, 1.0, 0)  # keyword-only after dims

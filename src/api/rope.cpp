@@ -9,6 +9,7 @@ namespace {
 
 void run(const TensorView* in, const TensorView* out, int n, const Positions& positions,
          const RopeOptions& options) {
+  core::check_views(in, out, n, positions);
   core::check_call(in[0], positions, options);
   core::run(in, out, n, positions, options);
 }

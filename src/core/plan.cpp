@@ -2,6 +2,8 @@
 #include "core/plan.h"
 
 #include <algorithm>
+#include <limits>
+#include <string>
 #include <vector>
 
 #include "core/frequencies.h"
@@ -86,9 +88,9 @@ void check_integer_array(const TensorView& v, const char* name) {
          to_string(v.dtype) + ".");
 }
 
-// Throws when a host integer array holds a negative value.
-void check_non_negative(const TensorView& v, const char* name) {
-  if (v.device.type != Device::Type::cpu || v.dtype == uint32) return;
+// Calls f(i, value) for each element of a host integer array, in row-major order.
+template <typename F>
+void for_each_value(const TensorView& v, F&& f) {
   const int64_t n = v.size();
   for (int64_t i = 0; i < n; ++i) {
     int64_t off = 0, rest = i;
@@ -96,11 +98,26 @@ void check_non_negative(const TensorView& v, const char* name) {
       off += (rest % v.shape[d]) * v.strides[d];
       rest /= v.shape[d];
     }
-    const int64_t value = read_index(v.data, v.dtype, off);
+    f(i, read_index(v.data, v.dtype, off));
+  }
+}
+
+// Throws when a host integer array holds a negative value.
+void check_non_negative(const TensorView& v, const char* name) {
+  if (v.device.type != Device::Type::cpu || v.dtype == uint32) return;
+  for_each_value(v, [&](int64_t i, int64_t value) {
     if (value < 0)
       fail(std::string("[rope] ") + name + " must not be negative but element " + std::to_string(i) +
            " is " + std::to_string(value) + ".");
-  }
+  });
+}
+
+// Positions start + j for j < count must fit in int64 (the kernels add them in int64).
+void check_positions_fit(int64_t start, int64_t count, const std::string& what) {
+  if (count > 0 && start > std::numeric_limits<int64_t>::max() - (count - 1))
+    fail("[rope] " + what + " is " + std::to_string(start) + "; plus the token index (up to " +
+         std::to_string(count - 1) + ") it overflows int64, the largest position is " +
+         std::to_string(std::numeric_limits<int64_t>::max()) + ".");
 }
 
 std::string position_ids_shape(int S, int64_t B, int64_t T) {
@@ -109,11 +126,15 @@ std::string position_ids_shape(int S, int64_t B, int64_t T) {
 }
 
 // Kind offset: a scalar, or an offset array of shape (), (1,) or (B,) (checked by check_call).
-void plan_offsets(const Positions& p, const TensorView& x, int64_t B, PositionPlan& pp) {
+void plan_offsets(const Positions& p, const TensorView& x, int64_t B, int64_t T, PositionPlan& pp) {
   const TensorView& a = p.array();
   pp.offset = p.scalar_offset();
-  if (a.data) {
+  if (p.is_scalar_offset()) {
+    check_positions_fit(pp.offset, T, "offset");
+  } else {
     check_same_device(x, a, "offset");
+    if (a.device.type == Device::Type::cpu)
+      for_each_value(a, [&](int64_t i, int64_t v) { check_positions_fit(v, T, "offset[" + std::to_string(i) + "]"); });
     pp.array = a.data;
     pp.dtype = a.dtype;
     pp.stride_b = (a.ndim() == 1 && a.shape[0] == B && B > 1) ? a.strides[0] : 0;
@@ -165,6 +186,16 @@ void check_cu_seqlens_values(const TensorView& a, int64_t num_seqs, int64_t T) {
          std::to_string(prev) + ".");
 }
 
+// Sequence s's positions starts[s] + j, j below its length, must fit in int64 (host arrays).
+void check_starts_fit(const TensorView& cu_seqlens, const TensorView& starts, int64_t num_seqs) {
+  for (int64_t s = 0; s < num_seqs; ++s) {
+    const int64_t begin = read_index(cu_seqlens.data, cu_seqlens.dtype, s * cu_seqlens.strides[0]);
+    const int64_t end = read_index(cu_seqlens.data, cu_seqlens.dtype, (s + 1) * cu_seqlens.strides[0]);
+    check_positions_fit(read_index(starts.data, starts.dtype, s * starts.strides[0]), end - begin,
+                        "starts[" + std::to_string(s) + "]");
+  }
+}
+
 // Kind ragged: cu_seqlens (num_seqs + 1) and optional starts (num_seqs).
 void plan_ragged(const Positions& p, const TensorView& x, int64_t T, PositionPlan& pp) {
   const TensorView& a = p.array();
@@ -190,6 +221,7 @@ void plan_ragged(const Positions& p, const TensorView& x, int64_t T, PositionPla
     fail("[rope] starts must have one element per sequence (" + std::to_string(pp.num_seqs) + ") but has shape " +
          to_string(st.shape) + ".");
   check_non_negative(st, "starts");
+  if (st.device.type == Device::Type::cpu) check_starts_fit(a, st, pp.num_seqs);
   pp.starts = st.data;
   pp.starts_dtype = st.dtype;
   pp.starts_stride = st.strides[0];
@@ -200,7 +232,7 @@ PositionPlan plan_positions(const Positions& p, const TensorView& x, int64_t B, 
   pp.kind = p.kind();
   pp.streams = streams;
   switch (p.kind()) {
-    case Positions::Kind::offset: plan_offsets(p, x, B, pp); break;
+    case Positions::Kind::offset: plan_offsets(p, x, B, T, pp); break;
     case Positions::Kind::ids: plan_ids(p, x, B, T, pp); break;
     case Positions::Kind::ragged: plan_ragged(p, x, T, pp); break;
   }

@@ -88,7 +88,7 @@ struct PositionPlan {
     }
     int64_t q, j;
     ragged_sequence(t, q, j);
-    return (starts ? read_index(starts, starts_dtype, q * starts_stride) : 0) + j;
+    return (starts ? read_index(starts, starts_dtype, q * starts_stride) : 0) + j;  // j first: no overflow
   }
 
   // Ragged: the sequence q holding token t (the last q with cu_seqlens[q] <= t, skipping empty

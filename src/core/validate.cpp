@@ -49,7 +49,8 @@ void check_dims(int dims, int64_t D) {
   if (dims <= 0) fail("[rope] dims must be positive but got " + std::to_string(dims) + ".");
   if (dims % 2 != 0) fail("[rope] dims must be even but got " + std::to_string(dims) + ".");
   if (dims > D)
-    fail("[rope] dims must not exceed the input's last dimension (D) but got " + std::to_string(dims) + ".");
+    fail("[rope] dims must not exceed the input's last dimension (" + std::to_string(D) + ") but got " +
+         std::to_string(dims) + ".");
 }
 
 // Check 11 (MLX's freqs array).
@@ -74,10 +75,38 @@ Frequencies mlx_frequencies(int dims, const std::optional<float>& base, const do
   return Frequencies::from_periods(std::vector<double>(periods, periods + dims / 2));
 }
 
+namespace {
+void check_view(const TensorView& v, const char* name) {
+  if (v.strides.size() != v.shape.size())
+    fail(std::string("[rope] ") + name + " has " + std::to_string(v.shape.size()) + " dimensions but " +
+         std::to_string(v.strides.size()) + " strides; a view needs one stride per dimension.");
+  for (int size : v.shape)
+    if (size < 0)
+      fail(std::string("[rope] ") + name + " has a negative size in its shape " + to_string(v.shape) + ".");
+  if (!v.data && v.size() != 0)
+    fail(std::string("[rope] ") + name + " has no data (a null pointer) but " + std::to_string(v.size()) +
+         " elements; only an empty view may have null data.");
+}
+}  // namespace
+
+void check_views(const TensorView* inputs, const TensorView* outputs, int n_tensors, const Positions& positions) {
+  const char* in_names[2] = {n_tensors == 1 ? "x" : "q", "k"};
+  const char* out_names[2] = {n_tensors == 1 ? "out" : "q_out", "k_out"};
+  for (int k = 0; k < n_tensors; ++k) {
+    check_view(inputs[k], in_names[k]);
+    check_view(outputs[k], out_names[k]);
+  }
+  const char* array_name = positions.kind() == Positions::Kind::ids      ? "position_ids"
+                           : positions.kind() == Positions::Kind::ragged ? "cu_seqlens"
+                                                                         : "offset";
+  if (!positions.is_scalar_offset()) check_view(positions.array(), array_name);
+  if (positions.starts()) check_view(*positions.starts(), "starts");
+}
+
 void check_call(const TensorView& x, const Positions& positions, const RopeOptions& options) {
   check_input(x, positions.kind() == Positions::Kind::ragged ? 2 : 3);
   const TensorView& offsets = positions.array();
-  if (positions.kind() == Positions::Kind::offset && offsets.data)
+  if (positions.kind() == Positions::Kind::offset && !positions.is_scalar_offset())
     check_offset_array(offsets.shape, offsets.dtype, x.shape[0]);
   const int64_t D = x.shape.back();
   check_dims(options.dims == 0 ? int(D) : options.dims, D);

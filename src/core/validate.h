@@ -39,6 +39,11 @@ void check_mlx_call(const MlxCall& call);
 // The frequencies of a checked MLX call: from base, or from freqs' dims/2 periods.
 Frequencies mlx_frequencies(int dims, const std::optional<float>& base, const double* periods);
 
+// Every TensorView of an extended-API call is well formed: one stride per dimension, no
+// negative size, data only null for an empty view (inputs, outputs and position arrays);
+// errors name the argument (x, out, q, k, q_out, k_out, offset, position_ids, cu_seqlens, starts).
+void check_views(const TensorView* inputs, const TensorView* outputs, int n_tensors, const Positions& positions);
+
 // The same checks (3-10) for a call of the extended API: x's rank and type, an offset array,
 // the rotated dims (0: all of D). rotary::rope runs them before core::run.
 void check_call(const TensorView& x, const Positions& positions, const RopeOptions& options);

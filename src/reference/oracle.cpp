@@ -25,7 +25,7 @@ int64_t position_of(const Positions& p, int64_t b, int64_t t, int s, int streams
   const TensorView& a = p.array();
   switch (p.kind()) {
     case Positions::Kind::offset:
-      if (!a.data) return t + p.scalar_offset();
+      if (p.is_scalar_offset()) return t + p.scalar_offset();
       return t + read_int(a, a.ndim() == 0 ? std::vector<int64_t>{} : std::vector<int64_t>{a.shape[0] == 1 ? 0 : b});
     case Positions::Kind::ids: {
       std::vector<int64_t> idx;

@@ -73,7 +73,7 @@ TEST(MlxErrors, DimsOdd) {
 TEST(MlxErrors, DimsBeyondD) {
   // Regression: bad dims must be refused before anything reads out of bounds.
   EXPECT_EQ(error_of([] { fast::rope(x, 10, false, 10000.f, 1.f, 0); }),
-            "[rope] dims must not exceed the input's last dimension (D) but got 10.");
+            "[rope] dims must not exceed the input's last dimension (8) but got 10.");
 }
 
 TEST(MlxErrors, FreqsWrongShape) {
@@ -112,7 +112,7 @@ TEST(MlxErrors, ValidationOrder) {
   EXPECT_EQ(error_of([&] { fast::rope(x, 9, false, std::nullopt, 1.f, 0, Array({1.f})); }),
             "[rope] dims must be even but got 9.");
   EXPECT_EQ(error_of([&] { fast::rope(x, 10, false, std::nullopt, 1.f, 0, Array({1.f})); }),
-            "[rope] dims must not exceed the input's last dimension (D) but got 10.");
+            "[rope] dims must not exceed the input's last dimension (8) but got 10.");
 }
 
 TEST(MlxErrors, VjpValidatesTheSame) {
