@@ -10,6 +10,7 @@
 #endif
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/angles.h"
 #include "cpu/simd.h"
@@ -51,6 +52,13 @@ HWY_INLINE void SinCosReduced(DD dd, hn::Vec<DD> r, hn::Vec<DD>& sin_r, hn::Vec<
   cos_r = hn::IfThenElse(cos_neg, hn::Neg(c_sel), c_sel);
 }
 
+// core::reduce_angle_once, lane-wise.
+template <class DD>
+HWY_INLINE hn::Vec<DD> ReduceTwoPi(DD dd, hn::Vec<DD> theta) {
+  const auto k = hn::Round(hn::Mul(theta, hn::Set(dd, 1.0 / core::kTwoPiHi)));
+  return hn::NegMulAdd(k, hn::Set(dd, core::kTwoPiLo), hn::NegMulAdd(k, hn::Set(dd, core::kTwoPiHi), theta));
+}
+
 // One vector of pairs starting at i; every pointer is readable for a full vector from i.
 template <class DD>
 HWY_INLINE void SinCosVector(DD dd, const AngleArgs& a, size_t i, const double* inv, const float* inv_f,
@@ -64,12 +72,24 @@ HWY_INLINE void SinCosVector(DD dd, const AngleArgs& a, size_t i, const double* 
     const auto p = pos ? hn::LoadU(dd, pos + i) : hn::Set(dd, a.pos);
     theta = hn::Mul(p, hn::LoadU(dd, inv + i));
   }
-  // core::reduce_angle, lane-wise: k = nearest integer of theta / 2pi; two-part 2pi.
-  const auto k = hn::Round(hn::Mul(theta, hn::Set(dd, 1.0 / core::kTwoPiHi)));
-  const auto r = hn::NegMulAdd(k, hn::Set(dd, core::kTwoPiLo), hn::NegMulAdd(k, hn::Set(dd, core::kTwoPiHi), theta));
+  const auto factor = hn::Set(df, a.factor);
+  if (HWY_UNLIKELY(!hn::AllTrue(dd, hn::Lt(hn::Abs(theta), hn::Set(dd, core::kMaxReducedAngle))))) {
+    // Past the reduction's bound (or not finite): the C library's, exact for any double.
+    HWY_ALIGN double t[HWY_MAX_BYTES / sizeof(double)];
+    HWY_ALIGN float c[HWY_MAX_BYTES / sizeof(double)], s[HWY_MAX_BYTES / sizeof(double)];
+    hn::Store(theta, dd, t);
+    for (size_t l = 0; l < hn::Lanes(dd); ++l) {
+      c[l] = float(std::cos(t[l]));
+      s[l] = float(std::sin(t[l]));
+    }
+    hn::StoreU(hn::Mul(hn::Load(df, c), factor), df, co + i);
+    hn::StoreU(hn::Mul(hn::Mul(hn::Load(df, s), factor), hn::Set(df, a.sign)), df, so + i);
+    return;
+  }
+  // core::reduce_angle, lane-wise: two steps, so |theta| >= 2^52 lands in [-pi, pi] too.
+  const auto r = ReduceTwoPi(dd, ReduceTwoPi(dd, theta));
   hn::Vec<DD> s, c;
   SinCosReduced(dd, r, s, c);
-  const auto factor = hn::Set(df, a.factor);
   hn::StoreU(hn::Mul(hn::DemoteTo(df, c), factor), df, co + i);
   hn::StoreU(hn::Mul(hn::Mul(hn::DemoteTo(df, s), factor), hn::Set(df, a.sign)), df, so + i);
 }
