@@ -43,16 +43,18 @@ TEST(CpuParallel, ResizingWhileCallsRunIsSafe) {
   set_num_threads(1);
   const Array want = rope(x, Positions(5), o);
   std::atomic<bool> stop{false};
-  std::atomic<int> mismatches{0}, bad_counts{0};
+  std::atomic<int> mismatches{0}, bad_counts{0}, started{0};
   std::vector<std::thread> callers;
   for (int k = 0; k < 2; ++k)
-    callers.emplace_back([&] {
+    callers.emplace_back([&, k] {
+      started.fetch_add(1);
       while (!stop.load()) {
-        if (!bit_equal(rope(x, Positions(5), o), want)) mismatches.fetch_add(1);
-        const int n = num_threads();
+        if (k == 0 && !bit_equal(rope(x, Positions(5), o), want)) mismatches.fetch_add(1);
+        const int n = num_threads();  // caller 1 only reads the count, as parallel_for does
         if (n < 1 || n > 3) bad_counts.fetch_add(1);
       }
     });
+  while (started.load() < 2) std::this_thread::yield();
   for (int rep = 0; rep < 60; ++rep) set_num_threads(1 + rep % 3);
   stop.store(true);
   for (auto& t : callers) t.join();
