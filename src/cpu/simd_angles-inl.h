@@ -116,6 +116,27 @@ void SinCosRow(const AngleArgs& a, float* cos_out, float* sin_out) {
   std::copy(so, so + n, sin_out + i);
 }
 
+// The interleaved kernels' per-feature table (see RowBlock): 128-bit vectors, where
+// InterleaveLower/Upper zip whole vectors (wider ones zip within 128-bit blocks).
+void ExpandInterleaved(const float* c, const float* s, int pairs, float* c2, float* s2) {
+  int i = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::Full128<float> d4;
+  for (; i + 4 <= pairs; i += 4) {
+    const auto vc = hn::LoadU(d4, c + i), vs = hn::LoadU(d4, s + i), ns = hn::Neg(vs);
+    hn::StoreU(hn::InterleaveLower(d4, vc, vc), d4, c2 + 2 * i);
+    hn::StoreU(hn::InterleaveUpper(d4, vc, vc), d4, c2 + 2 * i + 4);
+    hn::StoreU(hn::InterleaveLower(d4, ns, vs), d4, s2 + 2 * i);
+    hn::StoreU(hn::InterleaveUpper(d4, ns, vs), d4, s2 + 2 * i + 4);
+  }
+#endif
+  for (; i < pairs; ++i) {
+    c2[2 * i] = c2[2 * i + 1] = c[i];
+    s2[2 * i] = -s[i];
+    s2[2 * i + 1] = s[i];
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace rotary::cpu_backend
 HWY_AFTER_NAMESPACE();

@@ -264,32 +264,53 @@ HWY_INLINE void StoreBF16Pairs(DF df, hn::Vec<DF> even, hn::Vec<DF> odd, bfloat1
   Put<kStream>(du, bits, reinterpret_cast<uint32_t*>(p));
 }
 
-// Half-split bfloat16: 2N pairs per step; the table is split even/odd in registers.
+// One step of the half-split bfloat16 kernel: 2N pairs from i, the table split even/odd.
+template <bool kStream, class DF, class V = hn::Vec<DF>>
+HWY_INLINE void HalfStepBF16(DF df, const bfloat16_t* in, bfloat16_t* out, int64_t i, int64_t pairs, V ce, V co,
+                             V se, V so) {
+  V x1e, x1o, x2e, x2o;
+  LoadBF16Pairs(df, in + i, x1e, x1o);
+  LoadBF16Pairs(df, in + i + pairs, x2e, x2o);
+  StoreBF16Pairs<kStream>(df, hn::MulSub(x1e, ce, hn::Mul(x2e, se)), hn::MulSub(x1o, co, hn::Mul(x2o, so)), out + i);
+  StoreBF16Pairs<kStream>(df, hn::MulAdd(x2e, ce, hn::Mul(x1e, se)), hn::MulAdd(x2o, co, hn::Mul(x1o, so)),
+                          out + i + pairs);
+}
+
+// Half-split bfloat16: 2N pairs per step; the table is split even/odd in registers, or, when
+// every row shares one table (the heads of one token: decode), once per call into `split`.
 template <bool kStream>
 void RotateHalfBF16(const RowBlock& b) {
   const hn::ScalableTag<float> df;
   const int64_t N = int64_t(hn::Lanes(df));
   const int64_t pairs = b.pairs, main_pairs = pairs - pairs % (2 * N);
   const bool rest = HasRest(b, main_pairs);
+  constexpr int64_t kMaxSplit = 256;
+  HWY_ALIGN float split_c[kMaxSplit], split_s[kMaxSplit];
+  const bool presplit = b.table_stride == 0 && b.rows > 1 && main_pairs <= kMaxSplit;
+  for (int64_t i = 0; presplit && i < main_pairs; i += 2 * N) {
+    const auto ca = hn::LoadU(df, b.cos + i), cb = hn::LoadU(df, b.cos + i + N);
+    const auto sa = hn::LoadU(df, b.sin + i), sb = hn::LoadU(df, b.sin + i + N);
+    hn::Store(hn::ConcatEven(df, cb, ca), df, split_c + i);
+    hn::Store(hn::ConcatOdd(df, cb, ca), df, split_c + i + N);
+    hn::Store(hn::ConcatEven(df, sb, sa), df, split_s + i);
+    hn::Store(hn::ConcatOdd(df, sb, sa), df, split_s + i + N);
+  }
   RowCursor<bfloat16_t> row(b, b.cos, b.sin, b.table_stride);
   for (int64_t r = 0; r < b.rows; ++r, row.next()) {
-    const bfloat16_t* in = row.in;
-    bfloat16_t* out = row.out;
     const float *c = row.c, *s = row.s;
-    for (int64_t i = 0; i < main_pairs; i += 2 * N) {
-      hn::Vec<decltype(df)> x1e, x1o, x2e, x2o;
-      LoadBF16Pairs(df, in + i, x1e, x1o);
-      LoadBF16Pairs(df, in + i + pairs, x2e, x2o);
-      const auto ca = hn::LoadU(df, c + i), cb = hn::LoadU(df, c + i + N);
-      const auto sa = hn::LoadU(df, s + i), sb = hn::LoadU(df, s + i + N);
-      const auto ce = hn::ConcatEven(df, cb, ca), co = hn::ConcatOdd(df, cb, ca);
-      const auto se = hn::ConcatEven(df, sb, sa), so = hn::ConcatOdd(df, sb, sa);
-      StoreBF16Pairs<kStream>(df, hn::MulSub(x1e, ce, hn::Mul(x2e, se)), hn::MulSub(x1o, co, hn::Mul(x2o, so)),
-                              out + i);
-      StoreBF16Pairs<kStream>(df, hn::MulAdd(x2e, ce, hn::Mul(x1e, se)), hn::MulAdd(x2o, co, hn::Mul(x1o, so)),
-                              out + i + pairs);
+    if (presplit) {
+      for (int64_t i = 0; i < main_pairs; i += 2 * N)
+        HalfStepBF16<kStream>(df, row.in, row.out, i, pairs, hn::Load(df, split_c + i), hn::Load(df, split_c + i + N),
+                              hn::Load(df, split_s + i), hn::Load(df, split_s + i + N));
+    } else {
+      for (int64_t i = 0; i < main_pairs; i += 2 * N) {
+        const auto ca = hn::LoadU(df, c + i), cb = hn::LoadU(df, c + i + N);
+        const auto sa = hn::LoadU(df, s + i), sb = hn::LoadU(df, s + i + N);
+        HalfStepBF16<kStream>(df, row.in, row.out, i, pairs, hn::ConcatEven(df, cb, ca), hn::ConcatOdd(df, cb, ca),
+                              hn::ConcatEven(df, sb, sa), hn::ConcatOdd(df, sb, sa));
+      }
     }
-    if (rest) HalfRemainder<kStream>(df, b, in, out, c, s, main_pairs);
+    if (rest) HalfRemainder<kStream>(df, b, row.in, row.out, c, s, main_pairs);
   }
 }
 
