@@ -2,7 +2,10 @@
 // threads call into it is safe (the ThreadSanitizer build runs these: CpuParallel.*).
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -60,6 +63,25 @@ TEST(CpuParallel, ResizingWhileCallsRunIsSafe) {
   for (auto& t : callers) t.join();
   EXPECT_EQ(mismatches.load(), 0);
   EXPECT_EQ(bad_counts.load(), 0);
+}
+
+double process_cpu_seconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+// Between calls the workers spin ~50 us, then sleep: 300 ms after a parallel call, the process
+// has used (nearly) no CPU. A pool that kept spinning would use ~300 ms per worker.
+TEST(CpuParallel, IdlePoolDoesNotSpin) {
+  KeepThreads keep;
+  set_num_threads(2);
+  std::atomic<int64_t> sum{0};
+  cpu_backend::parallel_for(64, cpu_backend::kMinBytesPerThread, [&](int64_t begin, int64_t end) { sum += end - begin; });
+  ASSERT_EQ(sum.load(), 64);
+  const double cpu0 = process_cpu_seconds();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_LT(process_cpu_seconds() - cpu0, 0.05);
 }
 
 }  // namespace
