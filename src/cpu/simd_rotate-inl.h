@@ -323,19 +323,17 @@ void RotateInterleavedBF16(const RowBlock& b) {
   const bool rest = HasRest(b, main_pairs);
   RowCursor<bfloat16_t> row(b, b.pair_cos, b.pair_sin, b.pair_table_stride);
   for (int64_t r = 0; r < b.rows; ++r, row.next()) {
-    const bfloat16_t* in = row.in;
-    bfloat16_t* out = row.out;
-    const float *c = row.c, *s = row.s;
     for (int64_t i = 0; i < main_pairs; i += N) {
       hn::Vec<decltype(df)> x1, x2;
-      LoadBF16Pairs(df, in + 2 * i, x1, x2);
-      const auto vc = hn::LoadU(df, c + i), vs = hn::LoadU(df, s + i);
+      LoadBF16Pairs(df, row.in + 2 * i, x1, x2);
+      const auto vc = hn::LoadU(df, row.c + i), vs = hn::LoadU(df, row.s + i);
       StoreBF16Pairs<kStream>(df, hn::MulSub(x1, vc, hn::Mul(x2, vs)), hn::MulAdd(x2, vc, hn::Mul(x1, vs)),
-                              out + 2 * i);
+                              row.out + 2 * i);
     }
     if (!rest) continue;
-    for (int64_t i = main_pairs; i < pairs; ++i) RotatePairScalar(in, out, 2 * i, 2 * i + 1, c[i], s[i]);
-    CopyTail<kStream>(b, in, out);
+    for (int64_t i = main_pairs; i < pairs; ++i)
+      RotatePairScalar(row.in, row.out, 2 * i, 2 * i + 1, row.c[i], row.s[i]);
+    CopyTail<kStream>(b, row.in, row.out);
   }
 }
 #endif  // HWY_TARGET != HWY_SCALAR
