@@ -4,7 +4,7 @@
 // are repeatable on a shared machine where timings are not. (Valgrind hides AVX-512 from the
 // CPU-id, so the counts are the AVX2 target's.) Without valgrind it just runs the calls.
 //
-//   kernel_profile --case=prefill|decode --dtype=float32|float16|bfloat16 --layout=half|interleaved
+//   kernel_profile --case=prefill|long|decode --dtype=float32|float16|bfloat16 --layout=half|interleaved
 //                  [--call=buffer|inplace] [--reps=10]
 #include <valgrind/callgrind.h>
 
@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   std::string which = "prefill", dtype_name = "float32", layout = "half", call = "buffer";
   int reps = 10;
   CLI::App app{"Runs one case under callgrind's collection (see bench/profile_kernels.sh)"};
-  app.add_option("--case", which, "prefill (1,32,512,128) or decode (64,32,1,128)")->check(CLI::IsMember({"prefill", "decode"}));
+  app.add_option("--case", which, "prefill (1,32,512,128), long (1,8,2048,128: long-context's 8 heads) or decode (64,32,1,128)")
+      ->check(CLI::IsMember({"prefill", "long", "decode"}));
   app.add_option("--dtype", dtype_name)->check(CLI::IsMember({"float32", "float16", "bfloat16"}));
   app.add_option("--layout", layout)->check(CLI::IsMember({"half", "interleaved"}));
   app.add_option("--call", call)->check(CLI::IsMember({"buffer", "inplace"}));
@@ -28,7 +29,7 @@ int main(int argc, char** argv) {
   set_num_threads(1);
   const Dtype dtype = dtype_name == "float32" ? float32 : dtype_name == "float16" ? float16 : bfloat16;
   const bool decode = which == "decode";
-  const Shape shape = decode ? Shape{64, 32, 1, 128} : Shape{1, 32, 512, 128};
+  const Shape shape = decode ? Shape{64, 32, 1, 128} : which == "long" ? Shape{1, 8, 2048, 128} : Shape{1, 32, 512, 128};
   int64_t n = 1;
   for (int d : shape) n *= d;
   std::vector<float> values(static_cast<size_t>(n));

@@ -2,7 +2,7 @@
 # Instructions per output cache line of every dtype x layout, prefill and decode, one thread,
 # counted by callgrind (repeatable under load, unlike timings). Split into the row kernels
 # (Rotate*), the angles (SinCos*) and everything else (planning, tables, copies).
-#   bench/profile_kernels.sh [BUILD_DIR=build-dev] [REPS=10]
+#   [CASES='prefill long decode'] bench/profile_kernels.sh [BUILD_DIR=build-dev] [REPS=10]
 set -euo pipefail
 BUILD=${1:-build-dev}
 REPS=${2:-10}
@@ -10,7 +10,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 echo "| case | dtype | layout | call | instr./line | row kernel | angles | other |"
 echo "|---|---|---|---|---:|---:|---:|---:|"
-for case in prefill decode; do
+for case in ${CASES:-prefill long decode}; do
   for dtype in float32 float16 bfloat16; do
     for layout in half interleaved; do
       for call in buffer inplace; do
