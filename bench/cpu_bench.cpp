@@ -63,7 +63,7 @@ struct Setup {
         out(c.bthd_view ? swapaxes(out_storage, 1, 2) : out_storage),
         offsets(decode_offsets(c.shape[0])) {
     o.dims = c.dims;
-    o.traditional = traditional;
+    o.layout = pair_layout(traditional);
     o.freqs = Frequencies::from_base(c.dims, 10000);
     o.inverse = c.inverse;
     if (c.offsets_array) pos = Positions::offsets(offsets.view());
@@ -78,7 +78,7 @@ struct Setup {
   std::function<void()> call(const Case& c, const std::string& kind) {
     if (kind == "buffer") return [this] { rope(x.view(), out.view(), pos, o); };
     if (kind == "inplace") return [this] { rope_inplace(out.view(), pos, o); };
-    const bool trad = o.traditional;
+    const bool trad = o.layout == PairLayout::interleaved;
     return [this, c, trad] {  // "Array": MLX's signature, a new Array per call
       const Array y = c.inverse ? (c.offsets_array ? fast::rope_vjp(x, c.dims, trad, 10000.f, 1.f, offsets)
                                                    : fast::rope_vjp(x, c.dims, trad, 10000.f, 1.f, 0))

@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/plan.h"
 #include "core/validate.h"
 #include "reference/oracle.h"
 
@@ -149,43 +150,48 @@ std::string precision_name(Precision p) { return p == Precision::accurate ? "acc
 void fast_rope(const py::object& x_obj, const py::object& out_obj, int dims, bool traditional,
                std::optional<float> base, float scale, const py::object& offset, const py::object& freqs,
                bool inverse, std::uintptr_t stream) {
-  const bool has_freqs = !freqs.is_none();
-  core::check_base_or_freqs(base.has_value(), has_freqs);
   const PyView x = to_view(x_obj, false, "x");
-  check_input(x);
+  core::MlxCall call;
+  call.x_ndim = x.v.ndim();
+  if (call.x_ndim > 0) {
+    call.x_batch = x.v.shape[0];
+    call.x_last = x.v.shape.back();
+  }
+  call.x_dtype = x.dtype_name;
+  call.x_floating = x.supported && is_floating(x.v.dtype);
+  call.base = base;
   Positions positions;
   std::optional<PyView> off;
   if (py::isinstance<py::int_>(offset)) {
     positions = Positions(offset.cast<int64_t>());
   } else {
     off = to_view(offset, false, "offset");
-    core::check_offset_array(off->v.shape, off->dtype_name, off->supported && is_integer(off->v.dtype),
-                             x.v.shape[0]);
+    call.offset_shape = &off->v.shape;
+    call.offset_dtype = off->dtype_name;
+    call.offset_integer = off->supported && is_integer(off->v.dtype);
     positions = Positions::offsets(off->v);
   }
-  const int D = x.v.shape.back();
-  core::check_dims(dims, D);
-  RopeOptions options;
-  if (has_freqs) {
-    // freqs arrives as a float64 NumPy array (converted in Python; dims/2 values).
-    auto f = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(freqs);
+  call.dims = dims;
+  // freqs arrives as a float64 NumPy array (converted in Python; dims/2 values).
+  py::array_t<double, py::array::c_style | py::array::forcecast> f;
+  Shape freqs_shape;
+  if (!freqs.is_none()) {
+    f = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(freqs);
     if (!f) fail("[rope] freqs must be an array of floats.");
-    Shape shape;
-    for (py::ssize_t i = 0; i < f.ndim(); ++i) shape.push_back(int(f.shape(i)));
-    core::check_freqs_shape(shape, dims);
-    std::vector<double> periods(f.data(), f.data() + dims / 2);
-    options.freqs = Frequencies::from_periods(periods);
-  } else {
-    options.freqs = Frequencies::from_base(dims, static_cast<double>(*base));
+    for (py::ssize_t i = 0; i < f.ndim(); ++i) freqs_shape.push_back(int(f.shape(i)));
+    call.freqs_shape = &freqs_shape;
   }
+  core::check_mlx_call(call);
+  RopeOptions options;
+  options.freqs = core::mlx_frequencies(dims, base, call.freqs_shape ? f.data() : nullptr);
   const PyView out = to_view(out_obj, true, "out");
   options.dims = dims;
-  options.traditional = traditional;
+  options.layout = pair_layout(traditional);
   options.scale = scale;
   options.inverse = inverse;
-  options.stream = reinterpret_cast<void*>(stream);
+  options.cuda_stream = reinterpret_cast<void*>(stream);
   py::gil_scoped_release release;
-  rope(x.v, out.v, positions, options);
+  core::run(&x.v, &out.v, 1, positions, options);
 }
 
 // Positions from the Python arguments; `arr` and `st` hold the views they point into.
@@ -219,13 +225,13 @@ RopeOptions make_options(int dims, bool traditional, const Frequencies& freqs, f
                          int seq_axis, const std::optional<std::string>& precision, std::uintptr_t stream) {
   RopeOptions options;
   options.dims = dims;
-  options.traditional = traditional;
+  options.layout = pair_layout(traditional);
   options.freqs = freqs;
   options.scale = scale;
   options.inverse = inverse;
   options.seq_axis = seq_axis;
   if (precision) options.precision = parse_precision(*precision);
-  options.stream = reinterpret_cast<void*>(stream);
+  options.cuda_stream = reinterpret_cast<void*>(stream);
   return options;
 }
 
@@ -284,7 +290,7 @@ py::array_t<double> oracle(const py::object& x_obj, const py::object& offset, co
 std::string freqs_repr(const Frequencies& f) {
   std::string s = "Frequencies(pairs=" + std::to_string(f.pairs());
   if (f.attention_factor != 1.0) s += ", attention_factor=" + std::string(py::str(py::float_(f.attention_factor)));
-  if (f.num_streams != 1) s += ", num_streams=" + std::to_string(f.num_streams);
+  if (f.position_streams != 1) s += ", num_streams=" + std::to_string(f.position_streams);
   return s + ")";
 }
 
@@ -311,9 +317,9 @@ which position stream each pair reads.)doc")
              f.attention_factor = attention_factor;
              for (int s : pair_stream) {
                if (s < 0 || s > 255) fail("[rope] pair_stream entries must be in [0, 255] but got " + std::to_string(s) + ".");
-               f.pair_stream.push_back(uint8_t(s));
+               f.pair_position_stream.push_back(uint8_t(s));
              }
-             f.num_streams = num_streams;
+             f.position_streams = num_streams;
              return f;
            }),
            py::arg("inv_freq"), py::arg("attention_factor") = 1.0, py::arg("pair_stream") = std::vector<int>{},
@@ -322,10 +328,10 @@ which position stream each pair reads.)doc")
       .def_readwrite("attention_factor", &Frequencies::attention_factor, "Multiplies cos and sin.")
       .def_property(
           "pair_stream",
-          [](const Frequencies& f) { return std::vector<int>(f.pair_stream.begin(), f.pair_stream.end()); },
-          [](Frequencies& f, const std::vector<int>& v) { f.pair_stream.assign(v.begin(), v.end()); },
+          [](const Frequencies& f) { return std::vector<int>(f.pair_position_stream.begin(), f.pair_position_stream.end()); },
+          [](Frequencies& f, const std::vector<int>& v) { f.pair_position_stream.assign(v.begin(), v.end()); },
           "Position stream per pair (empty: all pairs read stream 0).")
-      .def_readwrite("num_streams", &Frequencies::num_streams, "Number of position streams.")
+      .def_readwrite("num_streams", &Frequencies::position_streams, "Number of position streams.")
       .def_property_readonly("pairs", &Frequencies::pairs, "Number of rotated pairs (dims / 2).")
       .def_property_readonly("dims", [](const Frequencies& f) { return 2 * f.pairs(); }, "Rotated features.")
       .def_static("from_base", &Frequencies::from_base, py::arg("dims"), py::arg("base") = 10000.0,
@@ -336,14 +342,14 @@ which position stream each pair reads.)doc")
       .def(py::pickle(
           [](const Frequencies& f) {
             return py::make_tuple(f.inv_freq, f.attention_factor,
-                                  std::vector<int>(f.pair_stream.begin(), f.pair_stream.end()), f.num_streams);
+                                  std::vector<int>(f.pair_position_stream.begin(), f.pair_position_stream.end()), f.position_streams);
           },
           [](const py::tuple& t) {
             Frequencies f;
             f.inv_freq = t[0].cast<std::vector<double>>();
             f.attention_factor = t[1].cast<double>();
-            for (int s : t[2].cast<std::vector<int>>()) f.pair_stream.push_back(uint8_t(s));
-            f.num_streams = t[3].cast<int>();
+            for (int s : t[2].cast<std::vector<int>>()) f.pair_position_stream.push_back(uint8_t(s));
+            f.position_streams = t[3].cast<int>();
             return f;
           }));
 
