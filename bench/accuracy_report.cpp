@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "bench_common.h"
 #include "reference/oracle.h"
 
 using namespace rotary;
@@ -52,7 +53,10 @@ Errors measure(Dtype dt, Precision precision, int64_t offset) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  CLI::App app{"Largest error against the float64 oracle per dtype and precision mode (docs/NUMERICS.md)"};
+  if (const int rc = bench::parse(app, argc, argv); rc >= 0) return rc;
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::printf("max error vs the float64 oracle, x ~ N(0,1), shape (1,8,64,128), base 1e4, half-split\n");
   std::printf("%-9s %-9s %-16s %-16s\n", "dtype", "mode", "positions 0..63", "positions 2^20..+63");
   for (Dtype dt : {float32, float16, bfloat16, float64})

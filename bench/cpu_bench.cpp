@@ -1,25 +1,23 @@
-// CPU RoPE throughput against memcpy. For each case: bytes moved (x read + result written),
-// GB/s of rope, GB/s of a memcpy of the same bytes timed in alternation with it (in cache for
-// decode, as rope's data is), their ratio, and optionally the plain scalar loop's GB/s.
+// CPU RoPE throughput against the best copy of the same bytes with the same thread count,
+// measured in the same process in interleaved rounds (bench_common.h): a non-temporal-store
+// copy when the data does not fit in the last-level cache, a plain multi-threaded copy when it
+// does (decode). For each case: bytes moved (x read + result written), rope's GB/s and its
+// ratio to that copy for each thread count, the 1 -> N thread scaling, and optionally the
+// scalar loop. Then the pool's idle check: CPU time against wall time of a decode loop.
 //
-//   cpu_bench [--filter=SUBSTR] [--threads=N] [--target=AVX2] [--scalar] [--min-time=0.25]
-//
-// --scalar adds the scalar loop of the core (std::sin/cos, one element at a time, 1 thread).
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <functional>
-#include <string>
-#include <vector>
+//   cpu_bench [--filter=SUBSTR] [--threads=1,2] [--calls=buffer,inplace,Array] [--target=AVX2]
+//             [--scalar] [--min-time=0.25]
+#include <sys/resource.h>
 
+#include <thread>
+
+#include "bench_common.h"
 #include "cpu/backend.h"
 #include "cpu/simd.h"
 #include "rotary/rotary.h"
 
 using namespace rotary;
-using Clock = std::chrono::steady_clock;
+using namespace rotary::bench;
 
 namespace {
 
@@ -34,36 +32,11 @@ struct Case {
 
 struct Options {
   std::string filter;
+  std::vector<int> threads;
+  std::vector<std::string> calls = {"buffer", "inplace", "Array"};
   bool scalar = false;
   double min_time = 0.25;  // seconds of rope timing per measurement
 };
-
-double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
-
-// Best of `samples` timings of `reps` calls each, alternating rope and memcpy so both see the
-// same machine state; returns {rope seconds per call, memcpy seconds per call}.
-std::pair<double, double> time_pair(const std::function<void()>& rope_call, const std::function<void()>& copy,
-                                    double min_time) {
-  rope_call();  // warm: pages, caches, thread pool
-  copy();
-  auto t0 = Clock::now();
-  rope_call();
-  const double once = std::max(seconds(t0, Clock::now()), 1e-7);
-  const int reps = std::clamp(int(2e-3 / once), 1, 1000);  // a sample lasts >= ~2 ms
-  const int samples = std::clamp(int(min_time / (once * reps)), 5, 200);
-  std::vector<double> r, m;
-  for (int s = 0; s < samples; ++s) {
-    t0 = Clock::now();
-    for (int i = 0; i < reps; ++i) rope_call();
-    const auto t1 = Clock::now();
-    for (int i = 0; i < reps; ++i) copy();
-    const auto t2 = Clock::now();
-    r.push_back(seconds(t0, t1) / reps);
-    m.push_back(seconds(t1, t2) / reps);
-  }
-  // The best sample of each: on a shared machine, slower samples measure the neighbours' load.
-  return {*std::min_element(r.begin(), r.end()), *std::min_element(m.begin(), m.end())};
-}
 
 Array random_input(const Shape& shape, Dtype dtype) {
   int64_t n = 1;
@@ -77,95 +50,175 @@ Array random_input(const Shape& shape, Dtype dtype) {
   return Array(v.data(), shape, dtype);
 }
 
-void run_case(const Case& c, Dtype dtype, bool traditional, const Options& opt) {
-  const int B = c.shape[0], H = c.shape[1], T = c.shape[2], D = c.shape[3];
-  // x: the logical (B, H, T, D) input, possibly a view of (B, T, H, D) storage.
-  const Array storage = random_input(c.bthd_view ? Shape{B, T, H, D} : c.shape, dtype);
-  const Array x = c.bthd_view ? swapaxes(storage, 1, 2) : storage;
-  Array out_storage = Array::zeros(storage.shape(), dtype);
-  const Array out = c.bthd_view ? swapaxes(out_storage, 1, 2) : out_storage;
-  std::vector<int32_t> off(B);
-  for (int b = 0; b < B; ++b) off[b] = 100 + 7 * b;
-  const Array offsets(off.data(), {B});
-
+// The tensors and calls of one case in one dtype and layout.
+struct Setup {
+  Array storage, x, out_storage, out, offsets;
   RopeOptions o;
-  o.dims = c.dims;
-  o.layout = pair_layout(traditional);
-  o.freqs = Frequencies::from_base(c.dims, 10000);
-  o.inverse = c.inverse;
-  const Positions pos = c.offsets_array ? Positions::offsets(offsets.view()) : Positions(0);
+  Positions pos{0};
 
-  const size_t bytes = size_t(x.nbytes());
-  std::vector<char> src(bytes), dst(bytes);
-  std::memcpy(src.data(), storage.raw_data(), bytes);
-  std::memset(dst.data(), 1, bytes);
-  const auto copy = [&] { std::memcpy(dst.data(), src.data(), bytes); };
-
-  const std::function<void()> into_buffer = [&] { rope(x.view(), out.view(), pos, o); };
-  const std::function<void()> as_array = [&] {
-    const Array y = c.inverse ? (c.offsets_array ? fast::rope_vjp(x, c.dims, traditional, 10000.f, 1.f, offsets)
-                                                 : fast::rope_vjp(x, c.dims, traditional, 10000.f, 1.f, 0))
-                              : (c.offsets_array ? fast::rope(x, c.dims, traditional, 10000.f, 1.f, offsets)
-                                                 : fast::rope(x, c.dims, traditional, 10000.f, 1.f, 0));
-    (void)y;
-  };
-
-  double scalar_gbs = 0;
-  if (opt.scalar) {
-    const int threads = num_threads();
-    cpu_backend::set_kernel_mode(cpu_backend::KernelMode::scalar);
-    set_num_threads(1);
-    const auto [t, m] = time_pair(into_buffer, copy, opt.min_time / 4);
-    (void)m;
-    scalar_gbs = 2.0 * bytes / t / 1e9;
-    cpu_backend::set_kernel_mode(cpu_backend::KernelMode::simd);
-    set_num_threads(threads);
+  Setup(const Case& c, Dtype dtype, bool traditional)
+      : storage(random_input(c.bthd_view ? Shape{c.shape[0], c.shape[2], c.shape[1], c.shape[3]} : c.shape, dtype)),
+        x(c.bthd_view ? swapaxes(storage, 1, 2) : storage),
+        out_storage(Array::zeros(storage.shape(), dtype)),
+        out(c.bthd_view ? swapaxes(out_storage, 1, 2) : out_storage),
+        offsets(decode_offsets(c.shape[0])) {
+    o.dims = c.dims;
+    o.layout = pair_layout(traditional);
+    o.freqs = Frequencies::from_base(c.dims, 10000);
+    o.inverse = c.inverse;
+    if (c.offsets_array) pos = Positions::offsets(offsets.view());
   }
-  for (int api = 0; api < 2; ++api) {
-    const auto [t, m] = time_pair(api ? as_array : into_buffer, copy, opt.min_time);
-    const double gbs = 2.0 * bytes / t / 1e9, mgbs = 2.0 * bytes / m / 1e9;
-    std::printf("| %-13s | %-8s | %-11s | %-6s | %8.1f | %7.1f | %10.1f | %5.2f |", c.name.c_str(), to_string(dtype).c_str(),
-                traditional ? "interleaved" : "half", api ? "Array" : "buffer", 2.0 * bytes / 1048576.0, gbs, mgbs,
-                gbs / mgbs);
-    if (opt.scalar) std::printf(" %6.2f | %6.0fx |", scalar_gbs, gbs / scalar_gbs);
+
+  static Array decode_offsets(int B) {
+    std::vector<int32_t> off(B);
+    for (int b = 0; b < B; ++b) off[b] = 100 + 7 * b;
+    return Array(off.data(), {B});
+  }
+
+  std::function<void()> call(const Case& c, const std::string& kind) {
+    if (kind == "buffer") return [this] { rope(x.view(), out.view(), pos, o); };
+    if (kind == "inplace") return [this] { rope_inplace(out.view(), pos, o); };
+    const bool trad = o.layout == PairLayout::interleaved;
+    return [this, c, trad] {  // "Array": MLX's signature, a new Array per call
+      const Array y = c.inverse ? (c.offsets_array ? fast::rope_vjp(x, c.dims, trad, 10000.f, 1.f, offsets)
+                                                   : fast::rope_vjp(x, c.dims, trad, 10000.f, 1.f, 0))
+                                : (c.offsets_array ? fast::rope(x, c.dims, trad, 10000.f, 1.f, offsets)
+                                                   : fast::rope(x, c.dims, trad, 10000.f, 1.f, 0));
+      (void)y;
+    };
+  }
+};
+
+// The scalar loop of the core (std::sin/cos, one element at a time) on one thread, GB/s.
+double scalar_gbs(const std::function<void()>& call, size_t bytes, const Options& opt) {
+  const int threads = num_threads();
+  cpu_backend::set_kernel_mode(cpu_backend::KernelMode::scalar);
+  set_num_threads(1);
+  const Timing t = time_against(call, [] {}, opt.min_time / 4);
+  cpu_backend::set_kernel_mode(cpu_backend::KernelMode::simd);
+  set_num_threads(threads);
+  return 2.0 * double(bytes) / t.seconds / 1e9;
+}
+
+void run_case(const Case& c, Dtype dtype, bool traditional, const Options& opt) {
+  Setup s(c, dtype, traditional);
+  const size_t bytes = size_t(s.x.nbytes());
+  const BestCopy copy(bytes);
+  for (const std::string& kind : opt.calls) {
+    const std::function<void()> call = s.call(c, kind);
+    std::printf("| %-11s | %-8s | %-11s | %-7s | %7.1f | %-18s |", c.name.c_str(), to_string(dtype).c_str(),
+                traditional ? "interleaved" : "half", kind.c_str(), 2.0 * double(bytes) / 1048576.0,
+                copy.kind().c_str());
+    std::vector<double> gbs;
+    for (int threads : opt.threads) {
+      set_num_threads(threads);
+      const Timing t = time_against(call, std::cref(copy), opt.min_time);
+      gbs.push_back(2.0 * double(bytes) / t.seconds / 1e9);
+      std::printf(" %6.1f | %6.1f | %5.2f |", gbs.back(), 2.0 * double(bytes) / t.baseline_seconds / 1e9, t.ratio);
+    }
+    if (gbs.size() > 1) std::printf(" %5.2fx |", gbs.back() / gbs.front());
+    if (opt.scalar) std::printf(" %6.2f |", scalar_gbs(call, bytes, opt));
     std::printf("\n");
-    std::fflush(stdout);
   }
+}
+
+double cpu_seconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+// The pool must not spin a core when idle: a decode loop's process CPU time against its wall
+// time, back to back, with 2 ms pauses between calls (a serving loop waiting for the model),
+// and over 200 ms of sleep after the last call.
+void idle_check(int threads) {
+  const Case c{"decode", {64, 32, 1, 128}, 128, true};
+  Setup s(c, float32, false);
+  const std::function<void()> call = s.call(c, "buffer");
+  set_num_threads(threads);
+  call();
+  const auto measure = [&](int calls, int pause_us) {
+    const double cpu0 = cpu_seconds();
+    const auto t0 = Clock::now();
+    for (int i = 0; i < calls; ++i) {
+      call();
+      if (pause_us) std::this_thread::sleep_for(std::chrono::microseconds(pause_us));
+    }
+    return std::pair<double, double>{cpu_seconds() - cpu0, seconds(t0, Clock::now())};
+  };
+  const auto [busy_cpu, busy_wall] = measure(4000, 0);
+  const auto [gap_cpu, gap_wall] = measure(200, 2000);
+  const auto [idle_cpu, idle_wall] = measure(1, 200000);
+  std::printf("\nPool idle check (decode float32 half-split, buffer call, %d threads):\n", threads);
+  std::printf("  back to back:       %.3f s CPU over %.3f s wall (%.2f cores busy; %.1f us per call)\n", busy_cpu,
+              busy_wall, busy_cpu / busy_wall, 1e6 * busy_wall / 4000);
+  std::printf("  2 ms between calls: %.3f s CPU over %.3f s wall (%.3f cores busy; %.1f us CPU per call)\n", gap_cpu,
+              gap_wall, gap_cpu / gap_wall, 1e6 * gap_cpu / 200);
+  std::printf("  one call, 200 ms asleep: %.2f ms CPU over %.0f ms wall\n", 1e3 * idle_cpu, 1e3 * idle_wall);
+}
+
+std::vector<Case> all_cases() {
+  return {
+      {"prefill", {1, 32, 4096, 128}, 128},
+      {"decode", {64, 32, 1, 128}, 128, true},
+      {"long-ctx", {1, 8, 32768, 128}, 128},
+      {"train-fwd", {8, 16, 2048, 64}, 64},
+      {"train-inv", {8, 16, 2048, 64}, 64, false, true},
+      {"partial", {1, 32, 4096, 128}, 64},
+      {"view-bthd", {1, 32, 4096, 128}, 128, false, false, true},
+  };
+}
+
+void print_header(const Options& opt) {
+  std::printf("SIMD target %s; threads", cpu_backend::simd_target_name());
+  for (int t : opt.threads) std::printf(" %d", t);
+  std::printf("; last-level cache %lld MiB; median of interleaved rounds%s\n\n", (long long)(llc_bytes() >> 20),
+              opt.scalar ? "; scalar = the core's scalar loop, 1 thread" : "");
+  std::printf("| case        | dtype    | layout      | call    | MiB moved | baseline           |");
+  for (int t : opt.threads) std::printf(" %dT GB/s | %dT copy GB/s | %dT ratio |", t, t, t);
+  if (opt.threads.size() > 1) std::printf(" %d->%d scaling |", opt.threads.front(), opt.threads.back());
+  std::printf("%s\n|---|---|---|---|---:|---|", opt.scalar ? " scalar GB/s |" : "");
+  for (size_t i = 0; i < opt.threads.size() + (opt.threads.size() > 1 ? 1 : 0); ++i)
+    std::printf(i < opt.threads.size() ? "---:|---:|---:|" : "---:|");
+  std::printf("%s\n", opt.scalar ? "---:|" : "");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Options opt;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind("--filter=", 0) == 0) opt.filter = a.substr(9);
-    else if (a == "--scalar") opt.scalar = true;
-    else if (a.rfind("--threads=", 0) == 0) set_num_threads(std::atoi(a.c_str() + 10));
-    else if (a.rfind("--target=", 0) == 0) cpu_backend::use_simd_target(a.substr(9));
-    else if (a.rfind("--min-time=", 0) == 0) opt.min_time = std::atof(a.c_str() + 11);
-    else {
-      std::fprintf(stderr, "usage: %s [--filter=S] [--threads=N] [--target=AVX2] [--scalar] [--min-time=s]\n", argv[0]);
+  std::string target;
+  CLI::App app{"CPU RoPE throughput against the best copy of the same bytes (see the header of cpu_bench.cpp)"};
+  app.add_option("--filter", opt.filter, "only cases whose name contains this");
+  app.add_option("--threads", opt.threads, "thread counts to measure, e.g. 1,2 (default: 1 and all)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--calls", opt.calls, "buffer, inplace, Array")->delimiter(',')->check(CLI::IsMember({"buffer", "inplace", "Array"}));
+  app.add_option("--target", target, "SIMD target to run on (AVX2, AVX3, ...; default the best)");
+  app.add_flag("--scalar", opt.scalar, "add the core's scalar loop (1 thread)");
+  app.add_option("--min-time", opt.min_time, "seconds of rope timing per measurement")->check(CLI::PositiveNumber);
+  if (const int rc = parse(app, argc, argv); rc >= 0) return rc;
+  start_output("cpu_bench");
+  if (!target.empty()) {
+    const auto targets = cpu_backend::simd_targets();
+    if (std::find(targets.begin(), targets.end(), target) == targets.end()) {
+      std::fprintf(stderr, "--target: %s is not a SIMD target this CPU runs (", target.c_str());
+      for (const auto& t : targets) std::fprintf(stderr, " %s", t.c_str());
+      std::fprintf(stderr, " )\n");
       return 2;
     }
+    cpu_backend::use_simd_target(target);
   }
-  const std::vector<Case> cases = {
-      {"prefill", {1, 32, 4096, 128}, 128},
-      {"decode", {64, 32, 1, 128}, 128, true},
-      {"train-fwd", {8, 16, 2048, 64}, 64},
-      {"train-inv", {8, 16, 2048, 64}, 64, false, true},
-      {"partial", {1, 32, 4096, 128}, 64},
-      {"view-bthd", {1, 32, 4096, 128}, 128, false, false, true},
-  };
-  std::printf("SIMD target %s, %d threads%s\n\n", cpu_backend::simd_target_name(), num_threads(),
-              opt.scalar ? "; scalar = the core's scalar loop, 1 thread" : "");
-  std::printf("| case          | dtype    | layout      | call   | MiB moved | GB/s | memcpy GB/s | ratio |%s\n",
-              opt.scalar ? " scalar GB/s | speedup |" : "");
-  std::printf("|---|---|---|---|---:|---:|---:|---:|%s\n", opt.scalar ? "---:|---:|" : "");
-  for (const Case& c : cases) {
+  if (opt.threads.empty()) {
+    opt.threads = {1};
+    if (num_threads() > 1) opt.threads.push_back(num_threads());
+  }
+  print_header(opt);
+  for (const Case& c : all_cases()) {
     if (!opt.filter.empty() && c.name.find(opt.filter) == std::string::npos) continue;
     for (Dtype dt : {float32, float16, bfloat16})
       for (bool trad : {false, true}) run_case(c, dt, trad, opt);
   }
+  idle_check(opt.threads.back());
   return 0;
 }

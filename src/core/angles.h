@@ -13,12 +13,20 @@ namespace rotary::core {
 inline constexpr double kTwoPiHi = 6.283185307179586;
 inline constexpr double kTwoPiLo = 2.4492935982947064e-16;
 
-// Reduces a double angle to about [-pi, pi]. The fused multiply-add makes theta - k*hi exact,
-// so the reduced angle is good to ~1e-15 rad even for |theta| ~ 2^33 (positions near 2^32).
-ROTARY_HD inline double reduce_angle(double theta) {
+// One Cody-Waite step: theta - k*2pi, k the nearest integer of theta/2pi as computed.
+ROTARY_HD inline double reduce_angle_once(double theta) {
   const double k = std::nearbyint(theta * (1.0 / kTwoPiHi));
   return std::fma(-k, kTwoPiLo, std::fma(-k, kTwoPiHi, theta));
 }
+
+// Reduces a double angle to about [-pi, pi]. The fused multiply-add makes theta - k*hi exact
+// up to one rounding of the remainder. Past |theta| ~ 2^52, theta/2pi has no fraction bits, so
+// the first k can be off by a few units (|r| <= 2^-51 |theta| + 2pi: the wrong quadrant); the
+// second step, on that small remainder, lands in [-pi, pi]. Error below 1e-12 rad for
+// |theta| < kMaxReducedAngle (every int64 position times a frequency up to 2); beyond it (or
+// not finite), callers take std::cos/std::sin of theta itself, which reduce exactly.
+inline constexpr double kMaxReducedAngle = 0x1p64;
+ROTARY_HD inline double reduce_angle(double theta) { return reduce_angle_once(reduce_angle_once(theta)); }
 
 // Accurate mode: position times frequency in double.
 ROTARY_HD inline double accurate_angle(int64_t position, double scale, double inv_freq) {

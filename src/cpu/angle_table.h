@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "core/angles.h"
@@ -46,6 +47,13 @@ void fill_angles(const core::RopePlan& plan, const AngleSetup& setup, int64_t b,
     const double theta = plan.precision == Precision::accurate
                              ? core::accurate_angle(p, plan.scale, plan.inv_freq[i])
                              : double(core::compat_angle(p, setup.scale_f32, setup.inv_freq_f32[i]));
+    // float64, and angles past the reduction's bound, take theta as is: the C library reduces
+    // it exactly at any magnitude (a Cody-Waite step's 2^-53 |r| would show in float64).
+    if (std::is_same_v<Acc, double> || !(std::fabs(theta) < core::kMaxReducedAngle)) {
+      cos_out[i] = Acc(std::cos(theta)) * af;
+      sin_out[i] = Acc(std::sin(theta)) * af * sign;
+      continue;
+    }
     const Acc r = static_cast<Acc>(core::reduce_angle(theta));
     cos_out[i] = std::cos(r) * af;
     sin_out[i] = std::sin(r) * af * sign;

@@ -56,21 +56,23 @@ class Pool {
   Pool() : threads_(default_threads()) {}
   ~Pool() { stop_workers(); }
 
-  int threads() const { return threads_; }
+  // Read without the lock (parallel_for sizes its split before taking the pool): atomic, so a
+  // concurrent set_threads is seen either before or after, never torn.
+  int threads() const { return threads_.load(std::memory_order_relaxed); }
 
   void set_threads(int n) {
     std::lock_guard<std::mutex> lock(busy_);
     n = std::max(1, n);
-    if (n == threads_) return;
+    if (n == threads_.load(std::memory_order_relaxed)) return;
     stop_workers();
-    threads_ = n;
+    threads_.store(n, std::memory_order_relaxed);
   }
 
   // False when the pool is in use by another call (the caller then runs serially).
   bool run(int chunks, int64_t n, const std::function<void(int64_t, int64_t)>& f) {
     std::unique_lock<std::mutex> lock(busy_, std::try_to_lock);
     if (!lock.owns_lock()) return false;
-    if (int(workers_.size()) != threads_ - 1) start_workers();
+    if (int(workers_.size()) != threads() - 1) start_workers();
     job_ = &f;
     n_ = n;
     error_ = nullptr;
@@ -118,7 +120,7 @@ class Pool {
 
   void start_workers() {
     stop_.store(false);
-    for (int i = 1; i < threads_; ++i) workers_.emplace_back(&Pool::worker, this);
+    for (int i = 1; i < threads(); ++i) workers_.emplace_back(&Pool::worker, this);
   }
 
   void stop_workers() {
@@ -132,7 +134,7 @@ class Pool {
   }
 
   std::mutex busy_;  // held by the call using the pool, and while resizing
-  int threads_;
+  std::atomic<int> threads_;
   std::vector<std::thread> workers_;
   std::atomic<uint64_t> state_{0};  // generation | chunks | next chunk
   std::atomic<int> done_{0};

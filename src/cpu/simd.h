@@ -59,14 +59,9 @@ struct AngleArgs {
 // cos_out[i] = cos(theta_i) * factor, sin_out[i] = sin(theta_i) * factor * sign.
 void sincos_row(const AngleArgs& args, float* cos_out, float* sin_out);
 
-// Half-split table (pairs values) to the interleaved kernel's per-feature form (2*pairs values).
-inline void expand_interleaved(const float* c, const float* s, int pairs, float* c2, float* s2) {
-  for (int i = 0; i < pairs; ++i) {
-    c2[2 * i] = c2[2 * i + 1] = c[i];
-    s2[2 * i] = -s[i];
-    s2[2 * i + 1] = s[i];
-  }
-}
+// Half-split table (pairs values) to the interleaved kernel's per-feature form (2*pairs values):
+// c2[2i] = c2[2i+1] = c[i], s2[2i] = -s[i], s2[2i+1] = s[i].
+void expand_interleaved(const float* c, const float* s, int pairs, float* c2, float* s2);
 
 // Whether the chosen target has hardware fused multiply-add. Without it the backend takes the
 // scalar path (the kernels' bit-exactness with it and the angle reduction rely on FMA).

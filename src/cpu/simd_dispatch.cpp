@@ -34,6 +34,7 @@ HWY_EXPORT(RotateF16Interleaved);
 HWY_EXPORT(RotateBF16Half);
 HWY_EXPORT(RotateBF16Interleaved);
 HWY_EXPORT(SinCosRow);
+HWY_EXPORT(ExpandInterleaved);
 HWY_EXPORT(TargetId);
 HWY_EXPORT(TargetHasFma);
 HWY_EXPORT(LoadRowF32);
@@ -62,6 +63,10 @@ void rotate_rows_simd(Dtype dtype, PairLayout layout, const RowBlock& block) {
 
 void sincos_row(const AngleArgs& args, float* cos_out, float* sin_out) {
   HWY_DYNAMIC_DISPATCH(SinCosRow)(args, cos_out, sin_out);
+}
+
+void expand_interleaved(const float* c, const float* s, int pairs, float* c2, float* s2) {
+  HWY_DYNAMIC_DISPATCH(ExpandInterleaved)(c, s, pairs, c2, s2);
 }
 
 bool simd_usable() { return HWY_DYNAMIC_DISPATCH(TargetHasFma)(); }

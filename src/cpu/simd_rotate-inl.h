@@ -135,6 +135,30 @@ HWY_INLINE void CopyTail(const RowBlock& b, const T* in, T* out) {
   std::memcpy(dst + k, src + k, size_t(bytes - k));
 }
 
+// The rows of a block as moving pointers: the fields are read once (the kernels' stores could
+// alias the block as far as the compiler knows, which made it reload and multiply them per
+// row), and `rest` says whether anything follows the main loop (a tail of pairs or features).
+template <typename T>
+struct RowCursor {
+  const T* in;
+  T* out;
+  const float *c, *s;
+  int64_t in_stride, out_stride, table_stride;
+  RowCursor(const RowBlock& b, const float* cos, const float* sin, int64_t tstride)
+      : in(static_cast<const T*>(b.in)), out(static_cast<T*>(b.out)), c(cos), s(sin), in_stride(b.in_stride),
+        out_stride(b.out_stride), table_stride(tstride) {}
+  void next() {
+    in += in_stride;
+    out += out_stride;
+    c += table_stride;
+    s += table_stride;
+  }
+};
+
+HWY_INLINE bool HasRest(const RowBlock& b, int64_t main_pairs) {
+  return main_pairs != b.pairs || (b.copy_tail && b.D > 2 * int64_t(b.pairs));
+}
+
 // The end of a half-split row from pair i on: one vector at a time, then pair by pair, then
 // the unrotated tail (shared by the float and the bfloat16 kernels).
 template <bool kStream, class DF, typename T>
@@ -156,14 +180,14 @@ template <typename T, bool kStream>
 void RotateHalf(const RowBlock& b) {
   const hn::ScalableTag<float> df;
   const int64_t N = int64_t(hn::Lanes(df));
-  const int64_t pairs = b.pairs;
-  for (int64_t r = 0; r < b.rows; ++r) {
-    const T* in = static_cast<const T*>(b.in) + r * b.in_stride;
-    T* out = static_cast<T*>(b.out) + r * b.out_stride;
-    const float* c = b.cos + r * b.table_stride;
-    const float* s = b.sin + r * b.table_stride;
-    int64_t i = 0;
-    for (; i + 2 * N <= pairs; i += 2 * N) {  // two vectors per step: more loads in flight
+  const int64_t pairs = b.pairs, main_pairs = pairs - pairs % (2 * N);
+  const bool rest = HasRest(b, main_pairs);
+  RowCursor<T> row(b, b.cos, b.sin, b.table_stride);
+  for (int64_t r = 0; r < b.rows; ++r, row.next()) {
+    const T* in = row.in;
+    T* out = row.out;
+    const float *c = row.c, *s = row.s;
+    for (int64_t i = 0; i < main_pairs; i += 2 * N) {  // two vectors per step: more loads in flight
       const auto x1a = LoadF(df, in + i), x1b = LoadF(df, in + i + N);
       const auto x2a = LoadF(df, in + i + pairs), x2b = LoadF(df, in + i + N + pairs);
       const auto ca = hn::LoadU(df, c + i), cb = hn::LoadU(df, c + i + N);
@@ -172,7 +196,7 @@ void RotateHalf(const RowBlock& b) {
       StoreF2<kStream>(df, hn::MulAdd(x2a, ca, hn::Mul(x1a, sa)), hn::MulAdd(x2b, cb, hn::Mul(x1b, sb)),
                        out + i + pairs);
     }
-    HalfRemainder<kStream>(df, b, in, out, c, s, i);
+    if (rest) HalfRemainder<kStream>(df, b, in, out, c, s, main_pairs);
   }
 }
 
@@ -181,22 +205,31 @@ void RotateHalf(const RowBlock& b) {
 template <typename T, bool kStream>
 void RotateInterleaved(const RowBlock& b) {
   const int64_t dims = 2 * int64_t(b.pairs);
-  for (int64_t r = 0; r < b.rows; ++r) {
-    const T* in = static_cast<const T*>(b.in) + r * b.in_stride;
-    T* out = static_cast<T*>(b.out) + r * b.out_stride;
-    const float* c = b.cos + r * b.table_stride;
-    const float* s = b.sin + r * b.table_stride;
-    int64_t j = 0;
 #if HWY_TARGET != HWY_SCALAR
-    const hn::ScalableTag<float> df;
-    const int64_t N = int64_t(hn::Lanes(df));
-    for (; j + 2 * N <= dims; j += 2 * N) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df));
+#else
+  const int64_t N = 1;
+#endif
+  const int64_t main_dims = HWY_TARGET != HWY_SCALAR ? dims - dims % (2 * N) : 0;
+  const bool rest = HasRest(b, main_dims / 2);
+  RowCursor<T> row(b, b.cos, b.sin, b.table_stride);
+  for (int64_t r = 0; r < b.rows; ++r, row.next()) {
+    const T* in = row.in;
+    T* out = row.out;
+    const float *c = row.c, *s = row.s;
+#if HWY_TARGET != HWY_SCALAR
+    for (int64_t j = 0; j < main_dims; j += 2 * N) {
       const auto xa = LoadF(df, in + j), xb = LoadF(df, in + j + N);
       const auto ya = hn::MulAdd(xa, hn::LoadU(df, c + j), hn::Mul(hn::Reverse2(df, xa), hn::LoadU(df, s + j)));
       const auto yb =
           hn::MulAdd(xb, hn::LoadU(df, c + j + N), hn::Mul(hn::Reverse2(df, xb), hn::LoadU(df, s + j + N)));
       StoreF2<kStream>(df, ya, yb, out + j);
     }
+#endif
+    if (!rest) continue;
+    int64_t j = main_dims;
+#if HWY_TARGET != HWY_SCALAR
     for (; j + N <= dims; j += N) {
       const auto x = LoadF(df, in + j);
       const auto vc = hn::LoadU(df, c + j), vs = hn::LoadU(df, s + j);
@@ -231,32 +264,53 @@ HWY_INLINE void StoreBF16Pairs(DF df, hn::Vec<DF> even, hn::Vec<DF> odd, bfloat1
   Put<kStream>(du, bits, reinterpret_cast<uint32_t*>(p));
 }
 
-// Half-split bfloat16: 2N pairs per step; the table is split even/odd in registers.
+// One step of the half-split bfloat16 kernel: 2N pairs from i, the table split even/odd.
+template <bool kStream, class DF, class V = hn::Vec<DF>>
+HWY_INLINE void HalfStepBF16(DF df, const bfloat16_t* in, bfloat16_t* out, int64_t i, int64_t pairs, V ce, V co,
+                             V se, V so) {
+  V x1e, x1o, x2e, x2o;
+  LoadBF16Pairs(df, in + i, x1e, x1o);
+  LoadBF16Pairs(df, in + i + pairs, x2e, x2o);
+  StoreBF16Pairs<kStream>(df, hn::MulSub(x1e, ce, hn::Mul(x2e, se)), hn::MulSub(x1o, co, hn::Mul(x2o, so)), out + i);
+  StoreBF16Pairs<kStream>(df, hn::MulAdd(x2e, ce, hn::Mul(x1e, se)), hn::MulAdd(x2o, co, hn::Mul(x1o, so)),
+                          out + i + pairs);
+}
+
+// Half-split bfloat16: 2N pairs per step; the table is split even/odd in registers, or, when
+// every row shares one table (the heads of one token: decode), once per call into `split`.
 template <bool kStream>
 void RotateHalfBF16(const RowBlock& b) {
   const hn::ScalableTag<float> df;
   const int64_t N = int64_t(hn::Lanes(df));
-  const int64_t pairs = b.pairs;
-  for (int64_t r = 0; r < b.rows; ++r) {
-    const bfloat16_t* in = static_cast<const bfloat16_t*>(b.in) + r * b.in_stride;
-    bfloat16_t* out = static_cast<bfloat16_t*>(b.out) + r * b.out_stride;
-    const float* c = b.cos + r * b.table_stride;
-    const float* s = b.sin + r * b.table_stride;
-    int64_t i = 0;
-    for (; i + 2 * N <= pairs; i += 2 * N) {
-      hn::Vec<decltype(df)> x1e, x1o, x2e, x2o;
-      LoadBF16Pairs(df, in + i, x1e, x1o);
-      LoadBF16Pairs(df, in + i + pairs, x2e, x2o);
-      const auto ca = hn::LoadU(df, c + i), cb = hn::LoadU(df, c + i + N);
-      const auto sa = hn::LoadU(df, s + i), sb = hn::LoadU(df, s + i + N);
-      const auto ce = hn::ConcatEven(df, cb, ca), co = hn::ConcatOdd(df, cb, ca);
-      const auto se = hn::ConcatEven(df, sb, sa), so = hn::ConcatOdd(df, sb, sa);
-      StoreBF16Pairs<kStream>(df, hn::MulSub(x1e, ce, hn::Mul(x2e, se)), hn::MulSub(x1o, co, hn::Mul(x2o, so)),
-                              out + i);
-      StoreBF16Pairs<kStream>(df, hn::MulAdd(x2e, ce, hn::Mul(x1e, se)), hn::MulAdd(x2o, co, hn::Mul(x1o, so)),
-                              out + i + pairs);
+  const int64_t pairs = b.pairs, main_pairs = pairs - pairs % (2 * N);
+  const bool rest = HasRest(b, main_pairs);
+  constexpr int64_t kMaxSplit = 256;
+  HWY_ALIGN float split_c[kMaxSplit], split_s[kMaxSplit];
+  const bool presplit = b.table_stride == 0 && b.rows > 1 && main_pairs <= kMaxSplit;
+  for (int64_t i = 0; presplit && i < main_pairs; i += 2 * N) {
+    const auto ca = hn::LoadU(df, b.cos + i), cb = hn::LoadU(df, b.cos + i + N);
+    const auto sa = hn::LoadU(df, b.sin + i), sb = hn::LoadU(df, b.sin + i + N);
+    hn::Store(hn::ConcatEven(df, cb, ca), df, split_c + i);
+    hn::Store(hn::ConcatOdd(df, cb, ca), df, split_c + i + N);
+    hn::Store(hn::ConcatEven(df, sb, sa), df, split_s + i);
+    hn::Store(hn::ConcatOdd(df, sb, sa), df, split_s + i + N);
+  }
+  RowCursor<bfloat16_t> row(b, b.cos, b.sin, b.table_stride);
+  for (int64_t r = 0; r < b.rows; ++r, row.next()) {
+    const float *c = row.c, *s = row.s;
+    if (presplit) {
+      for (int64_t i = 0; i < main_pairs; i += 2 * N)
+        HalfStepBF16<kStream>(df, row.in, row.out, i, pairs, hn::Load(df, split_c + i), hn::Load(df, split_c + i + N),
+                              hn::Load(df, split_s + i), hn::Load(df, split_s + i + N));
+    } else {
+      for (int64_t i = 0; i < main_pairs; i += 2 * N) {
+        const auto ca = hn::LoadU(df, c + i), cb = hn::LoadU(df, c + i + N);
+        const auto sa = hn::LoadU(df, s + i), sb = hn::LoadU(df, s + i + N);
+        HalfStepBF16<kStream>(df, row.in, row.out, i, pairs, hn::ConcatEven(df, cb, ca), hn::ConcatOdd(df, cb, ca),
+                              hn::ConcatEven(df, sb, sa), hn::ConcatOdd(df, sb, sa));
+      }
     }
-    HalfRemainder<kStream>(df, b, in, out, c, s, i);
+    if (rest) HalfRemainder<kStream>(df, b, row.in, row.out, c, s, main_pairs);
   }
 }
 
@@ -265,21 +319,21 @@ template <bool kStream>
 void RotateInterleavedBF16(const RowBlock& b) {
   const hn::ScalableTag<float> df;
   const int64_t N = int64_t(hn::Lanes(df));
-  for (int64_t r = 0; r < b.rows; ++r) {
-    const bfloat16_t* in = static_cast<const bfloat16_t*>(b.in) + r * b.in_stride;
-    bfloat16_t* out = static_cast<bfloat16_t*>(b.out) + r * b.out_stride;
-    const float* c = b.pair_cos + r * b.pair_table_stride;
-    const float* s = b.pair_sin + r * b.pair_table_stride;
-    int64_t i = 0;
-    for (; i + N <= b.pairs; i += N) {
+  const int64_t pairs = b.pairs, main_pairs = pairs - pairs % N;
+  const bool rest = HasRest(b, main_pairs);
+  RowCursor<bfloat16_t> row(b, b.pair_cos, b.pair_sin, b.pair_table_stride);
+  for (int64_t r = 0; r < b.rows; ++r, row.next()) {
+    for (int64_t i = 0; i < main_pairs; i += N) {
       hn::Vec<decltype(df)> x1, x2;
-      LoadBF16Pairs(df, in + 2 * i, x1, x2);
-      const auto vc = hn::LoadU(df, c + i), vs = hn::LoadU(df, s + i);
+      LoadBF16Pairs(df, row.in + 2 * i, x1, x2);
+      const auto vc = hn::LoadU(df, row.c + i), vs = hn::LoadU(df, row.s + i);
       StoreBF16Pairs<kStream>(df, hn::MulSub(x1, vc, hn::Mul(x2, vs)), hn::MulAdd(x2, vc, hn::Mul(x1, vs)),
-                              out + 2 * i);
+                              row.out + 2 * i);
     }
-    for (; i < b.pairs; ++i) RotatePairScalar(in, out, 2 * i, 2 * i + 1, c[i], s[i]);
-    CopyTail<kStream>(b, in, out);
+    if (!rest) continue;
+    for (int64_t i = main_pairs; i < pairs; ++i)
+      RotatePairScalar(row.in, row.out, 2 * i, 2 * i + 1, row.c[i], row.s[i]);
+    CopyTail<kStream>(b, row.in, row.out);
   }
 }
 #endif  // HWY_TARGET != HWY_SCALAR

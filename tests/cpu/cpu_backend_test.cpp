@@ -62,6 +62,28 @@ TEST(CpuBackend, EveryDtypeLayoutAndDimsMatchesOracle) {
   }
 }
 
+// Positions 2^52..2^62 (issue 11, item 3): the reduction mod 2pi stays exact in both kernel
+// modes (the SIMD one used to land in the wrong quadrant from 2^52 on).
+TEST(CpuBackend, HugePositionsMatchOracle) {
+  BackendState keep;
+  std::vector<int64_t> off;
+  for (int e = 52; e <= 62; ++e) off.push_back((int64_t(1) << e) - 5 * (e % 3));
+  off.push_back(INT64_MAX - 16);
+  off.push_back(INT64_MIN);
+  const Array offsets(off.data(), {int(off.size())});
+  for (auto mode : {cpu_backend::KernelMode::simd, cpu_backend::KernelMode::scalar}) {
+    cpu_backend::set_kernel_mode(mode);
+    for (Dtype dt : {float32, float16, bfloat16, float64}) {
+      const Array x = random_array({int(off.size()), 2, 9, 128}, dt, 3);
+      for (int trad = 0; trad < 2; ++trad) {
+        // inv_freq 1: theta = position, every bit of it matters.
+        expect_matches_oracle(x, Positions::offsets(offsets.view()), oracle_options(128, trad, std::vector<double>(64, 1.0)));
+        expect_matches_oracle(x, Positions::offsets(offsets.view()), options_for(128, trad, true));
+      }
+    }
+  }
+}
+
 TEST(CpuBackend, ViewsAndStridedFeaturesMatchOracle) {
   BackendState keep;
   for (Dtype dt : {float32, float16, bfloat16}) {

@@ -31,7 +31,7 @@ Dtype dtype_for() {
 // Rows of random values times `magnitude`, random angles; returns true when equal.
 template <typename T>
 ::testing::AssertionResult simd_equals_scalar(bool traditional, int D, int dims, float magnitude, bool in_place,
-                                              unsigned seed) {
+                                              unsigned seed, bool shared_table = false) {
   const int pairs = dims / 2, rows = 3;
   std::mt19937 gen(seed);
   std::normal_distribution<float> normal;
@@ -51,7 +51,8 @@ template <typename T>
   got = x;
   for (int r = 0; r < rows; ++r)
     rotate_row<T>(in_place ? &want[size_t(r) * D] : &x[size_t(r) * D], &want[size_t(r) * D], 1, 1, pairs, D,
-                  pair_layout(traditional), in_place, &c[size_t(r) * pairs], &s[size_t(r) * pairs]);
+                  pair_layout(traditional), in_place, &c[size_t(shared_table ? 0 : r) * pairs],
+                  &s[size_t(shared_table ? 0 : r) * pairs]);
   if (!in_place) std::fill(reinterpret_cast<char*>(got.data()), reinterpret_cast<char*>(got.data() + got.size()), 0x55);
   RowBlock b;
   b.in = in_place ? got.data() : x.data();
@@ -60,7 +61,7 @@ template <typename T>
   b.in_stride = b.out_stride = D;
   b.cos = traditional ? c2.data() : c.data();
   b.sin = traditional ? s2.data() : s.data();
-  b.table_stride = traditional ? dims : pairs;
+  b.table_stride = shared_table ? 0 : traditional ? dims : pairs;  // shared: the heads of one token
   b.pairs = pairs;
   b.D = D;
   b.copy_tail = !in_place;
@@ -70,7 +71,7 @@ template <typename T>
     if (in_place) got = x;
     b.pair_cos = c.data();
     b.pair_sin = s.data();
-    b.pair_table_stride = pairs;
+    b.pair_table_stride = shared_table ? 0 : pairs;
   }
   rotate_rows_simd(dtype_for<T>(), pair_layout(traditional), b);
   for (size_t i = 0; i < x.size(); ++i) {
@@ -79,7 +80,8 @@ template <typename T>
     std::memcpy(&e, &want[i], sizeof(T));
     if (a != e)
       return ::testing::AssertionFailure() << "D=" << D << " dims=" << dims << " traditional=" << traditional
-                                           << " pair table " << with_pairs << " element " << i << ": simd bits "
+                                           << " pair table " << with_pairs << " shared " << shared_table
+                                           << " element " << i << ": simd bits "
                                            << std::hex << a << ", scalar " << e;
   }
   }
@@ -94,7 +96,8 @@ void every_shape(float magnitude) {
       for (int dims : {full, 2 * ((full / 2 + 1) / 2), 2}) {
         if (dims < 2 || dims > D) continue;
         for (int in_place = 0; in_place < 2; ++in_place)
-          ASSERT_TRUE(simd_equals_scalar<T>(trad, D, dims, magnitude, in_place, unsigned(D * 7 + dims)));
+          for (int shared = 0; shared < 2; ++shared)
+            ASSERT_TRUE(simd_equals_scalar<T>(trad, D, dims, magnitude, in_place, unsigned(D * 7 + dims), shared));
       }
     }
 }
@@ -168,6 +171,26 @@ TEST(CpuSimdRows, TargetIsNamed) {
   const std::string name = simd_target_name();
   std::printf("SIMD target: %s\n", name.c_str());
   EXPECT_FALSE(name.empty());
+}
+
+// The interleaved kernels' per-feature table, every length (vector body and scalar tail).
+TEST(CpuSimdRows, ExpandInterleavedMatchesItsDefinition) {
+  on_every_target([] {
+  for (int pairs = 1; pairs <= 70; ++pairs) {
+    std::vector<float> c(pairs), s(pairs), c2(2 * pairs, 7.0f), s2(2 * pairs, 7.0f);
+    for (int i = 0; i < pairs; ++i) {
+      c[i] = 0.25f * float(i) + 1.0f;
+      s[i] = -0.5f * float(i) - 2.0f;
+    }
+    expand_interleaved(c.data(), s.data(), pairs, c2.data(), s2.data());
+    for (int i = 0; i < pairs; ++i) {
+      ASSERT_EQ(c2[2 * i], c[i]) << pairs << " " << i;
+      ASSERT_EQ(c2[2 * i + 1], c[i]) << pairs << " " << i;
+      ASSERT_EQ(s2[2 * i], -s[i]) << pairs << " " << i;
+      ASSERT_EQ(s2[2 * i + 1], s[i]) << pairs << " " << i;
+    }
+  }
+  });
 }
 
 }  // namespace

@@ -84,6 +84,41 @@ TEST(CpuSinCos, WithinTwoUlpWithScaleAndNegativePositions) {
   EXPECT_LE(w.sin, 2.0);
 }
 
+// Positions 2^52..2^62 and the int64 extremes: one reduction of theta / 2pi is no longer exact
+// there (it used to land in the wrong quadrant: position 2^54, inv_freq 1 gave (-0.897, -0.441)
+// for (cos, sin) = (-0.441, 0.897)). Frequencies up to 2 take the vector path; 3 and 1e6 go past
+// its bound to the C library's reduction.
+TEST(CpuSinCos, WithinTwoUlpForEveryInt64Position) {
+  std::vector<int64_t> positions = {INT64_MAX, INT64_MIN, INT64_MIN + 1, -(int64_t(1) << 54)};
+  for (int e = 52; e <= 62; ++e)
+    for (int64_t d : {-3, -1, 0, 1, 2, 12345}) positions.push_back((int64_t(1) << e) + d);
+  std::mt19937_64 gen(11);
+  for (int i = 0; i < 2000; ++i) positions.push_back(int64_t(gen()));
+  std::vector<double> inv = reference::inv_freq_from_base(128, 10000);
+  for (double f : {1.0, 2.0, 0.7, 1.5, 3.0, 1e6}) inv.push_back(f);  // a full vector of each on every target
+  for (const std::string& target : simd_targets()) {
+    use_simd_target(target);
+    const Worst w = worst_error(inv, positions, 1.0);
+    EXPECT_LE(w.cos, 2.0) << target << " position " << w.at;
+    EXPECT_LE(w.sin, 2.0) << target << " position " << w.at;
+  }
+  use_simd_target("");
+}
+
+TEST(CpuSinCos, Position2Pow54IsInTheRightQuadrant) {
+  const std::vector<double> inv(8, 1.0);
+  std::vector<float> c(8), s(8);
+  AngleArgs a;
+  a.pairs = 8;
+  a.pos = 0x1p54;
+  a.inv_freq = inv.data();
+  sincos_row(a, c.data(), s.data());
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_NEAR(c[i], std::cos(0x1p54), 1e-7);  // -0.441
+    EXPECT_NEAR(s[i], std::sin(0x1p54), 1e-7);  //  0.897
+  }
+}
+
 TEST(CpuSinCos, FactorSignAndPerPairPositions) {
   const auto inv = reference::inv_freq_from_base(16, 10000);
   std::vector<double> pos(8);
