@@ -18,7 +18,7 @@ from . import fast, nn, scaling
 from .config import RopeConfig, from_hf_config
 
 __version__ = _rotary.__version__
-has_cuda = _rotary.has_cuda
+has_cuda = _rotary.cuda_available()  # built with the CUDA backend and a GPU usable here
 
 __all__ = ["rope", "rope_qk", "fast", "nn", "scaling", "Frequencies", "RopeConfig", "from_hf_config",
            "set_default_precision", "default_precision", "set_num_threads", "num_threads", "has_cuda"]
