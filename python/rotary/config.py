@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from . import _core, _rotary
+from . import _call, _core, _rotary
 
 __all__ = ["RopeConfig", "from_hf_config"]
 
@@ -84,14 +84,14 @@ class RopeConfig:
         if seq_len is not None or not self.depends_on_length:
             return seq_len
         if position_ids is not None:
-            ids = position_ids.detach().cpu().numpy() if _core.is_torch(position_ids) else np.asarray(position_ids)
+            ids = position_ids.detach().cpu().numpy() if _call.is_torch(position_ids) else np.asarray(position_ids)
             return int(ids.max()) + 1 if ids.size else 0
         if cu_seqlens is not None:
-            cu = cu_seqlens.detach().cpu().numpy() if _core.is_torch(cu_seqlens) else np.asarray(cu_seqlens)
+            cu = cu_seqlens.detach().cpu().numpy() if _call.is_torch(cu_seqlens) else np.asarray(cu_seqlens)
             lens = np.diff(cu.astype(np.int64))
-            st = 0 if starts is None else (starts.detach().cpu().numpy() if _core.is_torch(starts) else np.asarray(starts))
+            st = 0 if starts is None else (starts.detach().cpu().numpy() if _call.is_torch(starts) else np.asarray(starts))
             return int(np.max(lens + st)) if lens.size else 0
-        off = offset.detach().cpu().numpy() if _core.is_torch(offset) else np.asarray(offset)
+        off = offset.detach().cpu().numpy() if _call.is_torch(offset) else np.asarray(offset)
         return int(np.max(off)) + x.shape[seq_axis]
 
     def _kw(self, x, kw):
@@ -103,15 +103,11 @@ class RopeConfig:
 
     def rope(self, x, **kw):
         """rotary.rope(x, ...) with this configuration (seq_len: for dynamic NTK / LongRoPE)."""
-        from . import rope
-
-        return rope(x, **self._kw(x, kw))
+        return _core.rope(x, **self._kw(x, kw))
 
     def rope_qk(self, q, k, **kw):
         """rotary.rope_qk(q, k, ...) with this configuration; returns (q, k)."""
-        from . import rope_qk
-
-        return rope_qk(q, k, **self._kw(q, kw))
+        return _core.rope_qk(q, k, **self._kw(q, kw))
 
     __call__ = rope
 
@@ -144,5 +140,9 @@ def from_hf_config(config, *, longrope_policy="per_call", serving_length=None) -
     """
     if longrope_policy not in ("per_call", "serving_length"):
         raise ValueError(f"from_hf_config: longrope_policy must be 'per_call' or 'serving_length', not {longrope_policy!r}.")
-    cpp = _rotary._from_hf_config_json(json.dumps(_load(config)), longrope_policy)
+    try:
+        text = json.dumps(_load(config), allow_nan=False)
+    except ValueError:
+        raise ValueError("from_hf_config: the config holds NaN or Infinity, which no config key accepts.") from None
+    cpp = _rotary._from_hf_config_json(text, longrope_policy)
     return RopeConfig(cpp=cpp, longrope_policy=longrope_policy, serving_length=serving_length)

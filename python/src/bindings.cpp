@@ -11,8 +11,13 @@
 
 #include <dlpack/dlpack.h>
 
+#include <bit>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -24,6 +29,12 @@
 
 #include "core/validate.h"
 #include "reference/oracle.h"
+
+#ifdef ROTARY_WITH_CUDA
+#define ROTARY_HAS_CUDA_BACKEND true
+#else
+#define ROTARY_HAS_CUDA_BACKEND false
+#endif
 
 namespace py = pybind11;
 using namespace rotary;
@@ -54,6 +65,15 @@ std::optional<Dtype> dtype_of_kind(char kind, int64_t bytes) {
   return std::nullopt;
 }
 
+// A size the library can index (Shape holds int): larger ones are refused, never truncated.
+int checked_size(int64_t size, int64_t axis, const char* name) {
+  if (size > std::numeric_limits<int>::max())
+    fail(std::string("[rope] ") + name + " has size " + std::to_string(size) + " along axis " +
+         std::to_string(axis) + "; rotary supports sizes up to " +
+         std::to_string(std::numeric_limits<int>::max()) + " per axis.");
+  return static_cast<int>(size);
+}
+
 PyView from_numpy(const py::array& a, bool writable, const char* name) {
   if (writable && !a.writeable()) fail(std::string("[rope] ") + name + " is read-only; it cannot be written.");
   PyView r;
@@ -64,8 +84,11 @@ PyView from_numpy(const py::array& a, bool writable, const char* name) {
   r.v.data = const_cast<void*>(a.data());
   r.v.dtype = dt.value_or(float32);
   r.v.device = cpu;
+  if (a.dtype().byteorder() == (std::endian::native == std::endian::little ? '>' : '<'))
+    fail(std::string("[rope] ") + name + " has non-native byte order (" + r.dtype_name +
+         "); convert it first, e.g. " + name + ".astype(" + name + ".dtype.newbyteorder('='))");
   for (py::ssize_t i = 0; i < a.ndim(); ++i) {
-    r.v.shape.push_back(static_cast<int>(a.shape(i)));
+    r.v.shape.push_back(checked_size(a.shape(i), i, name));
     const int64_t s = a.strides(i);
     if (s % itemsize != 0)
       fail(std::string("[rope] ") + name + " has a stride of " + std::to_string(s) +
@@ -92,8 +115,9 @@ PyView from_dlpack(const py::capsule& cap, const char* name) {
     case kDLInt: kind = 'i', prefix = "int"; break;
     case kDLUInt: kind = 'u', prefix = "uint"; break;
     case kDLComplex: prefix = "complex"; break;
+    case 6: kind = 'b', prefix = "bool"; break;  // kDLBool (DLPack >= 0.8)
   }
-  r.dtype_name = prefix ? prefix + std::to_string(bits) : "unknown";
+  r.dtype_name = kind == 'b' ? "bool" : prefix ? prefix + std::to_string(bits) : "unknown";
   const std::optional<Dtype> dt = dtype_of_kind(kind, bits / 8);
   r.supported = dt.has_value();
   r.v.dtype = dt.value_or(float32);
@@ -111,7 +135,7 @@ PyView from_dlpack(const py::capsule& cap, const char* name) {
            std::to_string(int(t.device.device_type)) + ").");
   }
   r.v.data = static_cast<char*>(t.data) + t.byte_offset;
-  for (int i = 0; i < t.ndim; ++i) r.v.shape.push_back(static_cast<int>(t.shape[i]));
+  for (int i = 0; i < t.ndim; ++i) r.v.shape.push_back(checked_size(t.shape[i], i, name));
   if (t.strides) {
     for (int i = 0; i < t.ndim; ++i) r.v.strides.push_back(t.strides[i]);
   } else {
@@ -188,52 +212,114 @@ void fast_rope(const py::object& x_obj, const py::object& out_obj, int dims, boo
   rope(x.v, out.v, positions, options);
 }
 
-// Positions from the Python arguments; `arr` and `st` hold the views they point into.
-Positions make_positions(const py::object& offset, const py::object& position_ids, const py::object& cu_seqlens,
-                         const py::object& starts, std::optional<PyView>& arr, std::optional<PyView>& st) {
-  const bool ragged = !cu_seqlens.is_none();
-  Positions positions;
-  if (ragged) {
-    arr = to_view(cu_seqlens, false, "cu_seqlens");
-    check_known(*arr, "cu_seqlens");
-    if (!starts.is_none()) {
-      st = to_view(starts, false, "starts");
-      check_known(*st, "starts");
-    }
-    positions = Positions::ragged(arr->v, st ? std::optional<TensorView>(st->v) : std::nullopt);
-  } else if (!position_ids.is_none()) {
-    arr = to_view(position_ids, false, "position_ids");
-    check_known(*arr, "position_ids");
-    positions = Positions::ids(arr->v);
-  } else if (py::isinstance<py::int_>(offset)) {
-    positions = Positions(offset.cast<int64_t>());
-  } else {
-    arr = to_view(offset, false, "offset");
-    if (!arr->supported) fail("[rope] offset must be an integer but got type " + arr->dtype_name + ".");
-    positions = Positions::offsets(arr->v);
+// An integer index array (offsets, position_ids, cu_seqlens, starts).
+PyView index_view(const py::object& obj, const char* name) {
+  PyView v = to_view(obj, false, name);
+  if (!v.supported || !is_integer(v.v.dtype)) {
+    if (std::string(name) == "offset") fail("[rope] offset must be an integer but got type " + v.dtype_name + ".");
+    fail(std::string("[rope] ") + name + " must be an integer array but got " + v.dtype_name + ".");
   }
-  return positions;
+  return v;
 }
 
-RopeOptions make_options(int dims, bool traditional, const Frequencies& freqs, float scale, bool inverse,
-                         int seq_axis, const std::optional<std::string>& precision, std::uintptr_t stream) {
-  RopeOptions options;
-  options.dims = dims;
-  options.traditional = traditional;
-  options.freqs = freqs;
-  options.scale = scale;
-  options.inverse = inverse;
-  options.seq_axis = seq_axis;
-  if (precision) options.precision = parse_precision(*precision);
-  options.stream = reinterpret_cast<void*>(stream);
-  return options;
+// The positions of one call; `held` keeps the views the Positions point into.
+struct CallPositions {
+  std::vector<PyView> held;
+  Positions positions;
+};
+
+CallPositions make_positions(int64_t offset, const py::object& offsets, const py::object& position_ids,
+                             const py::object& cu_seqlens, const py::object& starts) {
+  CallPositions r;
+  if (!cu_seqlens.is_none()) {
+    r.held.push_back(index_view(cu_seqlens, "cu_seqlens"));
+    std::optional<TensorView> st;
+    if (!starts.is_none()) {
+      r.held.push_back(index_view(starts, "starts"));
+      st = r.held.back().v;
+    }
+    r.positions = Positions::ragged(r.held[0].v, st);
+  } else if (!position_ids.is_none()) {
+    r.held.push_back(index_view(position_ids, "position_ids"));
+    r.positions = Positions::ids(r.held[0].v);
+  } else if (!offsets.is_none()) {
+    r.held.push_back(index_view(offsets, "offset"));
+    r.positions = Positions::offsets(r.held[0].v);
+  } else {
+    r.positions = Positions(offset);
+  }
+  return r;
+}
+
+void check_finite(double v, const std::string& what) {
+  if (!std::isfinite(v)) fail("[rope] " + what + " must be finite but got " + std::string(py::str(py::float_(v))) + ".");
+}
+
+// RopeOptions from Python, checked where C++ would take any value silently.
+RopeOptions make_options(int dims, bool traditional, Frequencies freqs, float scale, bool inverse, int seq_axis,
+                         const std::optional<std::string>& precision) {
+  check_finite(scale, "scale");
+  for (double f : freqs.inv_freq) check_finite(f, "every frequency");
+  check_finite(freqs.attention_factor, "attention_factor");
+  RopeOptions o;
+  o.dims = dims;
+  o.traditional = traditional;
+  o.freqs = std::move(freqs);
+  o.scale = scale;
+  o.inverse = inverse;
+  o.seq_axis = seq_axis;
+  if (precision) o.precision = parse_precision(*precision);
+  return o;
+}
+
+// A canonical text of the options (hexadecimal floats: exact). The torch operators take the
+// options as this string, so torch.compile and torch.export see one constant per configuration.
+std::string hex(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%a", v);
+  return buf;
+}
+
+std::string options_key(const RopeOptions& o) {
+  std::string s = std::to_string(o.dims) + ";" + std::to_string(int(o.traditional)) + ";" + hex(o.scale) + ";" +
+                  std::to_string(int(o.inverse)) + ";" + std::to_string(o.seq_axis) + ";" +
+                  (o.precision ? precision_name(*o.precision) : "") + ";" + hex(o.freqs.attention_factor) + ";" +
+                  std::to_string(o.freqs.num_streams) + ";";
+  for (uint8_t p : o.freqs.pair_stream) s += std::to_string(int(p)) + ",";
+  s += ";";
+  for (double f : o.freqs.inv_freq) s += hex(f) + ",";
+  return s;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (size_t i = 0; i <= s.size(); ++i)
+    if (i == s.size() || s[i] == sep) {
+      parts.push_back(s.substr(start, i - start));
+      start = i + 1;
+    }
+  return parts;
+}
+
+RopeOptions options_from_key(const std::string& key) {
+  const std::vector<std::string> f = split(key, ';');
+  if (f.size() != 10) fail("[rope] not a rotary options key: \"" + key + "\".");
+  Frequencies freqs;
+  freqs.attention_factor = std::strtod(f[6].c_str(), nullptr);
+  freqs.num_streams = std::stoi(f[7]);
+  for (const std::string& p : split(f[8], ',')) if (!p.empty()) freqs.pair_stream.push_back(uint8_t(std::stoi(p)));
+  for (const std::string& v : split(f[9], ',')) if (!v.empty()) freqs.inv_freq.push_back(std::strtod(v.c_str(), nullptr));
+  std::optional<std::string> precision;
+  if (!f[5].empty()) precision = f[5];
+  return make_options(std::stoi(f[0]), f[1] == "1", std::move(freqs), float(std::strtod(f[2].c_str(), nullptr)),
+                      f[3] == "1", std::stoi(f[4]), precision);
 }
 
 // The extended API: one or two tensors (q and k) into outputs (which may be the inputs).
-void apply(const py::list& xs, const py::list& outs, const py::object& offset, const py::object& position_ids,
-           const py::object& cu_seqlens, const py::object& starts, int dims, bool traditional,
-           const Frequencies& freqs, float scale, bool inverse, int seq_axis,
-           const std::optional<std::string>& precision, std::uintptr_t stream) {
+void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::object& offsets,
+           const py::object& position_ids, const py::object& cu_seqlens, const py::object& starts,
+           RopeOptions options, std::uintptr_t stream) {
   const size_t n = xs.size();
   if (n < 1 || n > 2 || outs.size() != n) fail("[rope] internal: expected one or two tensors.");
   const bool ragged = !cu_seqlens.is_none();
@@ -253,77 +339,89 @@ void apply(const py::list& xs, const py::list& outs, const py::object& offset, c
       check_known(out.back(), n == 1 ? "out" : out_names[i]);
     }
   }
-  std::optional<PyView> arr, st;
-  const Positions positions = make_positions(offset, position_ids, cu_seqlens, starts, arr, st);
-  const RopeOptions options = make_options(dims, traditional, freqs, scale, inverse, seq_axis, precision, stream);
+  const CallPositions p = make_positions(offset, offsets, position_ids, cu_seqlens, starts);
+  options.stream = reinterpret_cast<void*>(stream);
   py::gil_scoped_release release;
   if (n == 1)
-    rope(in[0].v, out[0].v, positions, options);
+    rope(in[0].v, out[0].v, p.positions, options);
   else
-    rope_qk(in[0].v, in[1].v, out[0].v, out[1].v, positions, options);
+    rope_qk(in[0].v, in[1].v, out[0].v, out[1].v, p.positions, options);
 }
 
 // The float64 oracle of the C++ library (tests): the exact result as a new float64 array.
-py::array_t<double> oracle(const py::object& x_obj, const py::object& offset, const py::object& position_ids,
-                           const py::object& cu_seqlens, const py::object& starts, int dims, bool traditional,
-                           const Frequencies& freqs, float scale, bool inverse, int seq_axis,
-                           const std::optional<std::string>& precision) {
+py::array_t<double> oracle(const py::object& x_obj, int64_t offset, const py::object& offsets,
+                           const py::object& position_ids, const py::object& cu_seqlens, const py::object& starts,
+                           const RopeOptions& options) {
   const PyView x = to_view(x_obj, false, "x");
   check_input(x, cu_seqlens.is_none() ? 3 : 2);
-  std::optional<PyView> arr, st;
-  const Positions positions = make_positions(offset, position_ids, cu_seqlens, starts, arr, st);
-  const RopeOptions options = make_options(dims, traditional, freqs, scale, inverse, seq_axis, precision, 0);
+  const CallPositions p = make_positions(offset, offsets, position_ids, cu_seqlens, starts);
   const Array xa = Array::from_external(x.v, nullptr);
-  const Array r = reference::rope(xa, positions, options).astype(float64);
+  const Array r = reference::rope(xa, p.positions, options).astype(float64);
   std::vector<py::ssize_t> shape(r.shape().begin(), r.shape().end());
   py::array_t<double> result(shape);
   std::memcpy(result.mutable_data(), r.data<double>(), sizeof(double) * size_t(r.size()));
   return result;
 }
 
+std::string py_repr(double v) { return py::str(py::float_(v)); }
+
 std::string freqs_repr(const Frequencies& f) {
-  std::string s = "Frequencies(pairs=" + std::to_string(f.pairs());
-  if (f.attention_factor != 1.0) s += ", attention_factor=" + std::string(py::str(py::float_(f.attention_factor)));
-  if (f.num_streams != 1) s += ", num_streams=" + std::to_string(f.num_streams);
-  return s + ")";
+  std::string s = "Frequencies(inv_freq=[";
+  for (size_t i = 0; i < f.inv_freq.size(); ++i) s += (i ? ", " : "") + py_repr(f.inv_freq[i]);
+  s += "], attention_factor=" + py_repr(f.attention_factor) + ", pair_stream=[";
+  for (size_t i = 0; i < f.pair_stream.size(); ++i) s += (i ? ", " : "") + std::to_string(int(f.pair_stream[i]));
+  return s + "], num_streams=" + std::to_string(f.num_streams) + ")";
 }
 
-}  // namespace
+std::vector<uint8_t> pair_streams(const std::vector<int64_t>& v) {
+  std::vector<uint8_t> r;
+  for (int64_t s : v) {
+    if (s < 0 || s > 255) fail("[rope] pair_stream entries must be in [0, 255] but got " + std::to_string(s) + ".");
+    r.push_back(uint8_t(s));
+  }
+  return r;
+}
 
-PYBIND11_MODULE(_rotary, m) {
-  m.doc() = "rotary: rotary position embedding (RoPE) kernels. Use the `rotary` package, not this module.";
-#ifdef ROTARY_WITH_CUDA
-  m.attr("has_cuda") = true;
-#else
-  m.attr("has_cuda") = false;
-#endif
+Frequencies make_frequencies(std::vector<double> inv_freq, double attention_factor,
+                             const std::vector<int64_t>& pair_stream, int num_streams) {
+  Frequencies f;
+  f.inv_freq = std::move(inv_freq);
+  f.attention_factor = attention_factor;
+  f.pair_stream = pair_streams(pair_stream);
+  f.num_streams = num_streams;
+  return f;
+}
+
+void bind_runtime(py::module_& m) {
+  m.attr("has_cuda") = ROTARY_HAS_CUDA_BACKEND;
   m.def("cuda_available", &cuda_available, "True when built with CUDA and a CUDA device is usable.");
   m.attr("__version__") = ROTARY_PY_VERSION;
+  m.def("set_default_precision",
+        [](const std::string& p) { set_default_precision(parse_precision(p)); }, py::arg("precision"));
+  m.def("default_precision", [] { return precision_name(default_precision()); });
+  m.def(
+      "set_num_threads",
+      [](int n) {
+        if (n < 1) fail("set_num_threads: n must be at least 1 but got " + std::to_string(n) + ".");
+        set_num_threads(n);
+      },
+      py::arg("n"));
+  m.def("num_threads", &num_threads);
+}
 
+void bind_frequencies(py::module_& m) {
   py::class_<Frequencies>(m, "Frequencies", R"doc(
 What a RoPE rotates by: one inverse frequency per rotated pair (radians per position),
 the attention factor that multiplies cos and sin, and for multi-axis RoPE (M-RoPE, vision)
 which position stream each pair reads.)doc")
-      .def(py::init([](std::vector<double> inv_freq, double attention_factor, std::vector<int> pair_stream,
-                       int num_streams) {
-             Frequencies f;
-             f.inv_freq = std::move(inv_freq);
-             f.attention_factor = attention_factor;
-             for (int s : pair_stream) {
-               if (s < 0 || s > 255) fail("[rope] pair_stream entries must be in [0, 255] but got " + std::to_string(s) + ".");
-               f.pair_stream.push_back(uint8_t(s));
-             }
-             f.num_streams = num_streams;
-             return f;
-           }),
-           py::arg("inv_freq"), py::arg("attention_factor") = 1.0, py::arg("pair_stream") = std::vector<int>{},
-           py::arg("num_streams") = 1)
+      .def(py::init(&make_frequencies), py::arg("inv_freq"), py::arg("attention_factor") = 1.0,
+           py::arg("pair_stream") = std::vector<int64_t>{}, py::arg("num_streams") = 1)
       .def_readwrite("inv_freq", &Frequencies::inv_freq, "Inverse frequency per pair (list of float).")
       .def_readwrite("attention_factor", &Frequencies::attention_factor, "Multiplies cos and sin.")
       .def_property(
           "pair_stream",
           [](const Frequencies& f) { return std::vector<int>(f.pair_stream.begin(), f.pair_stream.end()); },
-          [](Frequencies& f, const std::vector<int>& v) { f.pair_stream.assign(v.begin(), v.end()); },
+          [](Frequencies& f, const std::vector<int64_t>& v) { f.pair_stream = pair_streams(v); },
           "Position stream per pair (empty: all pairs read stream 0).")
       .def_readwrite("num_streams", &Frequencies::num_streams, "Number of position streams.")
       .def_property_readonly("pairs", &Frequencies::pairs, "Number of rotated pairs (dims / 2).")
@@ -333,39 +431,51 @@ which position stream each pair reads.)doc")
       .def_static("from_periods", &Frequencies::from_periods, py::arg("periods"),
                   "inv_freq[i] = 1 / periods[i] (MLX's `freqs` are periods).")
       .def("__repr__", &freqs_repr)
+      .def("__eq__", [](const Frequencies& a, const Frequencies& b) {
+        return a.inv_freq == b.inv_freq && a.attention_factor == b.attention_factor &&
+               a.pair_stream == b.pair_stream && a.num_streams == b.num_streams;
+      })
       .def(py::pickle(
           [](const Frequencies& f) {
             return py::make_tuple(f.inv_freq, f.attention_factor,
                                   std::vector<int>(f.pair_stream.begin(), f.pair_stream.end()), f.num_streams);
           },
           [](const py::tuple& t) {
-            Frequencies f;
-            f.inv_freq = t[0].cast<std::vector<double>>();
-            f.attention_factor = t[1].cast<double>();
-            for (int s : t[2].cast<std::vector<int>>()) f.pair_stream.push_back(uint8_t(s));
-            f.num_streams = t[3].cast<int>();
-            return f;
+            return make_frequencies(t[0].cast<std::vector<double>>(), t[1].cast<double>(),
+                                    t[2].cast<std::vector<int64_t>>(), t[3].cast<int>());
           }));
+}
 
+void bind_options(py::module_& m) {
+  py::class_<RopeOptions>(m, "RopeOptions", "The options of one call (rotary/rope.h); built by rotary's glue.")
+      .def(py::init(&make_options), py::arg("dims"), py::arg("traditional"), py::arg("freqs"), py::arg("scale"),
+           py::arg("inverse"), py::arg("seq_axis"), py::arg("precision").none(true))
+      .def_readonly("dims", &RopeOptions::dims)
+      .def_readonly("traditional", &RopeOptions::traditional)
+      .def_readonly("freqs", &RopeOptions::freqs)
+      .def_readonly("scale", &RopeOptions::scale)
+      .def_readonly("inverse", &RopeOptions::inverse)
+      .def_readonly("seq_axis", &RopeOptions::seq_axis)
+      .def_property_readonly("key", &options_key, "Canonical text of the options (the torch operators' form).")
+      .def_static("from_key", &options_from_key, py::arg("key"))
+      .def("inverted", [](RopeOptions o) { o.inverse = !o.inverse; return o; }, "The inverse rotation's options.")
+      .def("__repr__", [](const RopeOptions& o) { return "RopeOptions(\"" + options_key(o) + "\")"; })
+      .def(py::pickle([](const RopeOptions& o) { return options_key(o); }, &options_from_key));
+}
+
+void bind_calls(py::module_& m) {
   m.def("fast_rope", &fast_rope, py::arg("x"), py::arg("out"), py::arg("dims"), py::arg("traditional"),
         py::arg("base").none(true), py::arg("scale"), py::arg("offset"), py::arg("freqs").none(true),
         py::arg("inverse"), py::arg("stream") = 0);
-  m.def("apply", &apply, py::arg("xs"), py::arg("outs"), py::arg("offset"), py::arg("position_ids").none(true),
-        py::arg("cu_seqlens").none(true), py::arg("starts").none(true), py::arg("dims"), py::arg("traditional"),
-        py::arg("freqs"), py::arg("scale"), py::arg("inverse"), py::arg("seq_axis"),
-        py::arg("precision").none(true), py::arg("stream") = 0);
+  m.def("apply", &apply, py::arg("xs"), py::arg("outs"), py::arg("offset"), py::arg("offsets").none(true),
+        py::arg("position_ids").none(true), py::arg("cu_seqlens").none(true), py::arg("starts").none(true),
+        py::arg("options"), py::arg("stream") = 0);
+  m.def("oracle", &oracle, py::arg("x"), py::arg("offset"), py::arg("offsets").none(true),
+        py::arg("position_ids").none(true), py::arg("cu_seqlens").none(true), py::arg("starts").none(true),
+        py::arg("options"), "The C++ float64 oracle (for tests).");
+}
 
-  m.def("_oracle", &oracle, py::arg("x"), py::arg("offset"), py::arg("position_ids").none(true),
-        py::arg("cu_seqlens").none(true), py::arg("starts").none(true), py::arg("dims"), py::arg("traditional"),
-        py::arg("freqs"), py::arg("scale"), py::arg("inverse"), py::arg("seq_axis"),
-        py::arg("precision").none(true), "The C++ float64 oracle (for tests).");
-
-  m.def("set_default_precision",
-        [](const std::string& p) { set_default_precision(parse_precision(p)); }, py::arg("precision"));
-  m.def("default_precision", [] { return precision_name(default_precision()); });
-  m.def("set_num_threads", &set_num_threads, py::arg("n"));
-  m.def("num_threads", &num_threads);
-
+void bind_scaling(py::module_& m) {
   namespace sc = rotary::scaling;
   py::module_ s = m.def_submodule("scaling", "Frequency builders for the RoPE scaling methods (Hugging Face definitions).");
   s.def("default_frequencies", &sc::default_frequencies, py::arg("dims"), py::arg("base") = 10000.0);
@@ -432,6 +542,9 @@ which position stream each pair reads.)doc")
   s.def("mrope", &sc::mrope, py::arg("freqs"), py::arg("mrope_section"), py::arg("interleaved") = false);
   s.def("vision_2d", &sc::vision_2d, py::arg("head_dim"), py::arg("theta") = 10000.0);
 
+}
+
+void bind_config(py::module_& m) {
   // The C++ config.json loader: the Python package wraps it (rotary.from_hf_config).
   py::class_<RopeConfig>(m, "_CppRopeConfig")
       .def_readonly("method", &RopeConfig::method)
@@ -460,4 +573,16 @@ which position stream each pair reads.)doc")
         return c;
       },
       py::arg("json"), py::arg("longrope_policy") = "per_call");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_rotary, m) {
+  m.doc() = "rotary: rotary position embedding (RoPE) kernels. Use the `rotary` package, not this module.";
+  bind_runtime(m);
+  bind_frequencies(m);
+  bind_options(m);
+  bind_calls(m);
+  bind_scaling(m);
+  bind_config(m);
 }
