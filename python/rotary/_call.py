@@ -223,7 +223,7 @@ def make_call(x, *, dims=None, traditional=False, base=10000.0, freqs=None, inv_
     if starts is not None and cu_seqlens is None:
         raise ValueError("[rope] starts needs cu_seqlens.")
     dims = 0 if dims is None else int32_arg(dims, "dims")
-    head_dim = x.shape[-1] if getattr(x, "ndim", 0) >= 1 else 0
+    head_dim = int(x.shape[-1]) if getattr(x, "ndim", 0) >= 1 else 0  # a constant under torch.compile
     key = _options_key(dims, traditional, base, freqs, inv_freq, scale, inverse, int32_arg(seq_axis, "seq_axis"),
                        precision, attention_factor,
                        None if mrope_section is None else tuple(mrope_section), mrope_interleaved, head_dim)
