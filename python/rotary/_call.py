@@ -175,8 +175,21 @@ def _options_key(dims, traditional, base, freqs, inv_freq, scale, inverse, seq_a
     return _rotary.RopeOptions(dims, bool(traditional), f, float(scale), bool(inverse), seq_axis, precision).key
 
 
+_KEYS: dict = {}  # options key per argument tuple when no frequency object is given (hashable)
+
+
+def _cached_options_key(*args):
+    """_options_key, remembered for calls without freqs/inv_freq objects (the common case)."""
+    if args[3] is not None or args[4] is not None:  # freqs, inv_freq: objects, not cached
+        return _options_key(*args)
+    key = _KEYS.get(args)
+    if key is None:
+        key = _KEYS[args] = _options_key(*args)
+    return key
+
+
 # Under torch.compile the options are one constant per configuration (no graph break).
-_options_key = torch.compiler.assume_constant_result(_options_key)
+_cached_options_key = torch.compiler.assume_constant_result(_cached_options_key)
 
 
 ARGUMENTS = """
@@ -224,7 +237,7 @@ def make_call(x, *, dims=None, traditional=False, base=10000.0, freqs=None, inv_
         raise ValueError("[rope] starts needs cu_seqlens.")
     dims = 0 if dims is None else int32_arg(dims, "dims")
     head_dim = int(x.shape[-1]) if getattr(x, "ndim", 0) >= 1 else 0  # a constant under torch.compile
-    key = _options_key(dims, traditional, base, freqs, inv_freq, scale, inverse, int32_arg(seq_axis, "seq_axis"),
+    key = _cached_options_key(dims, traditional, base, freqs, inv_freq, scale, inverse, int32_arg(seq_axis, "seq_axis"),
                        precision, attention_factor,
                        None if mrope_section is None else tuple(mrope_section), mrope_interleaved, head_dim)
     offsets = None if scalar_offset is not None else index_array(offset, x, "offset")

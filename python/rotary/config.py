@@ -25,8 +25,9 @@ class RopeConfig:
     """
 
     def __init__(self, *, cpp=None, frequencies=None, head_dim=None, traditional=False, scale=1.0,
-                 longrope_policy="per_call", serving_length=None):
+                 longrope_policy="per_call", serving_length=None, source=None):
         self._cpp = cpp  # the C++ loader's RopeConfig; None for fixed frequencies
+        self._source = source  # the config's JSON text: pickling reloads it through the C++ loader
         self._fixed = frequencies
         if cpp is not None:
             self.method, self.head_dim, self.dims = cpp.method, cpp.head_dim, cpp.rotated_dims
@@ -111,10 +112,25 @@ class RopeConfig:
 
     __call__ = rope
 
+    def __reduce__(self):
+        if self._cpp is not None:
+            return _reload, (self._source, self.longrope_policy, self.serving_length, self.scale)
+        return RopeConfig.from_frequencies, (self._fixed,), {"traditional": self.traditional, "scale": self.scale,
+                                                             "head_dim": self.head_dim}
+
+    def __setstate__(self, state):  # from_frequencies' keyword arguments (fixed frequencies)
+        self.__init__(frequencies=self._fixed, **state)
+
     def __repr__(self):
         extra = f", params={self.params}" if self.params else ""
         if self.mrope_section:
             extra += f", mrope_section={self.mrope_section}"
+        if self.scale != 1.0:
+            extra += f", scale={self.scale:g}"
+        if self.method == "longrope":
+            extra += f", longrope_policy='{self.longrope_policy}', serving_length={self.serving_length}"
+        if self._fixed is not None:
+            extra += f", frequencies={self._fixed!r}"
         return (f"RopeConfig(method='{self.method}', head_dim={self.head_dim}, dims={self.dims}, "
                 f"base={self.base:g}, traditional={self.traditional}{extra})")
 
@@ -145,4 +161,10 @@ def from_hf_config(config, *, longrope_policy="per_call", serving_length=None) -
     except ValueError:
         raise ValueError("from_hf_config: the config holds NaN or Infinity, which no config key accepts.") from None
     cpp = _rotary._from_hf_config_json(text, longrope_policy)
-    return RopeConfig(cpp=cpp, longrope_policy=longrope_policy, serving_length=serving_length)
+    return RopeConfig(cpp=cpp, longrope_policy=longrope_policy, serving_length=serving_length, source=text)
+
+
+def _reload(source, longrope_policy, serving_length, scale):
+    config = from_hf_config(json.loads(source), longrope_policy=longrope_policy, serving_length=serving_length)
+    config.scale = scale
+    return config
