@@ -10,6 +10,7 @@ copies); the torch operators (``_ops``) execute the same ``Call``.
 from __future__ import annotations
 
 import functools
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -19,7 +20,7 @@ from torch.utils.dlpack import to_dlpack
 from . import _rotary
 
 __all__ = ["Call", "make_call", "options", "inverse_key", "run", "oracle", "view", "is_torch", "int64_arg",
-           "int32_arg", "index_array", "float_array", "stream_of"]
+           "int32_arg", "index_array", "float_array", "stream_of", "is_mlx", "framework", "empty_like"]
 
 _INT64 = np.iinfo(np.int64)
 _INDEX_OK = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.uint32))
@@ -55,6 +56,31 @@ def is_torch(x) -> bool:
     return isinstance(x, torch.Tensor)
 
 
+def is_mlx(x) -> bool:
+    """An mlx.core.array (MLX is optional: if it is not imported, x cannot be one)."""
+    mx = sys.modules.get("mlx.core")
+    return mx is not None and isinstance(x, mx.array)
+
+
+def framework(x) -> str:
+    return "torch" if is_torch(x) else "mlx" if is_mlx(x) else "numpy" if isinstance(x, np.ndarray) else type(x).__name__
+
+
+def empty_like(x):
+    """A new array of x's framework, shape and dtype for the result. MLX: evaluated zeros, so
+    the extension writes into the array's own memory (no copy on the way back)."""
+    if isinstance(x, np.ndarray):
+        return np.empty_like(x)
+    if is_torch(x):
+        return torch.empty_like(x)
+    if is_mlx(x):
+        mx = sys.modules["mlx.core"]
+        out = mx.zeros(x.shape, x.dtype)
+        mx.eval(out)
+        return out
+    view(x)  # raises the TypeError naming the type
+
+
 def int64_arg(v, name: str) -> int:
     """A Python int (or NumPy integer) argument within int64; bool and float are refused."""
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
@@ -82,7 +108,10 @@ def view(x, name: str = "x"):
         if x.is_meta:
             raise ValueError(f"[rope] {name} is a meta tensor (no data); rotary needs a CPU or CUDA tensor.")
         return to_dlpack(x.detach())
-    raise TypeError(f"[rope] {name} must be a NumPy array or a PyTorch tensor but got {type(x).__name__}.")
+    if is_mlx(x):
+        return x.__dlpack__()  # evaluates x; strides and bfloat16 included
+    raise TypeError(f"[rope] {name} must be a NumPy array, a PyTorch tensor or an MLX array but got "
+                    f"{type(x).__name__}.")
 
 
 def stream_of(x) -> int:
@@ -103,6 +132,8 @@ def _checked_uint64(a: np.ndarray, name: str) -> np.ndarray:
 def _numpyindex_array(v, name):
     if is_torch(v):
         v = v.detach().cpu().numpy()
+    elif is_mlx(v):
+        v = np.asarray(v)
     a = v if isinstance(v, np.ndarray) else np.asarray(v)
     if not isinstance(v, np.ndarray) and (a.dtype.kind in "iu" or a.size == 0):
         a = a.astype(np.int64)
@@ -136,6 +167,9 @@ def float_array(v, name) -> np.ndarray:
         if v.requires_grad:
             raise ValueError(f"[rope] the gradient with respect to {name} is not offered; pass {name}.detach().")
         v = v.detach().cpu().double().numpy()
+    elif is_mlx(v):
+        mx = sys.modules["mlx.core"]
+        v = np.asarray(v.astype(mx.float32) if v.dtype == mx.bfloat16 else v)
     try:
         return np.asarray(v, dtype=np.float64)
     except (TypeError, ValueError):

@@ -31,8 +31,9 @@ def _as_array(x):
 
 
 def _check_out(out, ts, name):
-    if not (isinstance(out, np.ndarray) and all(isinstance(t, np.ndarray) for t in ts)) and not (
-            _call.is_torch(out) and all(_call.is_torch(t) for t in ts)):
+    if _call.is_mlx(out):
+        raise TypeError(f"[rope] {name} cannot be an MLX array (MLX arrays are immutable); rotary returns a new one.")
+    if any(_call.framework(t) != _call.framework(out) for t in ts):
         raise TypeError(f"[rope] {name} must be of the same framework as x ({type(ts[0]).__name__}) "
                         f"but is {type(out).__name__}.")
     if _call.is_torch(out) and torch.is_grad_enabled() and (out.requires_grad or any(t.requires_grad for t in ts)):
@@ -41,6 +42,8 @@ def _check_out(out, ts, name):
 
 
 def _check_inplace(ts):
+    if any(_call.is_mlx(t) for t in ts):
+        raise TypeError("[rope] MLX arrays are immutable: inplace=True is not offered for them; use the result.")
     if torch.is_grad_enabled() and any(_call.is_torch(t) and t.requires_grad for t in ts):
         raise ValueError("[rope] in-place rotation of a tensor that requires grad is not supported (autograd would "
                          "not see the write); call without inplace/out, or under torch.no_grad().")
@@ -69,24 +72,15 @@ def rope(x, *, out=None, inplace=False, **kwargs):
             _ops.rope_out(x, out, call)
             return out
         return _ops.rope(x, call)
-    result = x if inplace else out if out is not None else _empty_like(x)
+    result = x if inplace else out if out is not None else _call.empty_like(x)
     _call.run([x], [result], call)
     if inplace or out is not None:
         _bump_versions([result])
     return result
 
 
-def _empty_like(x):
-    if isinstance(x, np.ndarray):
-        return np.empty_like(x)
-    if _call.is_torch(x):
-        return torch.empty_like(x)
-    _call.view(x)  # raises the TypeError naming the type
-    raise AssertionError("unreachable")
-
-
 def rope_qk(q, k, *, q_out=None, k_out=None, inplace=False, **kwargs):
-    if _call.is_torch(q) != _call.is_torch(k):
+    if _call.framework(q) != _call.framework(k):
         raise TypeError(f"[rope] k must be of the same framework as q ({type(q).__name__}) but is {type(k).__name__}.")
     call = _call.make_call(q, **kwargs)
     if inplace:
@@ -106,8 +100,8 @@ def rope_qk(q, k, *, q_out=None, k_out=None, inplace=False, **kwargs):
             return _ops.rope_qk(q, k, call)
         return q_out, k_out
     given = q_out is not None
-    q_out = _empty_like(q) if q_out is None else q_out
-    k_out = _empty_like(k) if k_out is None else k_out
+    q_out = _call.empty_like(q) if q_out is None else q_out
+    k_out = _call.empty_like(k) if k_out is None else k_out
     _call.run([q, k], [q_out, k_out], call)
     if given or inplace:
         _bump_versions([q_out, k_out])
@@ -155,7 +149,7 @@ def fast_rope(a, dims, traditional, base, scale, offset, freqs, inverse):
             return _ops.fast_rope(a, offsets, _call.int64_arg(offset, "offset") if scalar else 0, dims,
                                   bool(traditional), None if base is None else float(base), float(scale),
                                   tfreqs, bool(inverse))
-    out = _empty_like(a)
+    out = _call.empty_like(a)
     off = _call.int64_arg(offset, "offset") if scalar else _call.view(_call.index_array(offset, a, "offset"), "offset")
     periods = None if freqs is None else _call.float_array(freqs, "freqs")
     _rotary.fast_rope(_call.view(a), _call.view(out), dims, bool(traditional), None if base is None else float(base),
