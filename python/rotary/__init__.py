@@ -14,14 +14,14 @@ results come back as the caller's type.
 from . import _call, _rotary
 from ._core import rope, rope_qk
 from ._rotary import Frequencies, default_precision, num_threads
-from . import fast, nn, scaling
+from . import context_parallel, fast, nn, scaling
 from .config import RopeConfig, from_hf_config
 from . import torch
 
 __version__ = _rotary.__version__
 has_cuda = _rotary.cuda_available()  # built with the CUDA backend and a GPU usable here
 
-__all__ = ["rope", "rope_qk", "fast", "nn", "scaling", "Frequencies", "RopeConfig", "from_hf_config",
+__all__ = ["rope", "rope_qk", "fast", "nn", "scaling", "context_parallel", "Frequencies", "RopeConfig", "from_hf_config",
            "set_default_precision", "default_precision", "set_num_threads", "num_threads", "has_cuda",
            "torch"]
 

@@ -2,7 +2,7 @@ from typing import Any, Sequence, TypeVar, overload
 
 import numpy as np
 
-from . import fast as fast, nn as nn, scaling as scaling, torch as torch
+from . import context_parallel as context_parallel, fast as fast, nn as nn, scaling as scaling, torch as torch
 from ._rotary import Frequencies as Frequencies
 from .config import RopeConfig as RopeConfig, from_hf_config as from_hf_config
 

@@ -575,6 +575,42 @@ void bind_config(py::module_& m) {
       py::arg("json"), py::arg("longrope_policy") = "per_call");
 }
 
+// An int64 rotary::Array (a few positions) as a new NumPy array.
+py::array_t<int64_t> int64_numpy(const Array& a) {
+  py::array_t<int64_t> r(std::vector<py::ssize_t>(a.shape().begin(), a.shape().end()));
+  std::memcpy(r.mutable_data(), a.data<int64_t>(), sizeof(int64_t) * size_t(a.size()));
+  return r;
+}
+
+void bind_context_parallel(py::module_& m) {
+  namespace cp = rotary::context_parallel;
+  py::module_ c = m.def_submodule("context_parallel", "The load-balanced two-chunk context-parallel split.");
+  c.def(
+      "local_chunks",
+      [](int64_t seq_len, int rank, int world_size) {
+        const auto chunks = cp::local_chunks(seq_len, rank, world_size);
+        return py::make_tuple(py::make_tuple(chunks[0].begin, chunks[0].end),
+                              py::make_tuple(chunks[1].begin, chunks[1].end));
+      },
+      py::arg("seq_len"), py::arg("rank"), py::arg("world_size"),
+      "The two [begin, end) token ranges rank holds, in local order.");
+  c.def(
+      "local_position_ids",
+      [](int64_t seq_len, int rank, int world_size, int64_t offset) {
+        return int64_numpy(cp::local_position_ids(seq_len, rank, world_size, offset));
+      },
+      py::arg("seq_len"), py::arg("rank"), py::arg("world_size"), py::arg("offset") = 0,
+      "Global positions of the rank's local tokens (int64, for position_ids=).");
+  c.def(
+      "local_ragged",
+      [](const std::vector<int64_t>& cu_seqlens, int rank, int world_size, const std::vector<int64_t>& starts) {
+        const cp::RaggedShard shard = cp::local_ragged(cu_seqlens, rank, world_size, starts);
+        return py::make_tuple(int64_numpy(shard.cu_seqlens), int64_numpy(shard.starts));
+      },
+      py::arg("cu_seqlens"), py::arg("rank"), py::arg("world_size"), py::arg("starts") = std::vector<int64_t>{},
+      "(cu_seqlens, starts) of the rank's share of a packed batch, for cu_seqlens= and starts=.");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_rotary, m) {
@@ -585,4 +621,5 @@ PYBIND11_MODULE(_rotary, m) {
   bind_calls(m);
   bind_scaling(m);
   bind_config(m);
+  bind_context_parallel(m);
 }
