@@ -60,7 +60,7 @@ def test_decode_single_token_batch_rows_all_rotated():
 def test_nn_rope():
     r = rotary.nn.RoPE(8, traditional=True, base=1000, scale=2.0)
     assert repr(r) == "RoPE(8, traditional=True, base=1000, scale=2.0)"
-    assert repr(rotary.nn.RoPE(64)) == "RoPE(64, traditional=False)"
+    assert repr(rotary.nn.RoPE(64)) == "RoPE(64, traditional=False, base=10000, scale=1.0)"
     x = randn(2, 4, 8)  # (B, T, D): one head
     np.testing.assert_allclose(
         r(x, offset=2),
