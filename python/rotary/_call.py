@@ -203,22 +203,20 @@ def _frequencies(dims, head_dim, base, freqs, inv_freq, attention_factor, mrope_
     return f
 
 
-def _options_key(dims, traditional, base, freqs, inv_freq, scale, inverse, seq_axis, precision,
-                 attention_factor, mrope_section, mrope_interleaved, head_dim):
-    f = _frequencies(dims, head_dim, base, freqs, inv_freq, attention_factor, mrope_section, mrope_interleaved)
-    return _rotary.RopeOptions(dims, bool(traditional), f, float(scale), bool(inverse), seq_axis, precision).key
+def _options_key(frequency_args, options):
+    return _rotary.RopeOptions(dims=frequency_args[0], freqs=_frequencies(*frequency_args), **dict(options)).key
 
 
-_KEYS: dict = {}  # options key per argument tuple when no frequency object is given (hashable)
+_KEYS: dict = {}  # options key per (frequency arguments, options) without frequency objects
 
 
-def _cached_options_key(*args):
+def _cached_options_key(frequency_args, options):
     """_options_key, remembered for calls without freqs/inv_freq objects (the common case)."""
-    if args[3] is not None or args[4] is not None:  # freqs, inv_freq: objects, not cached
-        return _options_key(*args)
-    key = _KEYS.get(args)
+    if frequency_args[3] is not None or frequency_args[4] is not None:  # freqs, inv_freq: not hashable
+        return _options_key(frequency_args, options)
+    key = _KEYS.get((frequency_args, options))
     if key is None:
-        key = _KEYS[args] = _options_key(*args)
+        key = _KEYS[frequency_args, options] = _options_key(frequency_args, options)
     return key
 
 
@@ -256,10 +254,10 @@ ARGUMENTS = """
 """
 
 
-def make_call(x, *, dims=None, traditional=False, base=10000.0, freqs=None, inv_freq=None, scale=1.0,
-              offset=0, position_ids=None, cu_seqlens=None, starts=None, seq_axis=-2, inverse=False,
-              precision=None, attention_factor=None, mrope_section=None, mrope_interleaved=False) -> Call:
-    """The one translation of rope()'s keyword arguments into a Call.
+def make_call(x, *, dims=None, base=10000.0, freqs=None, inv_freq=None, attention_factor=None, mrope_section=None,
+              mrope_interleaved=False, offset=0, position_ids=None, cu_seqlens=None, starts=None, **options) -> Call:
+    """The one translation of rope()'s keyword arguments into a Call. ``options`` (traditional,
+    scale, inverse, seq_axis, precision, ...) go to the C++ RopeOptions by name.
 """ + ARGUMENTS
     if isinstance(offset, (bool, float, np.bool_, np.floating)):
         raise TypeError(f"[rope] offset must be an int or an integer array but got {type(offset).__name__}.")
@@ -269,11 +267,10 @@ def make_call(x, *, dims=None, traditional=False, base=10000.0, freqs=None, inv_
         raise ValueError("[rope] Give at most one of offset, position_ids and cu_seqlens.")
     if starts is not None and cu_seqlens is None:
         raise ValueError("[rope] starts needs cu_seqlens.")
-    dims = 0 if dims is None else int32_arg(dims, "dims")
     head_dim = int(x.shape[-1]) if getattr(x, "ndim", 0) >= 1 else 0  # a constant under torch.compile
-    key = _cached_options_key(dims, traditional, base, freqs, inv_freq, scale, inverse, int32_arg(seq_axis, "seq_axis"),
-                       precision, attention_factor,
-                       None if mrope_section is None else tuple(mrope_section), mrope_interleaved, head_dim)
+    frequency_args = (0 if dims is None else int32_arg(dims, "dims"), head_dim, base, freqs, inv_freq,
+                      attention_factor, None if mrope_section is None else tuple(mrope_section), mrope_interleaved)
+    key = _cached_options_key(frequency_args, tuple(sorted(options.items())))
     offsets = None if scalar_offset is not None else index_array(offset, x, "offset")
     return Call(key, scalar_offset or 0, offsets, index_array(position_ids, x, "position_ids"),
                 index_array(cu_seqlens, x, "cu_seqlens"), index_array(starts, x, "starts"))

@@ -255,39 +255,78 @@ void check_finite(double v, const std::string& what) {
   if (!std::isfinite(v)) fail("[rope] " + what + " must be finite but got " + std::string(py::str(py::float_(v))) + ".");
 }
 
-// RopeOptions from Python, checked where C++ would take any value silently.
-RopeOptions make_options(int dims, bool traditional, Frequencies freqs, float scale, bool inverse, int seq_axis,
-                         const std::optional<std::string>& precision) {
-  check_finite(scale, "scale");
-  for (double f : freqs.inv_freq) check_finite(f, "every frequency");
-  check_finite(freqs.attention_factor, "attention_factor");
+// Every RopeOptions field Python sets, listed once: the keyword constructor, the canonical key
+// (the torch operators' form of the options) and the repr all walk this list, so a new option
+// is one line here (and one keyword in the Python docstring).
+template <class Options, class Visit>
+void for_each_option(Options& o, Visit&& visit) {
+  visit("dims", o.dims);
+  visit("traditional", o.traditional);
+  visit("freqs", o.freqs);
+  visit("scale", o.scale);
+  visit("inverse", o.inverse);
+  visit("seq_axis", o.seq_axis);
+  visit("precision", o.precision);
+}
+
+// Reading one option from a Python value: no silent coercion (4.7 is not an int, 1 not a bool).
+void from_python(const py::handle& v, const char* name, int& out) {
+  if (!py::isinstance<py::int_>(v) || py::isinstance<py::bool_>(v))
+    throw py::type_error(std::string("[rope] ") + name + " must be an integer but got " +
+                         std::string(py::str(py::type::of(v).attr("__name__"))) + ".");
+  const auto n = v.cast<long long>();
+  if (n < std::numeric_limits<int>::min() || n > std::numeric_limits<int>::max())
+    fail(std::string("[rope] ") + name + " must fit in int32 but got " + std::to_string(n) + ".");
+  out = int(n);
+}
+void from_python(const py::handle& v, const char*, bool& out) { out = py::bool_(py::reinterpret_borrow<py::object>(v)); }
+void from_python(const py::handle& v, const char* name, float& out) {
+  const double d = py::float_(py::reinterpret_borrow<py::object>(v));
+  check_finite(d, name);
+  out = float(d);
+}
+void from_python(const py::handle& v, const char*, Frequencies& out) {
+  out = v.cast<Frequencies>();
+  for (double f : out.inv_freq) check_finite(f, "every frequency");
+  check_finite(out.attention_factor, "attention_factor");
+}
+void from_python(const py::handle& v, const char*, std::optional<Precision>& out) {
+  if (v.is_none()) out.reset();
+  else out = parse_precision(v.cast<std::string>());
+}
+
+RopeOptions options_from_kwargs(const py::kwargs& kwargs) {
   RopeOptions o;
-  o.dims = dims;
-  o.traditional = traditional;
-  o.freqs = std::move(freqs);
-  o.scale = scale;
-  o.inverse = inverse;
-  o.seq_axis = seq_axis;
-  if (precision) o.precision = parse_precision(*precision);
+  size_t used = 0;
+  for_each_option(o, [&](const char* name, auto& field) {
+    if (!kwargs.contains(name)) return;
+    from_python(kwargs[name], name, field);
+    ++used;
+  });
+  if (used != kwargs.size())
+    for (const auto& item : kwargs) {
+      bool known = false;
+      for_each_option(o, [&](const char* name, auto&) { known = known || py::str(item.first).cast<std::string>() == name; });
+      if (!known) throw py::type_error("[rope] unknown option '" + py::str(item.first).cast<std::string>() + "'.");
+    }
   return o;
 }
 
-// A canonical text of the options (hexadecimal floats: exact). The torch operators take the
-// options as this string, so torch.compile and torch.export see one constant per configuration.
+// The key: the options in for_each_option's order, ';'-separated; floats in hexadecimal (exact).
 std::string hex(double v) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "%a", v);
   return buf;
 }
-
-std::string options_key(const RopeOptions& o) {
-  std::string s = std::to_string(o.dims) + ";" + std::to_string(int(o.traditional)) + ";" + hex(o.scale) + ";" +
-                  std::to_string(int(o.inverse)) + ";" + std::to_string(o.seq_axis) + ";" +
-                  (o.precision ? precision_name(*o.precision) : "") + ";" + hex(o.freqs.attention_factor) + ";" +
-                  std::to_string(o.freqs.num_streams) + ";";
-  for (uint8_t p : o.freqs.pair_stream) s += std::to_string(int(p)) + ",";
-  s += ";";
-  for (double f : o.freqs.inv_freq) s += hex(f) + ",";
+std::string to_key(int v) { return std::to_string(v); }
+std::string to_key(bool v) { return v ? "1" : "0"; }
+std::string to_key(float v) { return hex(v); }
+std::string to_key(const std::optional<Precision>& p) { return p ? precision_name(*p) : ""; }
+std::string to_key(const Frequencies& f) {
+  std::string s = hex(f.attention_factor) + "/" + std::to_string(f.num_streams) + "/";
+  for (uint8_t p : f.pair_stream) s += std::to_string(int(p)) + ",";
+  s += "/";
+  for (double v : f.inv_freq) s += hex(v) + ",";
   return s;
 }
 
@@ -302,18 +341,44 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return parts;
 }
 
+void from_key(const std::string& s, int& out) { out = std::stoi(s); }
+void from_key(const std::string& s, bool& out) { out = s == "1"; }
+void from_key(const std::string& s, float& out) { out = float(std::strtod(s.c_str(), nullptr)); }
+void from_key(const std::string& s, std::optional<Precision>& out) {
+  if (s.empty()) out.reset();
+  else out = parse_precision(s);
+}
+void from_key(const std::string& s, Frequencies& out) {
+  const std::vector<std::string> f = split(s, '/');
+  if (f.size() != 4) fail("[rope] not a rotary options key (frequencies \"" + s + "\").");
+  out = Frequencies{};
+  out.attention_factor = std::strtod(f[0].c_str(), nullptr);
+  out.num_streams = std::stoi(f[1]);
+  for (const std::string& p : split(f[2], ',')) if (!p.empty()) out.pair_stream.push_back(uint8_t(std::stoi(p)));
+  for (const std::string& v : split(f[3], ',')) if (!v.empty()) out.inv_freq.push_back(std::strtod(v.c_str(), nullptr));
+}
+
+std::string options_key(const RopeOptions& o) {
+  std::string s;
+  for_each_option(o, [&](const char*, const auto& field) { s += to_key(field) + ";"; });
+  return s;
+}
+
 RopeOptions options_from_key(const std::string& key) {
-  const std::vector<std::string> f = split(key, ';');
-  if (f.size() != 10) fail("[rope] not a rotary options key: \"" + key + "\".");
-  Frequencies freqs;
-  freqs.attention_factor = std::strtod(f[6].c_str(), nullptr);
-  freqs.num_streams = std::stoi(f[7]);
-  for (const std::string& p : split(f[8], ',')) if (!p.empty()) freqs.pair_stream.push_back(uint8_t(std::stoi(p)));
-  for (const std::string& v : split(f[9], ',')) if (!v.empty()) freqs.inv_freq.push_back(std::strtod(v.c_str(), nullptr));
-  std::optional<std::string> precision;
-  if (!f[5].empty()) precision = f[5];
-  return make_options(std::stoi(f[0]), f[1] == "1", std::move(freqs), float(std::strtod(f[2].c_str(), nullptr)),
-                      f[3] == "1", std::stoi(f[4]), precision);
+  const std::vector<std::string> parts = split(key, ';');
+  RopeOptions o;
+  size_t i = 0;
+  for_each_option(o, [&](const char*, auto& field) {
+    if (i + 1 >= parts.size()) fail("[rope] not a rotary options key: \"" + key + "\".");
+    from_key(parts[i++], field);
+  });
+  return o;
+}
+
+std::string options_repr(const RopeOptions& o) {
+  std::string s = "RopeOptions(";
+  for_each_option(o, [&](const char* name, const auto& field) { s += std::string(name) + "=" + to_key(field) + ", "; });
+  return s.substr(0, s.size() - 2) + ")";
 }
 
 // The extended API: one or two tensors (q and k) into outputs (which may be the inputs).
@@ -448,18 +513,14 @@ which position stream each pair reads.)doc")
 
 void bind_options(py::module_& m) {
   py::class_<RopeOptions>(m, "RopeOptions", "The options of one call (rotary/rope.h); built by rotary's glue.")
-      .def(py::init(&make_options), py::arg("dims"), py::arg("traditional"), py::arg("freqs"), py::arg("scale"),
-           py::arg("inverse"), py::arg("seq_axis"), py::arg("precision").none(true))
+      .def(py::init(&options_from_kwargs), "RopeOptions(**options): the fields of for_each_option, by name.")
       .def_readonly("dims", &RopeOptions::dims)
-      .def_readonly("traditional", &RopeOptions::traditional)
       .def_readonly("freqs", &RopeOptions::freqs)
-      .def_readonly("scale", &RopeOptions::scale)
       .def_readonly("inverse", &RopeOptions::inverse)
-      .def_readonly("seq_axis", &RopeOptions::seq_axis)
       .def_property_readonly("key", &options_key, "Canonical text of the options (the torch operators' form).")
       .def_static("from_key", &options_from_key, py::arg("key"))
       .def("inverted", [](RopeOptions o) { o.inverse = !o.inverse; return o; }, "The inverse rotation's options.")
-      .def("__repr__", [](const RopeOptions& o) { return "RopeOptions(\"" + options_key(o) + "\")"; })
+      .def("__repr__", &options_repr)
       .def(py::pickle([](const RopeOptions& o) { return options_key(o); }, &options_from_key));
 }
 
