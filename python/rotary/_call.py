@@ -251,6 +251,8 @@ ARGUMENTS = """
     attention_factor: multiplies cos and sin (YaRN, LongRoPE); default: that of `freqs`, 1.
     mrope_section: M-RoPE pair counts per position stream (Qwen2-VL), summing to dims/2;
         `mrope_interleaved=True` for Qwen3-VL's interleaved form.
+    cuda_stream: the CUDA stream (a cudaStream_t as an int, e.g. torch's `stream.cuda_stream`)
+        for CUDA tensors; default: PyTorch's current stream.
 """
 
 

@@ -267,6 +267,7 @@ void for_each_option(Options& o, Visit&& visit) {
   visit("inverse", o.inverse);
   visit("seq_axis", o.seq_axis);
   visit("precision", o.precision);
+  visit("cuda_stream", o.stream);
 }
 
 // Reading one option from a Python value: no silent coercion (4.7 is not an int, 1 not a bool).
@@ -290,6 +291,7 @@ void from_python(const py::handle& v, const char*, Frequencies& out) {
   for (double f : out.inv_freq) check_finite(f, "every frequency");
   check_finite(out.attention_factor, "attention_factor");
 }
+void from_python(const py::handle& v, const char*, void*& out) { out = reinterpret_cast<void*>(v.cast<std::uintptr_t>()); }
 void from_python(const py::handle& v, const char*, std::optional<Precision>& out) {
   if (v.is_none()) out.reset();
   else out = parse_precision(v.cast<std::string>());
@@ -322,6 +324,7 @@ std::string to_key(int v) { return std::to_string(v); }
 std::string to_key(bool v) { return v ? "1" : "0"; }
 std::string to_key(float v) { return hex(v); }
 std::string to_key(const std::optional<Precision>& p) { return p ? precision_name(*p) : ""; }
+std::string to_key(void* p) { return std::to_string(reinterpret_cast<std::uintptr_t>(p)); }
 std::string to_key(const Frequencies& f) {
   std::string s = hex(f.attention_factor) + "/" + std::to_string(f.num_streams) + "/";
   for (uint8_t p : f.pair_stream) s += std::to_string(int(p)) + ",";
@@ -344,6 +347,7 @@ std::vector<std::string> split(const std::string& s, char sep) {
 void from_key(const std::string& s, int& out) { out = std::stoi(s); }
 void from_key(const std::string& s, bool& out) { out = s == "1"; }
 void from_key(const std::string& s, float& out) { out = float(std::strtod(s.c_str(), nullptr)); }
+void from_key(const std::string& s, void*& out) { out = reinterpret_cast<void*>(std::stoull(s)); }
 void from_key(const std::string& s, std::optional<Precision>& out) {
   if (s.empty()) out.reset();
   else out = parse_precision(s);
@@ -405,7 +409,7 @@ void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::o
     }
   }
   const CallPositions p = make_positions(offset, offsets, position_ids, cu_seqlens, starts);
-  options.stream = reinterpret_cast<void*>(stream);
+  if (!options.stream) options.stream = reinterpret_cast<void*>(stream);  // else the caller's cuda_stream
   py::gil_scoped_release release;
   if (n == 1)
     rope(in[0].v, out[0].v, p.positions, options);

@@ -112,3 +112,12 @@ def test_errors_name_the_argument():  # item 10
             lambda: rotary.rope(X, mrope_section=[5, -1, 0], position_ids=np.zeros((3, 3), np.int64)))
     refused(ValueError, "from_hf_config: the config holds NaN or Infinity",
             lambda: rotary.from_hf_config({"head_dim": 64, "rope_theta": float("nan")}))
+
+
+def test_cuda_stream_option_reaches_the_options():
+    # the option added through the one list of options: in the key, and checked by name
+    from rotary import _call
+    key = _call.make_call(X, cuda_stream=1234).options
+    assert "cuda_stream=1234" in repr(_call.options(key))
+    np.testing.assert_array_equal(rotary.rope(X, cuda_stream=0, offset=2), rotary.rope(X, offset=2))
+    refused(TypeError, "[rope] unknown option 'cuda_strem'.", lambda: rotary.rope(X, cuda_strem=1))
