@@ -103,11 +103,14 @@ def view(x, name: str = "x"):
     if isinstance(x, np.ndarray):
         return x
     if is_torch(x):
-        if x.layout != torch.strided:
-            raise TypeError(f"[rope] {name} must be a dense (strided) tensor but has layout {x.layout}.")
-        if x.is_meta:
-            raise ValueError(f"[rope] {name} is a meta tensor (no data); rotary needs a CPU or CUDA tensor.")
-        return to_dlpack(x.detach())
+        try:
+            return to_dlpack(x.detach() if x.requires_grad else x)
+        except (BufferError, RuntimeError):  # checked only on failure: the checks cost as much as the export
+            if x.layout != torch.strided:
+                raise TypeError(f"[rope] {name} must be a dense (strided) tensor but has layout {x.layout}.") from None
+            if x.is_meta:
+                raise ValueError(f"[rope] {name} is a meta tensor (no data); rotary needs a CPU or CUDA tensor.") from None
+            raise
     if is_mlx(x):
         return x.__dlpack__()  # evaluates x; strides and bfloat16 included
     raise TypeError(f"[rope] {name} must be a NumPy array, a PyTorch tensor or an MLX array but got "
