@@ -228,7 +228,7 @@ _cached_options_key = torch.compiler.assume_constant_result(_cached_options_key)
 
 
 ARGUMENTS = """
-    dims: rotated features (even); default: all of D, or 2 * pairs of `freqs`. Features at
+    dims: rotated features (even); default: all of D (frequencies must then have D/2 pairs). Features at
         index >= dims pass through unchanged (partial rotary).
     traditional: pair layout. False (default): pairs (i, i + dims/2), GPT-NeoX / Llama /
         Hugging Face "rotate_half". True: pairs (2i, 2i+1), GPT-J / RoFormer.
