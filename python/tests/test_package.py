@@ -27,6 +27,16 @@ def test_wheel_carries_typing_and_its_libraries():
         assert "[$ORIGIN]" in dyn, dyn  # finds its neighbours, not /usr/local's
 
 
+def test_loads_its_own_librotary():
+    # even where another librotary.so is installed (cmake --install puts one in /usr/local/lib)
+    code = ("import rotary\n"
+            "print([l.split()[-1] for l in open('/proc/self/maps') if 'librotary' in l or 'libhwy' in l][0:99])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/").stdout
+    loaded = set(eval(out))
+    assert loaded == {os.path.join(os.path.realpath(PKG), "librotary.so"),
+                      os.path.join(os.path.realpath(PKG), "libhwy.so.1")}, loaded
+
+
 def test_imports_without_any_cuda_runtime():
     # a fresh interpreter that cannot see any libcudart: rotary still imports and says no GPU
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", LD_LIBRARY_PATH="")
