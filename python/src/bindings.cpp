@@ -388,7 +388,7 @@ std::string options_repr(const RopeOptions& o) {
 // The extended API: one or two tensors (q and k) into outputs (which may be the inputs).
 void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::object& offsets,
            const py::object& position_ids, const py::object& cu_seqlens, const py::object& starts,
-           RopeOptions options, std::uintptr_t stream) {
+           const RopeOptions& options, std::uintptr_t stream) {
   const size_t n = xs.size();
   if (n < 1 || n > 2 || outs.size() != n) fail("[rope] internal: expected one or two tensors.");
   const bool ragged = !cu_seqlens.is_none();
@@ -409,12 +409,19 @@ void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::o
     }
   }
   const CallPositions p = make_positions(offset, offsets, position_ids, cu_seqlens, starts);
-  if (!options.stream) options.stream = reinterpret_cast<void*>(stream);  // else the caller's cuda_stream
+  // The current stream, unless the caller gave cuda_stream; copied only then (the options hold
+  // the frequencies: no per-call copy of them on CPU).
+  std::optional<RopeOptions> on_stream;
+  if (stream && !options.stream) {
+    on_stream = options;
+    on_stream->stream = reinterpret_cast<void*>(stream);
+  }
+  const RopeOptions& o = on_stream ? *on_stream : options;
   py::gil_scoped_release release;
   if (n == 1)
-    rope(in[0].v, out[0].v, p.positions, options);
+    rope(in[0].v, out[0].v, p.positions, o);
   else
-    rope_qk(in[0].v, in[1].v, out[0].v, out[1].v, p.positions, options);
+    rope_qk(in[0].v, in[1].v, out[0].v, out[1].v, p.positions, o);
 }
 
 // The float64 oracle of the C++ library (tests): the exact result as a new float64 array.
