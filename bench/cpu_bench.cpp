@@ -90,7 +90,7 @@ void run_case(const Case& c, Dtype dtype, bool traditional, const Options& opt) 
 
   RopeOptions o;
   o.dims = c.dims;
-  o.traditional = traditional;
+  o.layout = pair_layout(traditional);
   o.freqs = Frequencies::from_base(c.dims, 10000);
   o.inverse = c.inverse;
   const Positions pos = c.offsets_array ? Positions::offsets(offsets.view()) : Positions(0);

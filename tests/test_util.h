@@ -69,7 +69,7 @@ inline double max_abs(const Array& a) {
 inline RopeOptions oracle_options(int dims, bool traditional, std::vector<double> inv_freq, float scale = 1.0f) {
   RopeOptions o;
   o.dims = dims;
-  o.traditional = traditional;
+  o.layout = pair_layout(traditional);
   o.freqs.inv_freq = std::move(inv_freq);
   o.scale = scale;
   return o;

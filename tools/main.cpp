@@ -50,7 +50,7 @@ void print_json(const rotary::RopeConfig& c, const rotary::Frequencies& f,
   if (!c.mrope_section.empty()) {
     j["mrope_section"] = c.mrope_section;
     j["mrope_interleaved"] = c.mrope_interleaved;
-    j["pair_stream"] = std::vector<int>(f.pair_stream.begin(), f.pair_stream.end());
+    j["pair_stream"] = std::vector<int>(f.pair_position_stream.begin(), f.pair_position_stream.end());
   }
   std::cout << j.dump(2) << "\n";
 }
@@ -80,11 +80,11 @@ void print_text(const rotary::RopeConfig& c, const rotary::Frequencies& f,
     std::printf("mrope_section     [%d, %d, %d]%s\n", c.mrope_section[0], c.mrope_section[1],
                 c.mrope_section[2], c.mrope_interleaved ? " interleaved" : "");
   std::printf("\n%5s %24s %16s %12s%s\n", "pair", "inv_freq", "wavelength", "ratio",
-              f.pair_stream.empty() ? "" : "  stream");
+              f.pair_position_stream.empty() ? "" : "  stream");
   for (int j = 0; j < f.pairs(); ++j) {
     std::printf("%5d %24.17g %16.2f %12.8f", j, f.inv_freq[j], wavelength(f.inv_freq[j]),
                 f.inv_freq[j] / unscaled.inv_freq[j]);
-    if (!f.pair_stream.empty()) std::printf("  %6d", int(f.pair_stream[j]));
+    if (!f.pair_position_stream.empty()) std::printf("  %6d", int(f.pair_position_stream[j]));
     std::printf("\n");
   }
 }

@@ -6,12 +6,6 @@
 #include <ostream>
 #include <string>
 
-#if defined(__CUDACC__)
-#define ROTARY_HD __host__ __device__
-#else
-#define ROTARY_HD
-#endif
-
 namespace rotary {
 
 // An element type, as in MLX: compare with the constants below.
@@ -50,36 +44,28 @@ struct bfloat16_t {
   uint16_t bits;
 };
 
-ROTARY_HD inline float bits_to_float(uint32_t u) {
-#if defined(__CUDA_ARCH__)
-  return __uint_as_float(u);
-#else
+inline float bits_to_float(uint32_t u) {
   float f;
   std::memcpy(&f, &u, 4);
   return f;
-#endif
 }
-ROTARY_HD inline uint32_t float_to_bits(float f) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_uint(f);
-#else
+inline uint32_t float_to_bits(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
   return u;
-#endif
 }
 
-ROTARY_HD inline float to_float(bfloat16_t h) { return bits_to_float(uint32_t(h.bits) << 16); }
+inline float to_float(bfloat16_t h) { return bits_to_float(uint32_t(h.bits) << 16); }
 
 // Round to nearest even; NaN stays NaN (quiet).
-ROTARY_HD inline bfloat16_t to_bfloat16(float f) {
+inline bfloat16_t to_bfloat16(float f) {
   uint32_t u = float_to_bits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return bfloat16_t{uint16_t((u >> 16) | 0x40)};
   u += 0x7fffu + ((u >> 16) & 1u);
   return bfloat16_t{uint16_t(u >> 16)};
 }
 
-ROTARY_HD inline float to_float(float16_t h) {
+inline float to_float(float16_t h) {
   const uint32_t sign = uint32_t(h.bits & 0x8000u) << 16;
   const uint32_t exp = (h.bits >> 10) & 0x1fu;
   const uint32_t man = h.bits & 0x3ffu;
@@ -93,7 +79,7 @@ ROTARY_HD inline float to_float(float16_t h) {
 }
 
 // Round to nearest even, overflow to infinity, subnormals kept.
-ROTARY_HD inline float16_t to_float16(float f) {
+inline float16_t to_float16(float f) {
   const uint32_t u = float_to_bits(f);
   const uint16_t sign = uint16_t((u >> 16) & 0x8000u);
   const uint32_t a = u & 0x7fffffffu;

@@ -10,12 +10,13 @@ namespace rotary {
 struct Frequencies {
   std::vector<double> inv_freq;      // radians per position unit, one per rotated pair (dims/2)
   double attention_factor = 1.0;     // multiplies cos and sin (YaRN, LongRoPE)
-  std::vector<uint8_t> pair_stream;  // empty, or one stream index per pair (M-RoPE, vision)
-  int num_streams = 1;               // position streams the pairs read from
+  std::vector<uint8_t> pair_position_stream;  // empty, or one position stream per pair (M-RoPE)
+  int position_streams = 1;                   // position streams the pairs read from
 
   int pairs() const { return int(inv_freq.size()); }
 
-  // inv_freq[i] = base ** (-2i/dims), computed in double.
+  // inv_freq[i] = base ** (-2i/dims), computed in double: the one default-frequency builder
+  // (a call without frequencies of its own uses from_base(dims, 10000)).
   static Frequencies from_base(int dims, double base);
   // inv_freq[i] = 1 / periods[i] (MLX's `freqs` are periods).
   static Frequencies from_periods(const std::vector<double>& periods);

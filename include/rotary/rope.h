@@ -52,15 +52,24 @@ class Positions {
   std::optional<TensorView> starts_;
 };
 
+// Which features form a rotated pair. MLX's `traditional = true` is `interleaved`.
+enum class PairLayout : uint8_t {
+  half_split,   // pairs (i, i + dims/2): GPT-NeoX, Llama, MLX's default
+  interleaved,  // pairs (2i, 2i+1): GPT-J, MLX's traditional
+};
+inline constexpr PairLayout pair_layout(bool traditional) {
+  return traditional ? PairLayout::interleaved : PairLayout::half_split;
+}
+
 struct RopeOptions {
   int dims = 0;               // rotated features (even); 0 means all of D
-  bool traditional = false;   // true: pairs (2i, 2i+1); false: (i, i + dims/2)
+  PairLayout layout = PairLayout::half_split;
   Frequencies freqs;          // default: from_base(dims, 10000)
   float scale = 1.0f;         // multiplies positions
   bool inverse = false;       // the inverse rotation (the gradient)
   int seq_axis = -2;          // -2: (B, *heads, T, D); -3: (B, T, *heads, D). Ragged: ignored
   std::optional<Precision> precision;  // default_precision() when unset
-  void* stream = nullptr;     // CUDA stream (cudaStream_t) for device tensors; null: default stream
+  void* cuda_stream = nullptr;  // cudaStream_t for device tensors; null: the default stream
 };
 
 // Rotates x into a new array of its shape and dtype.

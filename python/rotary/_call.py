@@ -191,7 +191,7 @@ def _frequencies(dims, head_dim, base, freqs, inv_freq, attention_factor, mrope_
     if freqs is not None and inv_freq is not None:
         raise ValueError("[rope] Only one of freqs or inv_freq can have a value.")
     if isinstance(freqs, _rotary.Frequencies):
-        f = _rotary.Frequencies(freqs.inv_freq, freqs.attention_factor, freqs.pair_stream, freqs.num_streams)
+        f = _rotary.Frequencies(freqs.inv_freq, freqs.attention_factor, freqs.pair_position_stream, freqs.position_streams)
     elif freqs is not None:  # MLX's periods
         f = _rotary.Frequencies.from_periods(_float_list(freqs, "freqs"))
     elif inv_freq is not None:

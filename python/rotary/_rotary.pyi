@@ -3,10 +3,10 @@ from typing import Sequence
 class Frequencies:
     inv_freq: list[float]
     attention_factor: float
-    pair_stream: list[int]
-    num_streams: int
-    def __init__(self, inv_freq: Sequence[float], attention_factor: float = ..., pair_stream: Sequence[int] = ...,
-                 num_streams: int = ...) -> None: ...
+    pair_position_stream: list[int]
+    position_streams: int
+    def __init__(self, inv_freq: Sequence[float], attention_factor: float = ..., pair_position_stream: Sequence[int] = ...,
+                 position_streams: int = ...) -> None: ...
     @property
     def pairs(self) -> int: ...
     @property

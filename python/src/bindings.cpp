@@ -27,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/plan.h"
 #include "core/validate.h"
 #include "reference/oracle.h"
 
@@ -169,47 +170,53 @@ Precision parse_precision(const std::string& s) {
 
 std::string precision_name(Precision p) { return p == Precision::accurate ? "accurate" : "compat"; }
 
-// MLX's fast.rope / rope_vjp into a caller-allocated `out`, with MLX's checks in MLX's order.
+// MLX's fast.rope / rope_vjp into a caller-allocated `out`: core::check_mlx_call runs MLX's
+// checks in MLX's order (the one validation sequence of C++ and Python), then core::run.
 void fast_rope(const py::object& x_obj, const py::object& out_obj, int dims, bool traditional,
                std::optional<float> base, float scale, const py::object& offset, const py::object& freqs,
                bool inverse, std::uintptr_t stream) {
-  const bool has_freqs = !freqs.is_none();
-  core::check_base_or_freqs(base.has_value(), has_freqs);
   const PyView x = to_view(x_obj, false, "x");
-  check_input(x);
+  core::MlxCall call;
+  call.x_ndim = x.v.ndim();
+  if (call.x_ndim > 0) {
+    call.x_batch = x.v.shape[0];
+    call.x_last = x.v.shape.back();
+  }
+  call.x_dtype = x.dtype_name;
+  call.x_floating = x.supported && is_floating(x.v.dtype);
+  call.base = base;
   Positions positions;
   std::optional<PyView> off;
   if (py::isinstance<py::int_>(offset)) {
     positions = Positions(offset.cast<int64_t>());
   } else {
     off = to_view(offset, false, "offset");
-    core::check_offset_array(off->v.shape, off->dtype_name, off->supported && is_integer(off->v.dtype),
-                             x.v.shape[0]);
+    call.offset_shape = &off->v.shape;
+    call.offset_dtype = off->dtype_name;
+    call.offset_integer = off->supported && is_integer(off->v.dtype);
     positions = Positions::offsets(off->v);
   }
-  const int D = x.v.shape.back();
-  core::check_dims(dims, D);
-  RopeOptions options;
-  if (has_freqs) {
-    // freqs arrives as a float64 NumPy array (converted in Python; dims/2 values).
-    auto f = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(freqs);
+  call.dims = dims;
+  // freqs arrives as a float64 NumPy array (converted in Python; dims/2 values).
+  py::array_t<double, py::array::c_style | py::array::forcecast> f;
+  Shape freqs_shape;
+  if (!freqs.is_none()) {
+    f = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(freqs);
     if (!f) fail("[rope] freqs must be an array of floats.");
-    Shape shape;
-    for (py::ssize_t i = 0; i < f.ndim(); ++i) shape.push_back(int(f.shape(i)));
-    core::check_freqs_shape(shape, dims);
-    std::vector<double> periods(f.data(), f.data() + dims / 2);
-    options.freqs = Frequencies::from_periods(periods);
-  } else {
-    options.freqs = Frequencies::from_base(dims, static_cast<double>(*base));
+    for (py::ssize_t i = 0; i < f.ndim(); ++i) freqs_shape.push_back(int(f.shape(i)));
+    call.freqs_shape = &freqs_shape;
   }
+  core::check_mlx_call(call);
+  RopeOptions options;
+  options.freqs = core::mlx_frequencies(dims, base, call.freqs_shape ? f.data() : nullptr);
   const PyView out = to_view(out_obj, true, "out");
   options.dims = dims;
-  options.traditional = traditional;
+  options.layout = pair_layout(traditional);
   options.scale = scale;
   options.inverse = inverse;
-  options.stream = reinterpret_cast<void*>(stream);
+  options.cuda_stream = reinterpret_cast<void*>(stream);
   py::gil_scoped_release release;
-  rope(x.v, out.v, positions, options);
+  core::run(&x.v, &out.v, 1, positions, options);
 }
 
 // An integer index array (offsets, position_ids, cu_seqlens, starts).
@@ -261,13 +268,13 @@ void check_finite(double v, const std::string& what) {
 template <class Options, class Visit>
 void for_each_option(Options& o, Visit&& visit) {
   visit("dims", o.dims);
-  visit("traditional", o.traditional);
+  visit("traditional", o.layout);  // MLX's word for the pair layout
   visit("freqs", o.freqs);
   visit("scale", o.scale);
   visit("inverse", o.inverse);
   visit("seq_axis", o.seq_axis);
   visit("precision", o.precision);
-  visit("cuda_stream", o.stream);
+  visit("cuda_stream", o.cuda_stream);
 }
 
 // Reading one option from a Python value: no silent coercion (4.7 is not an int, 1 not a bool).
@@ -281,6 +288,11 @@ void from_python(const py::handle& v, const char* name, int& out) {
   out = int(n);
 }
 void from_python(const py::handle& v, const char*, bool& out) { out = py::bool_(py::reinterpret_borrow<py::object>(v)); }
+void from_python(const py::handle& v, const char* name, PairLayout& out) {
+  bool traditional = false;
+  from_python(v, name, traditional);
+  out = pair_layout(traditional);
+}
 void from_python(const py::handle& v, const char* name, float& out) {
   const double d = py::float_(py::reinterpret_borrow<py::object>(v));
   check_finite(d, name);
@@ -322,12 +334,13 @@ std::string hex(double v) {
 }
 std::string to_key(int v) { return std::to_string(v); }
 std::string to_key(bool v) { return v ? "1" : "0"; }
+std::string to_key(PairLayout l) { return l == PairLayout::interleaved ? "interleaved" : "half_split"; }
 std::string to_key(float v) { return hex(v); }
 std::string to_key(const std::optional<Precision>& p) { return p ? precision_name(*p) : ""; }
 std::string to_key(void* p) { return std::to_string(reinterpret_cast<std::uintptr_t>(p)); }
 std::string to_key(const Frequencies& f) {
-  std::string s = hex(f.attention_factor) + "/" + std::to_string(f.num_streams) + "/";
-  for (uint8_t p : f.pair_stream) s += std::to_string(int(p)) + ",";
+  std::string s = hex(f.attention_factor) + "/" + std::to_string(f.position_streams) + "/";
+  for (uint8_t p : f.pair_position_stream) s += std::to_string(int(p)) + ",";
   s += "/";
   for (double v : f.inv_freq) s += hex(v) + ",";
   return s;
@@ -346,6 +359,7 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 void from_key(const std::string& s, int& out) { out = std::stoi(s); }
 void from_key(const std::string& s, bool& out) { out = s == "1"; }
+void from_key(const std::string& s, PairLayout& out) { out = pair_layout(s == "interleaved"); }
 void from_key(const std::string& s, float& out) { out = float(std::strtod(s.c_str(), nullptr)); }
 void from_key(const std::string& s, void*& out) { out = reinterpret_cast<void*>(std::stoull(s)); }
 void from_key(const std::string& s, std::optional<Precision>& out) {
@@ -357,8 +371,8 @@ void from_key(const std::string& s, Frequencies& out) {
   if (f.size() != 4) fail("[rope] not a rotary options key (frequencies \"" + s + "\").");
   out = Frequencies{};
   out.attention_factor = std::strtod(f[0].c_str(), nullptr);
-  out.num_streams = std::stoi(f[1]);
-  for (const std::string& p : split(f[2], ',')) if (!p.empty()) out.pair_stream.push_back(uint8_t(std::stoi(p)));
+  out.position_streams = std::stoi(f[1]);
+  for (const std::string& p : split(f[2], ',')) if (!p.empty()) out.pair_position_stream.push_back(uint8_t(std::stoi(p)));
   for (const std::string& v : split(f[3], ',')) if (!v.empty()) out.inv_freq.push_back(std::strtod(v.c_str(), nullptr));
 }
 
@@ -412,9 +426,9 @@ void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::o
   // The current stream, unless the caller gave cuda_stream; copied only then (the options hold
   // the frequencies: no per-call copy of them on CPU).
   std::optional<RopeOptions> on_stream;
-  if (stream && !options.stream) {
+  if (stream && !options.cuda_stream) {
     on_stream = options;
-    on_stream->stream = reinterpret_cast<void*>(stream);
+    on_stream->cuda_stream = reinterpret_cast<void*>(stream);
   }
   const RopeOptions& o = on_stream ? *on_stream : options;
   py::gil_scoped_release release;
@@ -444,27 +458,27 @@ std::string py_repr(double v) { return py::str(py::float_(v)); }
 std::string freqs_repr(const Frequencies& f) {
   std::string s = "Frequencies(inv_freq=[";
   for (size_t i = 0; i < f.inv_freq.size(); ++i) s += (i ? ", " : "") + py_repr(f.inv_freq[i]);
-  s += "], attention_factor=" + py_repr(f.attention_factor) + ", pair_stream=[";
-  for (size_t i = 0; i < f.pair_stream.size(); ++i) s += (i ? ", " : "") + std::to_string(int(f.pair_stream[i]));
-  return s + "], num_streams=" + std::to_string(f.num_streams) + ")";
+  s += "], attention_factor=" + py_repr(f.attention_factor) + ", pair_position_stream=[";
+  for (size_t i = 0; i < f.pair_position_stream.size(); ++i) s += (i ? ", " : "") + std::to_string(int(f.pair_position_stream[i]));
+  return s + "], position_streams=" + std::to_string(f.position_streams) + ")";
 }
 
-std::vector<uint8_t> pair_streams(const std::vector<int64_t>& v) {
+std::vector<uint8_t> pair_position_streams(const std::vector<int64_t>& v) {
   std::vector<uint8_t> r;
   for (int64_t s : v) {
-    if (s < 0 || s > 255) fail("[rope] pair_stream entries must be in [0, 255] but got " + std::to_string(s) + ".");
+    if (s < 0 || s > 255) fail("[rope] pair_position_stream entries must be in [0, 255] but got " + std::to_string(s) + ".");
     r.push_back(uint8_t(s));
   }
   return r;
 }
 
 Frequencies make_frequencies(std::vector<double> inv_freq, double attention_factor,
-                             const std::vector<int64_t>& pair_stream, int num_streams) {
+                             const std::vector<int64_t>& pair_position_stream, int position_streams) {
   Frequencies f;
   f.inv_freq = std::move(inv_freq);
   f.attention_factor = attention_factor;
-  f.pair_stream = pair_streams(pair_stream);
-  f.num_streams = num_streams;
+  f.pair_position_stream = pair_position_streams(pair_position_stream);
+  f.position_streams = position_streams;
   return f;
 }
 
@@ -491,15 +505,15 @@ What a RoPE rotates by: one inverse frequency per rotated pair (radians per posi
 the attention factor that multiplies cos and sin, and for multi-axis RoPE (M-RoPE, vision)
 which position stream each pair reads.)doc")
       .def(py::init(&make_frequencies), py::arg("inv_freq"), py::arg("attention_factor") = 1.0,
-           py::arg("pair_stream") = std::vector<int64_t>{}, py::arg("num_streams") = 1)
+           py::arg("pair_position_stream") = std::vector<int64_t>{}, py::arg("position_streams") = 1)
       .def_readwrite("inv_freq", &Frequencies::inv_freq, "Inverse frequency per pair (list of float).")
       .def_readwrite("attention_factor", &Frequencies::attention_factor, "Multiplies cos and sin.")
       .def_property(
-          "pair_stream",
-          [](const Frequencies& f) { return std::vector<int>(f.pair_stream.begin(), f.pair_stream.end()); },
-          [](Frequencies& f, const std::vector<int64_t>& v) { f.pair_stream = pair_streams(v); },
+          "pair_position_stream",
+          [](const Frequencies& f) { return std::vector<int>(f.pair_position_stream.begin(), f.pair_position_stream.end()); },
+          [](Frequencies& f, const std::vector<int64_t>& v) { f.pair_position_stream = pair_position_streams(v); },
           "Position stream per pair (empty: all pairs read stream 0).")
-      .def_readwrite("num_streams", &Frequencies::num_streams, "Number of position streams.")
+      .def_readwrite("position_streams", &Frequencies::position_streams, "Number of position streams.")
       .def_property_readonly("pairs", &Frequencies::pairs, "Number of rotated pairs (dims / 2).")
       .def_property_readonly("dims", [](const Frequencies& f) { return 2 * f.pairs(); }, "Rotated features.")
       .def_static("from_base", &Frequencies::from_base, py::arg("dims"), py::arg("base") = 10000.0,
@@ -509,12 +523,12 @@ which position stream each pair reads.)doc")
       .def("__repr__", &freqs_repr)
       .def("__eq__", [](const Frequencies& a, const Frequencies& b) {
         return a.inv_freq == b.inv_freq && a.attention_factor == b.attention_factor &&
-               a.pair_stream == b.pair_stream && a.num_streams == b.num_streams;
+               a.pair_position_stream == b.pair_position_stream && a.position_streams == b.position_streams;
       })
       .def(py::pickle(
           [](const Frequencies& f) {
             return py::make_tuple(f.inv_freq, f.attention_factor,
-                                  std::vector<int>(f.pair_stream.begin(), f.pair_stream.end()), f.num_streams);
+                                  std::vector<int>(f.pair_position_stream.begin(), f.pair_position_stream.end()), f.position_streams);
           },
           [](const py::tuple& t) {
             return make_frequencies(t[0].cast<std::vector<double>>(), t[1].cast<double>(),

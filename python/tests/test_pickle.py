@@ -54,5 +54,5 @@ def test_reprs_show_every_parameter():
     assert repr(rotary.nn.RoPE(32, traditional=True, base=500.0, scale=0.5)) == \
         "RoPE(32, traditional=True, base=500.0, scale=0.5)"
     f = rotary.Frequencies([1.0, 0.5], 1.25, [0, 1], 2)
-    assert repr(f) == "Frequencies(inv_freq=[1.0, 0.5], attention_factor=1.25, pair_stream=[0, 1], num_streams=2)"
+    assert repr(f) == "Frequencies(inv_freq=[1.0, 0.5], attention_factor=1.25, pair_position_stream=[0, 1], position_streams=2)"
     assert "factor" in repr(rotary.from_hf_config(LLAMA3))

@@ -1,6 +1,11 @@
-// MLX's fast::rope and its gradient: MLX's checks in MLX's order, then the extended API.
+// MLX's fast::rope and its gradient: MLX's checks in MLX's order (core::check_mlx_call),
+// then the planner and a backend.
 #include "rotary/fast.h"
 
+#include <optional>
+#include <vector>
+
+#include "core/plan.h"
 #include "core/validate.h"
 #include "rotary/cuda.h"
 #include "rotary/rope.h"
@@ -8,69 +13,69 @@
 namespace rotary::fast {
 namespace {
 
-// Spec 1.1 checks 1-4 and 8-11 (the offset checks 5-7 sit between 4 and 8 and are run by
-// the caller through `check_offset`).
-template <typename CheckOffset>
-Frequencies validate(const Array& x, int dims, const std::optional<float>& base,
-                     const std::optional<Array>& freqs, CheckOffset&& check_offset) {
-  core::check_base_or_freqs(base.has_value(), freqs.has_value());
-  core::check_input(x.view());
-  check_offset();
-  core::check_dims(dims, x.shape(-1));
-  if (!freqs) return Frequencies::from_base(dims, static_cast<double>(*base));
-  core::check_freqs_shape(freqs->shape(), dims);
-  std::vector<double> periods(dims / 2);
-  for (int i = 0; i < dims / 2; ++i) periods[i] = freqs->at(i);
-  return Frequencies::from_periods(periods);
-}
+Array rope_with(const Array& x, int dims, bool traditional, const std::optional<float>& base, float scale,
+                int64_t offset, const Array* offset_array, const std::optional<Array>& freqs, bool inverse) {
+  core::MlxCall call;
+  call.x_ndim = x.ndim();
+  if (x.ndim() > 0) {
+    call.x_batch = x.shape(0);
+    call.x_last = x.shape(-1);
+  }
+  call.x_dtype = to_string(x.dtype());
+  call.x_floating = is_floating(x.dtype());
+  call.base = base;
+  if (offset_array) {
+    call.offset_shape = &offset_array->shape();
+    call.offset_dtype = to_string(offset_array->dtype());
+    call.offset_integer = is_integer(offset_array->dtype());
+  }
+  call.dims = dims;
+  if (freqs) call.freqs_shape = &freqs->shape();
+  core::check_mlx_call(call);
 
-Array apply(const Array& x, int dims, bool traditional, float scale, const Positions& positions,
-            Frequencies freqs, bool inverse) {
+  std::vector<double> periods;
+  if (freqs)
+    for (int i = 0; i < dims / 2; ++i) periods.push_back(freqs->at(i));
   RopeOptions options;
   options.dims = dims;
-  options.traditional = traditional;
-  options.freqs = std::move(freqs);
+  options.layout = pair_layout(traditional);
+  options.freqs = core::mlx_frequencies(dims, base, freqs ? periods.data() : nullptr);
   options.scale = scale;
   options.inverse = inverse;
-  return rotary::rope(x, positions, options);
-}
-
-Array rope_int(const Array& x, int dims, bool traditional, std::optional<float> base, float scale,
-               int offset, const std::optional<Array>& freqs, bool inverse) {
-  Frequencies f = validate(x, dims, base, freqs, [] {});
-  return apply(x, dims, traditional, scale, Positions(offset), std::move(f), inverse);
-}
-
-Array rope_array(const Array& x, int dims, bool traditional, std::optional<float> base, float scale,
-                 const Array& offset, const std::optional<Array>& freqs, bool inverse) {
-  Frequencies f = validate(x, dims, base, freqs,
-                           [&] { core::check_offset_array(offset.shape(), offset.dtype(), x.shape(0)); });
   // Offsets stay at their full width (MLX narrows int64 to int32; rotary does not). A host
   // offset array follows x to its device, as MLX's would.
-  const Array offsets = offset.device() == x.device() ? offset : to_device(offset, x.device());
-  return apply(x, dims, traditional, scale, Positions::offsets(offsets.view()), std::move(f), inverse);
+  std::optional<Array> offsets;
+  Positions positions(offset);
+  if (offset_array) {
+    offsets = offset_array->device() == x.device() ? *offset_array : to_device(*offset_array, x.device());
+    positions = Positions::offsets(offsets->view());
+  }
+  Array out = Array::empty(x.shape(), x.dtype(), x.device());
+  const TensorView in = x.view(), o = out.view();
+  core::run(&in, &o, 1, positions, options);
+  return out;
 }
 
 }  // namespace
 
 Array rope(const Array& x, int dims, bool traditional, std::optional<float> base, float scale, int offset,
            const std::optional<Array>& freqs) {
-  return rope_int(x, dims, traditional, base, scale, offset, freqs, false);
+  return rope_with(x, dims, traditional, base, scale, offset, nullptr, freqs, false);
 }
 
 Array rope(const Array& x, int dims, bool traditional, std::optional<float> base, float scale,
            const Array& offset, const std::optional<Array>& freqs) {
-  return rope_array(x, dims, traditional, base, scale, offset, freqs, false);
+  return rope_with(x, dims, traditional, base, scale, 0, &offset, freqs, false);
 }
 
 Array rope_vjp(const Array& cotangent, int dims, bool traditional, std::optional<float> base, float scale,
                int offset, const std::optional<Array>& freqs) {
-  return rope_int(cotangent, dims, traditional, base, scale, offset, freqs, true);
+  return rope_with(cotangent, dims, traditional, base, scale, offset, nullptr, freqs, true);
 }
 
 Array rope_vjp(const Array& cotangent, int dims, bool traditional, std::optional<float> base, float scale,
                const Array& offset, const std::optional<Array>& freqs) {
-  return rope_array(cotangent, dims, traditional, base, scale, offset, freqs, true);
+  return rope_with(cotangent, dims, traditional, base, scale, 0, &offset, freqs, true);
 }
 
 }  // namespace rotary::fast

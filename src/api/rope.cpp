@@ -2,20 +2,15 @@
 #include "rotary/rope.h"
 
 #include "core/plan.h"
+#include "core/validate.h"
 
 namespace rotary {
 namespace {
 
 void run(const TensorView* in, const TensorView* out, int n, const Positions& positions,
          const RopeOptions& options) {
-  // Without frequencies of its own, a call rotates with base 10000 over its rotated dims.
-  Frequencies fallback;
-  if (options.freqs.inv_freq.empty()) {
-    const int dims = options.dims == 0 && in[0].ndim() ? in[0].shape.back() : options.dims;
-    if (dims > 0 && dims % 2 == 0) fallback = Frequencies::from_base(dims, 10000.0);
-  }
-  const Frequencies& freqs = options.freqs.inv_freq.empty() ? fallback : options.freqs;
-  core::execute(core::make_plan(in, out, n, positions, options, freqs));
+  core::check_call(in[0], positions, options);
+  core::run(in, out, n, positions, options);
 }
 
 }  // namespace

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "rotary/dtype.h"
+#include "core/hd.h"
 
 namespace rotary::core {
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/frequencies.h"
 #include "core/validate.h"
 
 namespace rotary::core {
@@ -102,97 +103,106 @@ void check_non_negative(const TensorView& v, const char* name) {
   }
 }
 
-PositionPlan plan_positions(const Positions& p, const TensorView& x, int64_t B, int64_t T,
-                            const Frequencies& freqs) {
+std::string position_ids_shape(int S, int64_t B, int64_t T) {
+  const std::string s = std::to_string(S), b = std::to_string(B), t = std::to_string(T);
+  return S > 1 ? "(" + s + "," + t + ") or (" + s + "," + b + "," + t + ")" : "(" + t + ",) or (" + b + "," + t + ")";
+}
+
+// Kind offset: a scalar, or an offset array of shape (), (1,) or (B,) (checked by check_call).
+void plan_offsets(const Positions& p, const TensorView& x, int64_t B, PositionPlan& pp) {
+  const TensorView& a = p.array();
+  pp.offset = p.scalar_offset();
+  if (a.data) {
+    check_same_device(x, a, "offset");
+    pp.array = a.data;
+    pp.dtype = a.dtype;
+    pp.stride_b = (a.ndim() == 1 && a.shape[0] == B && B > 1) ? a.strides[0] : 0;
+    pp.batch_invariant = pp.stride_b == 0;
+  }
+  if (pp.streams != 1)
+    fail("[rope] freqs read " + std::to_string(pp.streams) +
+         " position streams; multi-axis RoPE needs Positions::ids of shape (S,T) or (S,B,T).");
+}
+
+// Kind ids: (T,) or (B,T); with S > 1 position streams, (S,T) or (S,B,T).
+void plan_ids(const Positions& p, const TensorView& x, int64_t B, int64_t T, PositionPlan& pp) {
+  const TensorView& a = p.array();
+  check_integer_array(a, "position_ids");
+  check_same_device(x, a, "position_ids");
+  const int S = pp.streams;
+  const int lead = S > 1 ? 1 : 0;  // a leading stream axis
+  const bool has_b = a.ndim() == lead + 2;
+  const bool shape_ok = (a.ndim() == lead + 1 || has_b) && (!lead || a.shape[0] == S) &&
+                        a.shape[a.ndim() - 1] == T && (!has_b || a.shape[lead] == B || a.shape[lead] == 1);
+  if (!shape_ok)
+    fail("[rope] position_ids must have shape " + position_ids_shape(S, B, T) + " but has shape " +
+         to_string(a.shape) +
+         (S == 1 && a.ndim() == 3
+              ? " (freqs.position_streams is 1: multi-axis ids need freqs with a pair_position_stream map)."
+              : "."));
+  check_non_negative(a, "position_ids");
+  pp.array = a.data;
+  pp.dtype = a.dtype;
+  pp.stride_s = lead ? a.strides[0] : 0;
+  pp.stride_b = has_b && a.shape[lead] > 1 ? a.strides[lead] : 0;
+  pp.stride_t = a.strides[a.ndim() - 1];
+  pp.batch_invariant = pp.stride_b == 0 || B == 1;
+}
+
+// A host cu_seqlens must start at 0, never decrease, and end at the token count T.
+void check_cu_seqlens_values(const TensorView& a, int64_t num_seqs, int64_t T) {
+  int64_t prev = read_index(a.data, a.dtype, 0);
+  if (prev != 0) fail("[rope] cu_seqlens must start at 0 but starts at " + std::to_string(prev) + ".");
+  for (int64_t s = 1; s <= num_seqs; ++s) {
+    const int64_t v = read_index(a.data, a.dtype, s * a.strides[0]);
+    if (v < prev)
+      fail("[rope] cu_seqlens must be non-decreasing but element " + std::to_string(s) + " (" +
+           std::to_string(v) + ") is below element " + std::to_string(s - 1) + " (" + std::to_string(prev) + ").");
+    prev = v;
+  }
+  if (prev != T)
+    fail("[rope] cu_seqlens must end at the number of tokens (" + std::to_string(T) + ") but ends at " +
+         std::to_string(prev) + ".");
+}
+
+// Kind ragged: cu_seqlens (num_seqs + 1) and optional starts (num_seqs).
+void plan_ragged(const Positions& p, const TensorView& x, int64_t T, PositionPlan& pp) {
+  const TensorView& a = p.array();
+  check_integer_array(a, "cu_seqlens");
+  check_same_device(x, a, "cu_seqlens");
+  if (a.ndim() != 1 || a.shape[0] < 1)
+    fail("[rope] cu_seqlens must be one dimensional with n+1 >= 1 elements but has shape " + to_string(a.shape) +
+         ".");
+  if (pp.streams != 1)
+    fail("[rope] ragged positions (cu_seqlens) have a single position stream but freqs read " +
+         std::to_string(pp.streams) + "; for multi-axis RoPE of packed tokens pass x as "
+         "(1, total_T, H, D) with seq_axis -3 and Positions::ids of shape (S, total_T).");
+  pp.array = a.data;
+  pp.dtype = a.dtype;
+  pp.stride_t = a.strides[0];
+  pp.num_seqs = a.shape[0] - 1;
+  if (a.device.type == Device::Type::cpu) check_cu_seqlens_values(a, pp.num_seqs, T);
+  if (!p.starts()) return;
+  const TensorView& st = *p.starts();
+  check_integer_array(st, "starts");
+  check_same_device(x, st, "starts");
+  if (st.ndim() != 1 || st.shape[0] != pp.num_seqs)
+    fail("[rope] starts must have one element per sequence (" + std::to_string(pp.num_seqs) + ") but has shape " +
+         to_string(st.shape) + ".");
+  check_non_negative(st, "starts");
+  pp.starts = st.data;
+  pp.starts_dtype = st.dtype;
+  pp.starts_stride = st.strides[0];
+}
+
+PositionPlan plan_positions(const Positions& p, const TensorView& x, int64_t B, int64_t T, int streams) {
   PositionPlan pp;
   pp.kind = p.kind();
-  pp.streams = freqs.num_streams;
-  const TensorView& a = p.array();
+  pp.streams = streams;
   switch (p.kind()) {
-    case Positions::Kind::offset:
-      pp.offset = p.scalar_offset();
-      if (a.data) {
-        check_offset_array(a.shape, a.dtype, B);
-        check_same_device(x, a, "offset");
-        pp.array = a.data;
-        pp.dtype = a.dtype;
-        pp.stride_b = (a.ndim() == 1 && a.shape[0] == B && B > 1) ? a.strides[0] : 0;
-        pp.batch_invariant = pp.stride_b == 0;
-      }
-      if (pp.streams != 1)
-        fail("[rope] freqs read " + std::to_string(pp.streams) +
-             " position streams; multi-axis RoPE needs Positions::ids of shape (S,T) or (S,B,T).");
-      break;
-    case Positions::Kind::ids: {
-      check_integer_array(a, "position_ids");
-      check_same_device(x, a, "position_ids");
-      const int S = pp.streams;
-      const int lead = S > 1 ? 1 : 0;  // a leading stream axis
-      const bool has_b = a.ndim() == lead + 2;
-      const bool shape_ok = (a.ndim() == lead + 1 || has_b) && (!lead || a.shape[0] == S) &&
-                            a.shape[a.ndim() - 1] == T && (!has_b || a.shape[lead] == B || a.shape[lead] == 1);
-      if (!shape_ok) {
-        const std::string want = S > 1 ? "(" + std::to_string(S) + "," + std::to_string(T) + ") or (" +
-                                             std::to_string(S) + "," + std::to_string(B) + "," +
-                                             std::to_string(T) + ")"
-                                       : "(" + std::to_string(T) + ",) or (" + std::to_string(B) + "," +
-                                             std::to_string(T) + ")";
-        fail("[rope] position_ids must have shape " + want + " but has shape " + to_string(a.shape) +
-             (S == 1 && a.ndim() == 3 ? " (freqs.num_streams is 1: multi-axis ids need freqs with a pair_stream map)."
-                                      : "."));
-      }
-      check_non_negative(a, "position_ids");
-      pp.array = a.data;
-      pp.dtype = a.dtype;
-      pp.stride_s = lead ? a.strides[0] : 0;
-      pp.stride_b = has_b && a.shape[lead] > 1 ? a.strides[lead] : 0;
-      pp.stride_t = a.strides[a.ndim() - 1];
-      pp.batch_invariant = pp.stride_b == 0 || B == 1;
-      break;
-    }
-    case Positions::Kind::ragged: {
-      check_integer_array(a, "cu_seqlens");
-      check_same_device(x, a, "cu_seqlens");
-      if (a.ndim() != 1 || a.shape[0] < 1)
-        fail("[rope] cu_seqlens must be one dimensional with n+1 >= 1 elements but has shape " +
-             to_string(a.shape) + ".");
-      if (pp.streams != 1)
-        fail("[rope] ragged positions (cu_seqlens) have a single position stream but freqs read " +
-             std::to_string(pp.streams) + "; for multi-axis RoPE of packed tokens pass x as "
-             "(1, total_T, H, D) with seq_axis -3 and Positions::ids of shape (S, total_T).");
-      pp.array = a.data;
-      pp.dtype = a.dtype;
-      pp.stride_t = a.strides[0];
-      pp.num_seqs = a.shape[0] - 1;
-      if (a.device.type == Device::Type::cpu) {
-        int64_t prev = read_index(a.data, a.dtype, 0);
-        if (prev != 0) fail("[rope] cu_seqlens must start at 0 but starts at " + std::to_string(prev) + ".");
-        for (int64_t s = 1; s <= pp.num_seqs; ++s) {
-          const int64_t v = read_index(a.data, a.dtype, s * a.strides[0]);
-          if (v < prev)
-            fail("[rope] cu_seqlens must be non-decreasing but element " + std::to_string(s) + " (" +
-                 std::to_string(v) + ") is below element " + std::to_string(s - 1) + " (" +
-                 std::to_string(prev) + ").");
-          prev = v;
-        }
-        if (prev != T)
-          fail("[rope] cu_seqlens must end at the number of tokens (" + std::to_string(T) +
-               ") but ends at " + std::to_string(prev) + ".");
-      }
-      if (p.starts()) {
-        const TensorView& st = *p.starts();
-        check_integer_array(st, "starts");
-        check_same_device(x, st, "starts");
-        if (st.ndim() != 1 || st.shape[0] != pp.num_seqs)
-          fail("[rope] starts must have one element per sequence (" + std::to_string(pp.num_seqs) +
-               ") but has shape " + to_string(st.shape) + ".");
-        check_non_negative(st, "starts");
-        pp.starts = st.data;
-        pp.starts_dtype = st.dtype;
-        pp.starts_stride = st.strides[0];
-      }
-      break;
-    }
+    case Positions::Kind::offset: plan_offsets(p, x, B, pp); break;
+    case Positions::Kind::ids: plan_ids(p, x, B, T, pp); break;
+    case Positions::Kind::ragged: plan_ragged(p, x, T, pp); break;
   }
   return pp;
 }
@@ -226,39 +236,68 @@ void check_qk_disjoint(const TensorView* in, const TensorView* out) {
 
 // Multi-axis frequencies: a stream count the kernels support and a map naming real streams.
 void check_streams(const Frequencies& freqs, int pairs) {
-  if (freqs.num_streams < 1 || freqs.num_streams > kMaxPositionStreams)
-    fail("[rope] freqs.num_streams must be between 1 and " + std::to_string(kMaxPositionStreams) +
-         " but is " + std::to_string(freqs.num_streams) + ".");
-  if (freqs.pair_stream.empty()) {
-    if (freqs.num_streams > 1)
-      fail("[rope] freqs.num_streams is " + std::to_string(freqs.num_streams) +
-           " but freqs.pair_stream is empty; say which stream each pair reads (e.g. from mrope_section).");
+  const int streams = freqs.position_streams;
+  const std::vector<uint8_t>& map = freqs.pair_position_stream;
+  if (streams < 1 || streams > kMaxPositionStreams)
+    fail("[rope] freqs.position_streams must be between 1 and " + std::to_string(kMaxPositionStreams) +
+         " but is " + std::to_string(streams) + ".");
+  if (map.empty()) {
+    if (streams > 1)
+      fail("[rope] freqs.position_streams is " + std::to_string(streams) +
+           " but freqs.pair_position_stream is empty; say which stream each pair reads (e.g. from "
+           "mrope_section).");
     return;
   }
-  if (int(freqs.pair_stream.size()) != pairs)
-    fail("[rope] freqs.pair_stream must have one entry per pair (" + std::to_string(pairs) +
-         ") but has " + std::to_string(freqs.pair_stream.size()) + ".");
-  for (size_t i = 0; i < freqs.pair_stream.size(); ++i)
-    if (freqs.pair_stream[i] >= freqs.num_streams)
-      fail("[rope] freqs.pair_stream[" + std::to_string(i) + "] names stream " +
-           std::to_string(freqs.pair_stream[i]) + " but freqs.num_streams is " +
-           std::to_string(freqs.num_streams) + ".");
+  if (int(map.size()) != pairs)
+    fail("[rope] freqs.pair_position_stream must have one entry per pair (" + std::to_string(pairs) +
+         ") but has " + std::to_string(map.size()) + ".");
+  for (size_t i = 0; i < map.size(); ++i)
+    if (map[i] >= streams)
+      fail("[rope] freqs.pair_position_stream[" + std::to_string(i) + "] names stream " + std::to_string(map[i]) +
+           " but freqs.position_streams is " + std::to_string(streams) + ".");
+}
+
+// Checks a second tensor (k) against the first (q): same dtype, rank, batch, tokens and D.
+void check_second_input(const TensorView& x, const TensorView& in, const AxisRoles& roles, const RopePlan& plan) {
+  check_input(in, roles.batch >= 0 ? 3 : 2);
+  check_same_device(x, in, "k");
+  if (in.dtype != x.dtype || in.ndim() != x.ndim() || in.shape[roles.token] != plan.T ||
+      in.shape[x.ndim() - 1] != plan.D || (roles.batch >= 0 && in.shape[roles.batch] != plan.B))
+    fail("[rope] q and k must share dtype, batch, tokens and head size but have shapes " + to_string(x.shape) +
+         " (" + to_string(x.dtype) + ") and " + to_string(in.shape) + " (" + to_string(in.dtype) + ").");
+}
+
+void check_seq_axis(const TensorView& x, int seq_axis) {
+  if (seq_axis != -2 && seq_axis != -3)
+    fail("[rope] seq_axis must be -2 (B, *, T, D) or -3 (B, T, *, D) but got " + std::to_string(seq_axis) + ".");
+  if (seq_axis == -3 && x.ndim() < 4)
+    fail("[rope] seq_axis -3 needs an input (B, T, *, D) with at least 4 dimensions but got " +
+         std::to_string(x.ndim()) + ".");
+}
+
+// The frequencies, layout, direction and precision of a call; freqs has the call's pairs.
+void plan_rotation(const RopeOptions& options, const Frequencies& freqs, RopePlan& plan) {
+  if (freqs.pairs() != plan.pairs)
+    fail("[rope] freqs must have dims/2 = " + std::to_string(plan.pairs) + " inverse frequencies but has " +
+         std::to_string(freqs.pairs()) + ".");
+  check_streams(freqs, plan.pairs);
+  plan.inv_freq = freqs.inv_freq.data();
+  if (!freqs.pair_position_stream.empty()) plan.pair_position_stream = freqs.pair_position_stream.data();
+  plan.scale = options.scale;
+  plan.attention_factor = freqs.attention_factor;
+  plan.layout = options.layout;
+  plan.inverse = options.inverse;
+  plan.precision = options.precision.value_or(default_precision());
+  plan.cuda_stream = options.cuda_stream;
 }
 
 }  // namespace
 
 RopePlan make_plan(const TensorView* inputs, const TensorView* outputs, int n_tensors,
-                   const Positions& positions, const RopeOptions& options, const Frequencies& freqs) {
+                   const Positions& positions, const RopeOptions& options) {
   const TensorView& x = inputs[0];
   const bool ragged = positions.kind() == Positions::Kind::ragged;
-  check_input(x, ragged ? 2 : 3);
-  if (!ragged && options.seq_axis != -2 && options.seq_axis != -3)
-    fail("[rope] seq_axis must be -2 (B, *, T, D) or -3 (B, T, *, D) but got " +
-         std::to_string(options.seq_axis) + ".");
-  if (!ragged && options.seq_axis == -3 && x.ndim() < 4)
-    fail("[rope] seq_axis -3 needs an input (B, T, *, D) with at least 4 dimensions but got " +
-         std::to_string(x.ndim()) + ".");
-
+  if (!ragged) check_seq_axis(x, options.seq_axis);
   const AxisRoles roles = axis_roles(x.ndim(), options.seq_axis, ragged);
   RopePlan plan;
   plan.dtype = x.dtype;
@@ -266,42 +305,22 @@ RopePlan make_plan(const TensorView* inputs, const TensorView* outputs, int n_te
   plan.B = roles.batch >= 0 ? x.shape[roles.batch] : 1;
   plan.T = x.shape[roles.token];
   plan.D = x.shape[x.ndim() - 1];
-  const int dims = options.dims == 0 ? int(plan.D) : options.dims;
-  check_dims(dims, plan.D);
-  plan.dims = dims;
-  plan.pairs = dims / 2;
-  if (freqs.pairs() != plan.pairs)
-    fail("[rope] freqs must have dims/2 = " + std::to_string(plan.pairs) +
-         " inverse frequencies but has " + std::to_string(freqs.pairs()) + ".");
-  check_streams(freqs, plan.pairs);
-  if (!freqs.pair_stream.empty()) plan.pair_stream = freqs.pair_stream.data();
-  plan.positions = plan_positions(positions, x, plan.B, plan.T, freqs);
+  plan.dims = options.dims == 0 ? int(plan.D) : options.dims;
+  plan.pairs = plan.dims / 2;
+  // The one place the base-10000 fallback is resolved (the oracle reads the same function).
+  const Frequencies& freqs = call_frequencies(options.freqs, plan.dims);
+  plan_rotation(options, freqs, plan);
+  plan.positions = plan_positions(positions, x, plan.B, plan.T, freqs.position_streams);
 
   plan.n_tensors = n_tensors;
   for (int k = 0; k < n_tensors; ++k) {
     const TensorView& in = inputs[k];
-    if (k > 0) {
-      check_input(in, ragged ? 2 : 3);
-      check_same_device(x, in, "k");
-      if (in.dtype != x.dtype || in.ndim() != x.ndim() || in.shape[roles.token] != plan.T ||
-          in.shape[x.ndim() - 1] != plan.D || (roles.batch >= 0 && in.shape[roles.batch] != plan.B))
-        fail("[rope] q and k must share dtype, batch, tokens and head size but have shapes " +
-             to_string(x.shape) + " (" + to_string(x.dtype) + ") and " + to_string(in.shape) + " (" +
-             to_string(in.dtype) + ").");
-    }
+    if (k > 0) check_second_input(x, in, roles, plan);
     check_output(in, outputs[k]);
     fill_geometry(roles, in, outputs[k], plan.tensors[k]);
     plan.tensors[k].in_place = same_view(in, outputs[k]);
   }
   if (n_tensors == 2) check_qk_disjoint(inputs, outputs);
-
-  plan.traditional = options.traditional;
-  plan.inverse = options.inverse;
-  plan.precision = options.precision.value_or(default_precision());
-  plan.inv_freq = freqs.inv_freq.data();
-  plan.scale = options.scale;
-  plan.attention_factor = freqs.attention_factor;
-  plan.stream = options.stream;
   return plan;
 }
 

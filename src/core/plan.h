@@ -1,9 +1,11 @@
-// RopePlan: one validated, canonical description of a RoPE call, the only thing a
-// backend receives. Built by make_plan() from the public API's arguments.
+// RopePlan: one validated, canonical description of a RoPE call, the only thing a backend
+// receives. A plain struct that host and device code read alike (ROTARY_HD accessors): the
+// CPU kernels take it by reference, the CUDA kernels by value. Built by make_plan().
 #pragma once
 
 #include <cstdint>
 
+#include "core/hd.h"
 #include "rotary/dtype.h"
 #include "rotary/frequencies.h"
 #include "rotary/rope.h"
@@ -26,7 +28,8 @@ struct TensorGeometry {
   int64_t head_stride[kMaxHeadAxes] = {};
 
   // Element offset of flattened head index h (row-major over the head axes).
-  int64_t head_offset(int64_t h) const {
+  ROTARY_HD int64_t head_offset(int64_t h) const {
+    if (n_head_axes <= 1) return n_head_axes ? h * head_stride[0] : 0;
     int64_t off = 0;
     for (int a = n_head_axes - 1; a >= 0; --a) {
       off += (h % head_size[a]) * head_stride[a];
@@ -36,13 +39,27 @@ struct TensorGeometry {
   }
 };
 
-// An input and the output it is written to (the same geometry when in place).
+// An input and the output it is written to (the same geometry when in place). The planner
+// merges the head axes of both together: they share the axis count and sizes.
 struct TensorPair {
   TensorGeometry in;
   TensorGeometry out;
   int64_t heads = 1;  // product of the head sizes
   bool in_place = false;
 };
+
+// Element i of an integer array of type dtype (int32, int64 or uint32), on the reader's side.
+ROTARY_HD inline int64_t read_index(const void* p, Dtype dtype, int64_t i) {
+#if defined(__CUDA_ARCH__)
+  if (dtype.val == Dtype::Val::int32) return __ldg(static_cast<const int32_t*>(p) + i);
+  if (dtype.val == Dtype::Val::uint32) return __ldg(static_cast<const uint32_t*>(p) + i);
+  return __ldg(static_cast<const long long*>(p) + i);
+#else
+  if (dtype.val == Dtype::Val::int32) return static_cast<const int32_t*>(p)[i];
+  if (dtype.val == Dtype::Val::uint32) return static_cast<const uint32_t*>(p)[i];
+  return static_cast<const int64_t*>(p)[i];
+#endif
+}
 
 // Where token (b, t) sits, for position stream s. Pointers are on the plan's device.
 struct PositionPlan {
@@ -57,6 +74,36 @@ struct PositionPlan {
   int64_t starts_stride = 0;
   int64_t num_seqs = 0;            // ragged
   bool batch_invariant = true;     // positions independent of b: angles shared across batch rows
+
+  // Position of token t of batch row b in stream s, any kind; ragged: the sequence holding t
+  // is found by binary search over cu_seqlens, so callers index by token alone.
+  ROTARY_HD int64_t at(int64_t b, int64_t t, int s) const {
+    switch (kind) {
+      case Positions::Kind::offset:
+        return t + (array ? read_index(array, dtype, b * stride_b) : offset);
+      case Positions::Kind::ids:
+        return read_index(array, dtype, s * stride_s + b * stride_b + t * stride_t);
+      case Positions::Kind::ragged:
+        break;
+    }
+    int64_t lo = 0, hi = num_seqs;  // the last q with cu_seqlens[q] <= t (skipping empty ones), in [lo, hi)
+    while (hi - lo > 1) {
+      const int64_t mid = (lo + hi) / 2;
+      if (read_index(array, dtype, mid * stride_t) <= t) lo = mid;
+      else hi = mid;
+    }
+    const int64_t start = starts ? read_index(starts, starts_dtype, lo * starts_stride) : 0;
+    return start + t - read_index(array, dtype, lo * stride_t);
+  }
+
+  // Positions of token (b, t) in every stream (at most kMaxPositionStreams).
+  ROTARY_HD void at_streams(int64_t b, int64_t t, int64_t* pos) const {
+    if (streams == 1) {
+      pos[0] = at(b, t, 0);
+      return;
+    }
+    for (int s = 0; s < streams; ++s) pos[s] = at(b, t, s);
+  }
 };
 
 struct RopePlan {
@@ -65,7 +112,7 @@ struct RopePlan {
   int64_t B = 1, T = 1, D = 0;  // ragged: B = 1, T = total tokens
   int dims = 0;                 // rotated features
   int pairs = 0;                // dims / 2
-  bool traditional = false;
+  PairLayout layout = PairLayout::half_split;
   bool inverse = false;
   Precision precision = Precision::accurate;
 
@@ -74,37 +121,33 @@ struct RopePlan {
 
   PositionPlan positions;
 
-  const double* inv_freq = nullptr;     // pairs values, host memory
-  const uint8_t* pair_stream = nullptr;  // pairs values or null (every pair reads stream 0)
+  // Frequencies, resolved once by the planner (base 10000 when the call names none). Host
+  // memory: a backend that runs elsewhere copies them (the CUDA launch passes them by value).
+  const double* inv_freq = nullptr;               // pairs values
+  const uint8_t* pair_position_stream = nullptr;  // pairs values, or null: every pair reads stream 0
   double scale = 1.0;
   double attention_factor = 1.0;
 
-  void* stream = nullptr;  // CUDA stream
+  void* cuda_stream = nullptr;
 
-  // Distinct position rows: T when positions are shared across the batch, else B * T.
-  int64_t position_rows() const { return positions.batch_invariant ? T : B * T; }
+  // Heads of every tensor together (Q's then K's).
+  ROTARY_HD int64_t heads_total() const { return tensors[0].heads + (n_tensors > 1 ? tensors[1].heads : 0); }
+  // Element distance from pair i's first feature to its second, and between pairs' first features.
+  ROTARY_HD int64_t partner_distance() const { return layout == PairLayout::interleaved ? 1 : pairs; }
+  ROTARY_HD int64_t pair_step() const { return layout == PairLayout::interleaved ? 2 : 1; }
 };
 
-// Reads element i of an integer array of type dtype (int32, int64 or uint32).
-inline int64_t read_index(const void* p, Dtype dtype, int64_t i) {
-  if (dtype == int32) return static_cast<const int32_t*>(p)[i];
-  if (dtype == uint32) return static_cast<const uint32_t*>(p)[i];
-  return static_cast<const int64_t*>(p)[i];
-}
-
-// Position of token t of batch row b in stream s (host memory only; ragged excluded).
-inline int64_t position_at(const PositionPlan& pp, int64_t b, int64_t t, int s) {
-  if (pp.kind == Positions::Kind::offset)
-    return t + (pp.array ? read_index(pp.array, pp.dtype, b * pp.stride_b) : pp.offset);
-  return read_index(pp.array, pp.dtype, s * pp.stride_s + b * pp.stride_b + t * pp.stride_t);
-}
-
-// Validates everything and builds the plan. `freqs` must outlive the plan.
+// Validates the parts of a call that MLX's checks (check_mlx_call) do not cover and builds the
+// plan. The tensors' views and options.freqs must outlive the plan.
 RopePlan make_plan(const TensorView* inputs, const TensorView* outputs, int n_tensors,
-                   const Positions& positions, const RopeOptions& options,
-                   const Frequencies& freqs);
+                   const Positions& positions, const RopeOptions& options);
 
 // Runs a plan on the backend of its device.
 void execute(const RopePlan& plan);
+
+// Plans and executes a call that passed check_call (extended API) or check_mlx_call (MLX
+// signatures): one or two tensors (q and k) into their outputs.
+void run(const TensorView* inputs, const TensorView* outputs, int n_tensors, const Positions& positions,
+         const RopeOptions& options);
 
 }  // namespace rotary::core

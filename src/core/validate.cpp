@@ -10,11 +10,6 @@ namespace rotary::core {
 
 void fail(const std::string& message) { throw std::invalid_argument(message); }
 
-void check_base_or_freqs(bool has_base, bool has_freqs) {
-  if (has_base && has_freqs) fail("[rope] Only one of base or freqs can have a value.");
-  if (!has_base && !has_freqs) fail("[rope] Neither base nor freqs has a value.");
-}
-
 void check_input(int ndim, const std::string& dtype_name, bool floating, int min_ndim) {
   if (ndim < min_ndim)
     fail("[rope] Input must have at least " + std::to_string(min_ndim) +
@@ -26,6 +21,15 @@ void check_input(const TensorView& x, int min_ndim) {
   check_input(x.ndim(), to_string(x.dtype), is_floating(x.dtype), min_ndim);
 }
 
+namespace {
+
+// Spec 1.1 checks 1 and 2 (exactly one of base and freqs).
+void check_base_or_freqs(bool has_base, bool has_freqs) {
+  if (has_base && has_freqs) fail("[rope] Only one of base or freqs can have a value.");
+  if (!has_base && !has_freqs) fail("[rope] Neither base nor freqs has a value.");
+}
+
+// Checks 5-7 for an offset array against batch size B.
 void check_offset_array(const Shape& shape, const std::string& dtype_name, bool integer, int64_t B) {
   if (shape.size() > 1)
     fail("[rope] offset must have at most one dimension but has shape " + to_string(shape) + ".");
@@ -40,6 +44,7 @@ void check_offset_array(const Shape& shape, Dtype dtype, int64_t B) {
   check_offset_array(shape, to_string(dtype), is_integer(dtype), B);
 }
 
+// Checks 8-10.
 void check_dims(int dims, int64_t D) {
   if (dims <= 0) fail("[rope] dims must be positive but got " + std::to_string(dims) + ".");
   if (dims % 2 != 0) fail("[rope] dims must be even but got " + std::to_string(dims) + ".");
@@ -47,10 +52,35 @@ void check_dims(int dims, int64_t D) {
     fail("[rope] dims must not exceed the input's last dimension (D) but got " + std::to_string(dims) + ".");
 }
 
+// Check 11 (MLX's freqs array).
 void check_freqs_shape(const Shape& shape, int dims) {
   if (shape.size() != 1 || shape[0] != dims / 2)
     fail("[rope] freqs must be one dimensional with size " + std::to_string(dims / 2) +
          " but got shape " + to_string(shape) + ".");
+}
+
+}  // namespace
+
+void check_mlx_call(const MlxCall& c) {
+  check_base_or_freqs(c.base.has_value(), c.freqs_shape != nullptr);
+  check_input(c.x_ndim, c.x_dtype, c.x_floating);
+  if (c.offset_shape) check_offset_array(*c.offset_shape, c.offset_dtype, c.offset_integer, c.x_batch);
+  check_dims(c.dims, c.x_last);
+  if (c.freqs_shape) check_freqs_shape(*c.freqs_shape, c.dims);
+}
+
+Frequencies mlx_frequencies(int dims, const std::optional<float>& base, const double* periods) {
+  if (!periods) return Frequencies::from_base(dims, static_cast<double>(*base));
+  return Frequencies::from_periods(std::vector<double>(periods, periods + dims / 2));
+}
+
+void check_call(const TensorView& x, const Positions& positions, const RopeOptions& options) {
+  check_input(x, positions.kind() == Positions::Kind::ragged ? 2 : 3);
+  const TensorView& offsets = positions.array();
+  if (positions.kind() == Positions::Kind::offset && offsets.data)
+    check_offset_array(offsets.shape, offsets.dtype, x.shape[0]);
+  const int64_t D = x.shape.back();
+  check_dims(options.dims == 0 ? int(D) : options.dims, D);
 }
 
 namespace {

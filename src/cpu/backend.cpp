@@ -12,29 +12,15 @@
 #include <type_traits>
 #include <vector>
 
-#include "cpu/angles.h"
+#include "cpu/angle_table.h"
 #include "cpu/parallel.h"
 #include "cpu/rotate_row.h"
 #include "cpu/simd.h"
-#include "core/validate.h"
+#include "core/dispatch.h"
 
 namespace rotary::cpu_backend {
 
 using core::RopePlan;
-using core::read_index;
-
-int64_t token_position(const core::PositionPlan& pp, int64_t b, int64_t t, int s) {
-  if (pp.kind != Positions::Kind::ragged) return core::position_at(pp, b, t, s);
-  // The sequence holding token t: the last s with cu_seqlens[s] <= t (skipping empty ones).
-  int64_t lo = 0, hi = pp.num_seqs;  // answer in [lo, hi)
-  while (hi - lo > 1) {
-    const int64_t mid = (lo + hi) / 2;
-    if (read_index(pp.array, pp.dtype, mid * pp.stride_t) <= t) lo = mid;
-    else hi = mid;
-  }
-  const int64_t start = pp.starts ? read_index(pp.starts, pp.starts_dtype, lo * pp.starts_stride) : 0;
-  return start + t - read_index(pp.array, pp.dtype, lo * pp.stride_t);
-}
 
 AngleSetup::AngleSetup(const RopePlan& plan) : scale_f32(static_cast<float>(plan.scale)) {
   if (plan.precision == Precision::compat)
@@ -43,7 +29,7 @@ AngleSetup::AngleSetup(const RopePlan& plan) : scale_f32(static_cast<float>(plan
 
 namespace {
 
-constexpr int64_t kStreamBytes = int64_t(16) << 20;
+constexpr int64_t kNontemporalBytes = int64_t(16) << 20;
 constexpr int64_t kTableFloats = 16384;  // 64 KiB of cos/sin per tile (larger measured no faster)
 
 std::atomic<KernelMode>& mode_flag() {
@@ -65,13 +51,47 @@ bool finite_tables(const RopePlan& plan) {
   return true;
 }
 
+struct TilePlan;
+
 template <typename Acc>
 struct TileTable {
   std::vector<Acc> cos, sin;
   std::vector<float> cos2, sin2;
   std::vector<double> pos;   // per-pair positions (several position streams)
   std::vector<float> posf;
+  TileTable(int pairs, const TilePlan& tp);
 };
+
+// SIMD cos/sin of position row (pb, t): one vectorised pass over the pairs.
+template <typename Acc>
+void sincos_position_row(const RopePlan& plan, const AngleSetup& setup, int64_t pb, int64_t t, TileTable<Acc>& tab,
+                         float* c, float* s) {
+  const int pairs = plan.pairs;
+  AngleArgs a;
+  a.pairs = pairs;
+  a.compat = plan.precision == Precision::compat;
+  a.inv_freq = plan.inv_freq;
+  a.inv_freq_f32 = setup.inv_freq_f32.data();
+  a.factor = float(plan.attention_factor);
+  a.sign = plan.inverse ? -1.0f : 1.0f;
+  int64_t pos[core::kMaxPositionStreams];
+  plan.positions.at_streams(pb, t, pos);
+  if (plan.pair_position_stream) {
+    tab.pos.resize(pairs);
+    tab.posf.resize(pairs);
+    for (int i = 0; i < pairs; ++i) {
+      const int64_t p = pos[plan.pair_position_stream[i]];
+      tab.pos[i] = double(p) * plan.scale;
+      tab.posf[i] = setup.scale_f32 * float(p);
+    }
+    if (a.compat) a.posf_per_pair = tab.posf.data();
+    else a.pos_per_pair = tab.pos.data();
+  } else {
+    a.pos = double(pos[0]) * plan.scale;
+    a.posf = setup.scale_f32 * float(pos[0]);
+  }
+  sincos_row(a, c, s);
+}
 
 template <typename Acc>
 void fill_tile(const RopePlan& plan, const AngleSetup& setup, bool simd, bool expand, int64_t pb, int64_t t0,
@@ -82,30 +102,7 @@ void fill_tile(const RopePlan& plan, const AngleSetup& setup, bool simd, bool ex
     Acc* s = tab.sin.data() + r * pairs;
     if constexpr (std::is_same_v<Acc, float>) {
       if (simd) {
-        AngleArgs a;
-        a.pairs = pairs;
-        a.compat = plan.precision == Precision::compat;
-        a.inv_freq = plan.inv_freq;
-        a.inv_freq_f32 = setup.inv_freq_f32.data();
-        a.factor = float(plan.attention_factor);
-        a.sign = plan.inverse ? -1.0f : 1.0f;
-        int64_t pos[core::kMaxPositionStreams];
-        stream_positions(plan, pb, t0 + r, pos);
-        if (plan.pair_stream) {
-          tab.pos.resize(pairs);
-          tab.posf.resize(pairs);
-          for (int i = 0; i < pairs; ++i) {
-            const int64_t p = pos[plan.pair_stream[i]];
-            tab.pos[i] = double(p) * plan.scale;
-            tab.posf[i] = setup.scale_f32 * float(p);
-          }
-          if (a.compat) a.posf_per_pair = tab.posf.data();
-          else a.pos_per_pair = tab.pos.data();
-        } else {
-          a.pos = double(pos[0]) * plan.scale;
-          a.posf = setup.scale_f32 * float(pos[0]);
-        }
-        sincos_row(a, c, s);
+        sincos_position_row(plan, setup, pb, t0 + r, tab, c, s);
         if (expand)
           expand_interleaved(c, s, pairs, tab.cos2.data() + r * 2 * pairs, tab.sin2.data() + r * 2 * pairs);
         continue;
@@ -115,105 +112,154 @@ void fill_tile(const RopePlan& plan, const AngleSetup& setup, bool simd, bool ex
   }
 }
 
+// How a call is cut into work items (a tile of position rows of one batch row) and which
+// kernels run: chosen once per call.
+struct TilePlan {
+  bool simd = false;         // Highway kernels and vectorised angles
+  bool expand = false;       // interleaved SIMD kernel: per-feature tables too
+  bool nontemporal = false;  // output larger than the caches: non-temporal stores
+  int64_t tile_rows = 1, tiles = 1;
+  int64_t item_bytes = 0;  // bytes one item reads and writes (the pool's grain)
+};
+
+template <typename T>
+TilePlan plan_tiles(const RopePlan& plan) {
+  TilePlan tp;
+  tp.simd = !std::is_same_v<T, double> && kernel_mode() == KernelMode::simd && simd_usable() && finite_tables(plan);
+  tp.expand = tp.simd && plan.layout == PairLayout::interleaved;
+  // Tile: about 64 KiB of table; the rows of one head in a tile form one long run.
+  const int64_t table_floats = (tp.expand ? 6 : 2) * int64_t(plan.pairs);
+  tp.tile_rows = std::clamp<int64_t>(kTableFloats / std::max<int64_t>(table_floats, 1), 1, plan.T);
+  tp.tiles = (plan.T + tp.tile_rows - 1) / tp.tile_rows;
+  const int64_t row_bytes = plan.heads_total() * plan.D * int64_t(sizeof(T));
+  tp.item_bytes = tp.tile_rows * row_bytes * 2;
+  // An output past half the last-level cache (32 MiB here) would be evicted before use anyway.
+  tp.nontemporal = plan.B * plan.T * row_bytes >= kNontemporalBytes;
+  return tp;
+}
+
+template <typename Acc>
+TileTable<Acc>::TileTable(int pairs, const TilePlan& tp)
+    : cos(tp.tile_rows * pairs), sin(tp.tile_rows * pairs) {
+  if (!tp.expand) return;
+  cos2.resize(tp.tile_rows * 2 * pairs);
+  sin2.resize(tp.tile_rows * 2 * pairs);
+}
+
+// One work item: tile rows [t0, t0 + nt) of batch row b, with the angles of position row pb.
+struct TileItem {
+  int64_t b = 0, pb = 0, t0 = 0, nt = 0;
+};
+
+// The SIMD row block of one tensor's tile, before the rows are chosen.
+template <typename Acc>
+RowBlock table_block(const RopePlan& plan, const TilePlan& tp, const TileTable<Acc>& tab, bool in_place) {
+  RowBlock blk;
+  blk.cos = tp.expand ? tab.cos2.data() : reinterpret_cast<const float*>(tab.cos.data());
+  blk.sin = tp.expand ? tab.sin2.data() : reinterpret_cast<const float*>(tab.sin.data());
+  blk.pair_cos = tp.expand ? reinterpret_cast<const float*>(tab.cos.data()) : nullptr;
+  blk.pair_sin = tp.expand ? reinterpret_cast<const float*>(tab.sin.data()) : nullptr;
+  blk.pair_table_stride = plan.pairs;
+  blk.pairs = plan.pairs;
+  blk.D = plan.D;
+  blk.copy_tail = !in_place;
+  blk.nontemporal = tp.nontemporal;
+  return blk;
+}
+
+// SIMD over heads: per token, the heads are the rows, all with that token's table (one
+// token, or a (B, T, H, D) layout where heads are closer in memory than tokens).
+template <typename T>
+void simd_over_heads(const RopePlan& plan, const TilePlan& tp, const core::TensorPair& tensor, RowBlock blk,
+                     const T* in, T* out, int64_t nt) {
+  const int pairs = plan.pairs;
+  const int64_t row_floats = tp.expand ? 2 * pairs : pairs;
+  const float *c0 = blk.cos, *s0 = blk.sin, *pc0 = blk.pair_cos, *ps0 = blk.pair_sin;
+  blk.rows = tensor.heads;
+  blk.in_stride = tensor.in.n_head_axes ? tensor.in.head_stride[0] : 0;
+  blk.out_stride = tensor.out.n_head_axes ? tensor.out.head_stride[0] : 0;
+  blk.table_stride = blk.pair_table_stride = 0;
+  for (int64_t r = 0; r < nt; ++r) {
+    blk.in = in + r * tensor.in.stride_t;
+    blk.out = out + r * tensor.out.stride_t;
+    blk.cos = c0 + r * row_floats;
+    blk.sin = s0 + r * row_floats;
+    if (pc0) {
+      blk.pair_cos = pc0 + r * pairs;
+      blk.pair_sin = ps0 + r * pairs;
+    }
+    rotate_rows_simd(plan.dtype, plan.layout, blk);
+  }
+}
+
+// SIMD over tokens: per head, the tile's tokens are the rows, each with its own table row.
+template <typename T>
+void simd_over_tokens(const RopePlan& plan, const TilePlan& tp, const core::TensorPair& tensor, RowBlock blk,
+                      const T* in, T* out, int64_t nt) {
+  blk.rows = nt;
+  blk.in_stride = tensor.in.stride_t;
+  blk.out_stride = tensor.out.stride_t;
+  blk.table_stride = tp.expand ? 2 * plan.pairs : plan.pairs;
+  for (int64_t h = 0; h < tensor.heads; ++h) {
+    blk.in = in + tensor.in.head_offset(h);
+    blk.out = out + tensor.out.head_offset(h);
+    rotate_rows_simd(plan.dtype, plan.layout, blk);
+  }
+}
+
+// Scalar: any feature stride, float64, or SIMD off.
+template <typename T, typename Acc>
+void scalar_rows(const RopePlan& plan, const core::TensorPair& tensor, const TileTable<Acc>& tab, const T* in,
+                 T* out, int64_t nt) {
+  for (int64_t h = 0; h < tensor.heads; ++h) {
+    const T* ih = in + tensor.in.head_offset(h);
+    T* oh = out + tensor.out.head_offset(h);
+    for (int64_t r = 0; r < nt; ++r)
+      rotate_row<T>(ih + r * tensor.in.stride_t, oh + r * tensor.out.stride_t, tensor.in.stride_d,
+                    tensor.out.stride_d, plan.pairs, plan.D, plan.layout, tensor.in_place,
+                    tab.cos.data() + r * plan.pairs, tab.sin.data() + r * plan.pairs);
+  }
+}
+
+// Rotates one tensor's rows of a work item with the tile's tables.
+template <typename T, typename Acc>
+void rotate_item(const RopePlan& plan, const TilePlan& tp, const core::TensorPair& tensor,
+                 const TileTable<Acc>& tab, const TileItem& item) {
+  const T* in = reinterpret_cast<const T*>(tensor.in.data) + item.b * tensor.in.stride_b +
+                item.t0 * tensor.in.stride_t;
+  T* out = reinterpret_cast<T*>(tensor.out.data) + item.b * tensor.out.stride_b + item.t0 * tensor.out.stride_t;
+  if (!tp.simd || tensor.in.stride_d != 1 || tensor.out.stride_d != 1)
+    return scalar_rows<T>(plan, tensor, tab, in, out, item.nt);
+  const RowBlock blk = table_block(plan, tp, tab, tensor.in_place);
+  const int64_t in_hs = tensor.in.n_head_axes ? tensor.in.head_stride[0] : 0;
+  const bool heads_closer = tensor.heads > 1 && std::abs(in_hs) < std::abs(tensor.in.stride_t);
+  if (tensor.in.n_head_axes <= 1 && tensor.out.n_head_axes <= 1 && (item.nt == 1 || heads_closer))
+    return simd_over_heads<T>(plan, tp, tensor, blk, in, out, item.nt);
+  simd_over_tokens<T>(plan, tp, tensor, blk, in, out, item.nt);
+}
+
 template <typename T>
 void run_typed(const RopePlan& plan) {
   using Acc = typename Element<T>::Acc;
   const AngleSetup setup(plan);
-  const bool simd = !std::is_same_v<T, double> && kernel_mode() == KernelMode::simd && simd_usable() &&
-                    finite_tables(plan);
-  const bool expand = simd && plan.traditional;
-  const int pairs = plan.pairs;
+  const TilePlan tp = plan_tiles<T>(plan);
   const bool shared = plan.positions.batch_invariant;
-
-  // Tile: about 64 KiB of table; the rows of one head in a tile form one long run.
-  const int64_t table_floats = expand ? 6 * int64_t(pairs) : 2 * int64_t(pairs);
-  const int64_t tile_rows = std::clamp<int64_t>(kTableFloats / std::max<int64_t>(table_floats, 1), 1, plan.T);
-  const int64_t tiles = (plan.T + tile_rows - 1) / tile_rows;
-  int64_t heads_total = 0;
-  for (int k = 0; k < plan.n_tensors; ++k) heads_total += plan.tensors[k].heads;
-  const int64_t item_bytes = tile_rows * heads_total * plan.D * int64_t(sizeof(T)) * 2;
-  // An output past half the last-level cache (32 MiB here) would be evicted before use anyway.
-  const bool stream = plan.B * plan.T * heads_total * plan.D * int64_t(sizeof(T)) >= kStreamBytes;
-
-  parallel_for(tiles * plan.B, item_bytes, [&](int64_t begin, int64_t end) {
-    TileTable<Acc> tab;
-    tab.cos.resize(tile_rows * pairs);
-    tab.sin.resize(tile_rows * pairs);
-    if (expand) {
-      tab.cos2.resize(tile_rows * 2 * pairs);
-      tab.sin2.resize(tile_rows * 2 * pairs);
-    }
+  parallel_for(tp.tiles * plan.B, tp.item_bytes, [&](int64_t begin, int64_t end) {
+    TileTable<Acc> tab(plan.pairs, tp);
     int64_t filled = -1;
     for (int64_t it = begin; it < end; ++it) {
       // Shared positions: tile-major so one table serves the batch rows that follow.
-      const int64_t b = shared ? it % plan.B : it / tiles;
-      const int64_t tb = shared ? it / plan.B : it % tiles;
-      const int64_t pb = shared ? 0 : b;
-      const int64_t t0 = tb * tile_rows, nt = std::min(tile_rows, plan.T - t0);
-      if (pb * tiles + tb != filled) {
-        fill_tile(plan, setup, simd, expand, pb, t0, nt, tab);
-        filled = pb * tiles + tb;
+      TileItem item;
+      item.b = shared ? it % plan.B : it / tp.tiles;
+      const int64_t tile = shared ? it / plan.B : it % tp.tiles;
+      item.pb = shared ? 0 : item.b;
+      item.t0 = tile * tp.tile_rows;
+      item.nt = std::min(tp.tile_rows, plan.T - item.t0);
+      if (item.pb * tp.tiles + tile != filled) {
+        fill_tile(plan, setup, tp.simd, tp.expand, item.pb, item.t0, item.nt, tab);
+        filled = item.pb * tp.tiles + tile;
       }
-      for (int k = 0; k < plan.n_tensors; ++k) {
-        const core::TensorPair& tp = plan.tensors[k];
-        const T* in = reinterpret_cast<const T*>(tp.in.data) + b * tp.in.stride_b + t0 * tp.in.stride_t;
-        T* out = reinterpret_cast<T*>(tp.out.data) + b * tp.out.stride_b + t0 * tp.out.stride_t;
-        if (simd && tp.in.stride_d == 1 && tp.out.stride_d == 1) {
-          RowBlock blk;
-          blk.cos = expand ? tab.cos2.data() : reinterpret_cast<const float*>(tab.cos.data());
-          blk.sin = expand ? tab.sin2.data() : reinterpret_cast<const float*>(tab.sin.data());
-          blk.pair_cos = expand ? reinterpret_cast<const float*>(tab.cos.data()) : nullptr;
-          blk.pair_sin = expand ? reinterpret_cast<const float*>(tab.sin.data()) : nullptr;
-          blk.pair_table_stride = pairs;
-          blk.pairs = pairs;
-          blk.D = plan.D;
-          blk.copy_tail = !tp.in_place;
-          blk.stream = stream;
-          const int64_t in_hs = tp.in.n_head_axes ? tp.in.head_stride[0] : 0;
-          const int64_t out_hs = tp.out.n_head_axes ? tp.out.head_stride[0] : 0;
-          if (tp.in.n_head_axes <= 1 && tp.out.n_head_axes <= 1 &&
-              (nt == 1 || (tp.heads > 1 && std::abs(in_hs) < std::abs(tp.in.stride_t)))) {
-            // Heads closer in memory than tokens (one token, or a (B, T, H, D) layout): per
-            // token, the heads are the rows, all with that token's table; reads stay in order.
-            const int64_t row_floats = expand ? 2 * pairs : pairs;
-            const float *c0 = blk.cos, *s0 = blk.sin, *pc0 = blk.pair_cos, *ps0 = blk.pair_sin;
-            blk.rows = tp.heads;
-            blk.in_stride = in_hs;
-            blk.out_stride = out_hs;
-            blk.table_stride = blk.pair_table_stride = 0;
-            for (int64_t r = 0; r < nt; ++r) {
-              blk.in = in + r * tp.in.stride_t;
-              blk.out = out + r * tp.out.stride_t;
-              blk.cos = c0 + r * row_floats;
-              blk.sin = s0 + r * row_floats;
-              if (pc0) {
-                blk.pair_cos = pc0 + r * pairs;
-                blk.pair_sin = ps0 + r * pairs;
-              }
-              rotate_rows_simd(plan.dtype, plan.traditional, blk);
-            }
-            continue;
-          }
-          blk.rows = nt;
-          blk.in_stride = tp.in.stride_t;
-          blk.out_stride = tp.out.stride_t;
-          blk.table_stride = expand ? 2 * pairs : pairs;
-          for (int64_t h = 0; h < tp.heads; ++h) {
-            blk.in = in + tp.in.head_offset(h);
-            blk.out = out + tp.out.head_offset(h);
-            rotate_rows_simd(plan.dtype, plan.traditional, blk);
-          }
-          continue;
-        }
-        for (int64_t h = 0; h < tp.heads; ++h) {
-          const T* ih = in + tp.in.head_offset(h);
-          T* oh = out + tp.out.head_offset(h);
-          for (int64_t r = 0; r < nt; ++r)
-            rotate_row<T>(ih + r * tp.in.stride_t, oh + r * tp.out.stride_t, tp.in.stride_d, tp.out.stride_d, pairs,
-                          plan.D, plan.traditional, tp.in_place, tab.cos.data() + r * pairs,
-                          tab.sin.data() + r * pairs);
-        }
-      }
+      for (int k = 0; k < plan.n_tensors; ++k) rotate_item<T>(plan, tp, plan.tensors[k], tab, item);
     }
   });
 }
@@ -224,13 +270,7 @@ KernelMode kernel_mode() { return mode_flag().load(std::memory_order_relaxed); }
 void set_kernel_mode(KernelMode mode) { mode_flag().store(mode, std::memory_order_relaxed); }
 
 void run(const RopePlan& plan) {
-  switch (plan.dtype.val) {
-    case Dtype::Val::float32: return run_typed<float>(plan);
-    case Dtype::Val::float64: return run_typed<double>(plan);
-    case Dtype::Val::float16: return run_typed<float16_t>(plan);
-    case Dtype::Val::bfloat16: return run_typed<bfloat16_t>(plan);
-    default: core::fail("[rope] unsupported dtype " + to_string(plan.dtype) + ".");
-  }
+  core::dispatch_float(plan.dtype, [&](auto type) { run_typed<typename decltype(type)::type>(plan); });
 }
 
 }  // namespace rotary::cpu_backend

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "rotary/dtype.h"
+#include "rotary/rope.h"
 
 namespace rotary::cpu_backend {
 
@@ -36,10 +37,11 @@ template <> struct Element<bfloat16_t> {
 // Strides in elements; sd is the feature stride.
 template <typename T, typename Acc = typename Element<T>::Acc>
 void rotate_row(const T* in, T* out, int64_t sd_in, int64_t sd_out, int pairs, int64_t D,
-                bool traditional, bool in_place, const Acc* c, const Acc* s) {
+                PairLayout layout, bool in_place, const Acc* c, const Acc* s) {
   using E = Element<T>;
-  const int64_t step = traditional ? 2 : 1;      // index step between pairs' first elements
-  const int64_t partner = traditional ? 1 : pairs;  // x2's distance from x1
+  const bool interleaved = layout == PairLayout::interleaved;
+  const int64_t step = interleaved ? 2 : 1;         // index step between pairs' first elements
+  const int64_t partner = interleaved ? 1 : pairs;  // x2's distance from x1
   for (int i = 0; i < pairs; ++i) {
     const int64_t i1 = i * step, i2 = i1 + partner;
     const Acc x1 = E::load(in[i1 * sd_in]);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "rotary/dtype.h"
+#include "rotary/rope.h"
 
 namespace rotary::cpu_backend {
 
@@ -32,11 +33,11 @@ struct RowBlock {
   int pairs = 0;
   int64_t D = 0;
   bool copy_tail = true;  // copy features [2*pairs, D) (false when in place)
-  bool stream = false;    // output too large for the caches: non-temporal stores where aligned
+  bool nontemporal = false;  // output too large for the caches: non-temporal stores where aligned
 };
 
 // dtype is float32, float16 or bfloat16. Results equal rotate_row's bit for bit.
-void rotate_rows_simd(Dtype dtype, bool traditional, const RowBlock& block);
+void rotate_rows_simd(Dtype dtype, PairLayout layout, const RowBlock& block);
 
 // Inputs of one position row's angles. Accurate mode: theta_i = pos_i * inv_freq[i] in double,
 // pos_i = double(p) * scale; compat mode: theta_i = double(posf_i * inv_freq_f32[i]) (float32

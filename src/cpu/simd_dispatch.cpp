@@ -35,13 +35,14 @@ HWY_EXPORT(SinCosRow);
 HWY_EXPORT(TargetId);
 HWY_EXPORT(TargetHasFma);
 
-void rotate_rows_simd(Dtype dtype, bool traditional, const RowBlock& block) {
+void rotate_rows_simd(Dtype dtype, PairLayout layout, const RowBlock& block) {
+  const bool interleaved = layout == PairLayout::interleaved;
   if (dtype == float32)
-    return traditional ? HWY_DYNAMIC_DISPATCH(RotateF32Interleaved)(block) : HWY_DYNAMIC_DISPATCH(RotateF32Half)(block);
+    return interleaved ? HWY_DYNAMIC_DISPATCH(RotateF32Interleaved)(block) : HWY_DYNAMIC_DISPATCH(RotateF32Half)(block);
   if (dtype == float16)
-    return traditional ? HWY_DYNAMIC_DISPATCH(RotateF16Interleaved)(block) : HWY_DYNAMIC_DISPATCH(RotateF16Half)(block);
+    return interleaved ? HWY_DYNAMIC_DISPATCH(RotateF16Interleaved)(block) : HWY_DYNAMIC_DISPATCH(RotateF16Half)(block);
   if (dtype == bfloat16)
-    return traditional ? HWY_DYNAMIC_DISPATCH(RotateBF16Interleaved)(block)
+    return interleaved ? HWY_DYNAMIC_DISPATCH(RotateBF16Interleaved)(block)
                        : HWY_DYNAMIC_DISPATCH(RotateBF16Half)(block);
   core::fail("[rope] no SIMD kernel for " + to_string(dtype) + ".");
 }

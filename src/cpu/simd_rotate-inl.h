@@ -304,7 +304,7 @@ void RotateScalarRows(const RowBlock& b, bool traditional) {
 // the partner chunk's offset all multiples of one stored vector.
 template <typename T>
 bool CanStream(const RowBlock& b, bool traditional) {
-  if (!ROTARY_STREAM_STORES || !b.stream) return false;
+  if (!ROTARY_STREAM_STORES || !b.nontemporal) return false;
   // The widest store: N elements, or 2N bfloat16 (StoreBF16Pairs).
   const int64_t vec = int64_t(hn::Lanes(hn::ScalableTag<float>())) * (std::is_same_v<T, bfloat16_t> ? 4 : int64_t(sizeof(T)));
   return reinterpret_cast<uintptr_t>(b.out) % vec == 0 && (b.out_stride * int64_t(sizeof(T))) % vec == 0 &&

@@ -1,100 +1,41 @@
-// Host side of the CUDA backend: turns a RopePlan into launch parameters, picks the
-// vectorised or generic kernel and the grid, and launches once per call (Q and K together).
+// Host side of the CUDA backend: picks the vectorised or generic kernel and the grid, and
+// launches once per call (Q and K together) with the plan as it is.
 #include <cuda_runtime.h>
 
 #include <atomic>
 #include <cstdint>
-#include <stdexcept>
 #include <string>
+#include <type_traits>
 
+#include "core/dispatch.h"
 #include "core/validate.h"
 #include "cuda/backend.h"
+#include "cuda/device.h"
 #include "cuda/kernels.cuh"
 
 namespace rotary::cuda_backend {
 namespace {
 
-static_assert(sizeof(Params) <= 4096, "launch parameters must fit the classic 4 KiB limit");
+static_assert(sizeof(LaunchArgs) <= 4096, "launch arguments must fit the classic 4 KiB limit");
 
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string("[rope] CUDA ") + what + " failed: " + cudaGetErrorString(err));
-}
-
-int index_type(Dtype d) { return d == int32 ? kInt32 : d == uint32 ? kUint32 : kInt64; }
-
-// Multiprocessor count per device, asked once (the attribute query costs a driver call).
-int sm_count(int device) {
-  static std::atomic<int> cache[64] = {};
-  if (device < 0 || device >= 64) return 132;
-  int n = cache[device].load(std::memory_order_relaxed);
-  if (n == 0) {
-    check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
-    cache[device].store(n, std::memory_order_relaxed);
+// Threads of `Kernel` that can be resident on the whole device at once (occupancy API),
+// asked once per kernel and device.
+template <auto Kernel>
+int64_t resident_threads(int device) {
+  constexpr int kCachedDevices = 64;
+  static std::atomic<int64_t> cache[kCachedDevices] = {};
+  const bool cached = device >= 0 && device < kCachedDevices;
+  if (cached) {
+    const int64_t n = cache[device].load(std::memory_order_relaxed);
+    if (n > 0) return n;
   }
+  int sms = 0, blocks = 0;
+  check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
+  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, Kernel, kBlockThreads, 0),
+        "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+  const int64_t n = int64_t(sms) * blocks * kBlockThreads;
+  if (cached) cache[device].store(n, std::memory_order_relaxed);
   return n;
-}
-
-TensorArgs tensor_args(const core::TensorPair& tp) {
-  TensorArgs a;
-  a.in = tp.in.data;
-  a.out = tp.out.data;
-  a.in_b = tp.in.stride_b;
-  a.in_t = tp.in.stride_t;
-  a.in_d = tp.in.stride_d;
-  a.out_b = tp.out.stride_b;
-  a.out_t = tp.out.stride_t;
-  a.out_d = tp.out.stride_d;
-  a.heads = tp.heads;
-  a.in_place = tp.in_place;
-  // The planner merges in and out head axes together, so both share the axis count and sizes.
-  a.n_head_axes = tp.in.n_head_axes;
-  for (int k = 0; k < tp.in.n_head_axes; ++k) {
-    a.head_size[k] = tp.in.head_size[k];
-    a.in_h[k] = tp.in.head_stride[k];
-    a.out_h[k] = tp.out.head_stride[k];
-  }
-  return a;
-}
-
-Params make_params(const core::RopePlan& plan) {
-  Params p;
-  p.n_tensors = plan.n_tensors;
-  p.heads_total = 0;
-  for (int k = 0; k < plan.n_tensors; ++k) {
-    p.t[k] = tensor_args(plan.tensors[k]);
-    p.heads_total += plan.tensors[k].heads;
-  }
-  p.B = plan.B;
-  p.T = plan.T;
-  p.D = plan.D;
-  p.rows = plan.B * plan.T;
-  p.pairs = plan.pairs;
-  p.dims = plan.dims;
-  p.accurate = plan.precision == Precision::accurate;
-  p.traditional = plan.traditional;
-  p.sign = plan.inverse ? -1.0f : 1.0f;
-  p.attention_factor = plan.attention_factor;
-  p.scale = plan.scale;
-  p.scale_f32 = static_cast<float>(plan.scale);
-  const core::PositionPlan& pp = plan.positions;
-  p.pos.kind = int(pp.kind);
-  p.pos.streams = pp.streams;
-  p.pos.dtype = index_type(pp.dtype);
-  p.pos.offset = pp.offset;
-  p.pos.array = pp.array;
-  p.pos.stride_s = pp.stride_s;
-  p.pos.stride_b = pp.stride_b;
-  p.pos.stride_t = pp.stride_t;
-  p.pos.starts = pp.starts;
-  p.pos.starts_dtype = index_type(pp.starts_dtype);
-  p.pos.starts_stride = pp.starts_stride;
-  p.pos.num_seqs = pp.num_seqs;
-  for (int i = 0; i < plan.pairs; ++i) p.inv_freq[i] = plan.inv_freq[i];
-  p.has_pair_stream = plan.pair_stream != nullptr;
-  if (p.has_pair_stream)
-    for (int i = 0; i < plan.pairs; ++i) p.pair_stream[i] = plan.pair_stream[i];
-  return p;
 }
 
 bool aligned(const core::TensorGeometry& g, const core::RopePlan& plan, int v) {
@@ -110,7 +51,8 @@ bool aligned(const core::TensorGeometry& g, const core::RopePlan& plan, int v) {
 int vec_chunks(const core::RopePlan& plan) {
   if (plan.dtype == float64) return 0;
   const int v = 16 / plan.dtype.size;
-  if ((plan.traditional ? plan.dims : plan.pairs) % v != 0) return 0;
+  const int rotated = plan.layout == PairLayout::interleaved ? plan.dims : plan.pairs;  // elements a lane set covers
+  if (rotated % v != 0) return 0;
   bool copies = false;
   for (int k = 0; k < plan.n_tensors; ++k) {
     const core::TensorPair& tp = plan.tensors[k];
@@ -119,61 +61,22 @@ int vec_chunks(const core::RopePlan& plan) {
   }
   const int64_t tail = plan.D - plan.dims;
   if (copies && tail % v != 0) return 0;
-  const int64_t chunks = (plan.traditional ? plan.dims : plan.pairs) / v + (copies ? tail / v : 0);
+  const int64_t chunks = rotated / v + (copies ? tail / v : 0);
   return chunks <= kBlockThreads ? int(chunks) : 0;
 }
 
-template <typename T, bool TRAD>
-void launch_vec(const Params& p, int head_dim, dim3 grid, dim3 block, cudaStream_t s) {
-  switch (head_dim) {
-    case 64: return rope_vec_kernel<T, TRAD, 64><<<grid, block, 0, s>>>(p);
-    case 128: return rope_vec_kernel<T, TRAD, 128><<<grid, block, 0, s>>>(p);
-    case 256: return rope_vec_kernel<T, TRAD, 256><<<grid, block, 0, s>>>(p);
-    default: return rope_vec_kernel<T, TRAD, 0><<<grid, block, 0, s>>>(p);
-  }
-}
-
-template <typename T>
-void launch_typed(const Params& p, bool vec, int head_dim, dim3 grid, dim3 block, cudaStream_t s) {
-  if (!vec) return rope_generic_kernel<T><<<grid, block, 0, s>>>(p);
-  if (p.traditional) return launch_vec<T, true>(p, head_dim, grid, block, s);
-  return launch_vec<T, false>(p, head_dim, grid, block, s);
-}
-
-// Makes the plan's device current for the launch and restores the caller's afterwards.
-class DeviceScope {
- public:
-  explicit DeviceScope(int device) {
-    check(cudaGetDevice(&previous_), "cudaGetDevice");
-    if (previous_ != device) check(cudaSetDevice(device), "cudaSetDevice");
-    switched_ = previous_ != device;
-  }
-  ~DeviceScope() {
-    if (switched_) cudaSetDevice(previous_);
-  }
-  DeviceScope(const DeviceScope&) = delete;
-  DeviceScope& operator=(const DeviceScope&) = delete;
-
- private:
-  int previous_ = 0;
-  bool switched_ = false;
+struct LaunchShape {
+  dim3 grid, block;
+  int64_t heads_per_group = 1;
 };
 
-}  // namespace
-
-void run(const core::RopePlan& plan) {
-  if (plan.pairs > kMaxPairs)
-    core::fail("[rope] dims must be at most " + std::to_string(2 * kMaxPairs) +
-               " on CUDA devices but is " + std::to_string(plan.dims) + ".");
-  DeviceScope scope(plan.device.index);
-  Params p = make_params(plan);
-  const int64_t rows = p.rows, heads_total = p.heads_total;  // > 0: core::execute skips empty calls
-
-  // Block: x covers the feature chunks of a row, y stacks rows up to kBlockThreads threads.
-  const int chunks = vec_chunks(plan);
-  const bool vec = chunks > 0;
+// Block: x covers the feature chunks of a row (chunks > 0: vectorised), y stacks rows up to
+// kBlockThreads threads. With few tokens, heads are spread over blockIdx.y until about the
+// resident thread count is reached; with many tokens each thread walks all heads of its row.
+LaunchShape launch_shape(const core::RopePlan& plan, int chunks, int64_t resident) {
+  const int64_t rows = plan.B * plan.T, heads_total = plan.heads_total();  // > 0: execute skips empty calls
   int bx = chunks;
-  if (!vec) {
+  if (chunks == 0) {
     const int64_t items = plan.pairs + (plan.D - plan.dims);
     bx = int(items >= kBlockThreads ? kBlockThreads : ((items + 31) / 32) * 32);
     if (bx == 0) bx = 32;
@@ -182,31 +85,64 @@ void run(const core::RopePlan& plan) {
   if (by < 1) by = 1;
   if (by > rows) by = int(rows);
   const int64_t row_blocks = (rows + by - 1) / by;
-
-  // Head-parallel split: with few tokens, spread heads over blockIdx.y until about one full
-  // wave of threads is resident; with many tokens each thread walks all heads of its row.
-  const int64_t target = int64_t(sm_count(plan.device.index)) * 2048;
+  if (row_blocks > 0x7fffffff) core::fail("[rope] x has too many tokens for one CUDA launch.");
   const int64_t base = row_blocks * by * bx;
   int64_t groups = 1;
-  if (base < target) groups = (target + base - 1) / base;
+  if (base < resident) groups = (resident + base - 1) / base;
   if (groups > heads_total) groups = heads_total;
   if (groups > 65535) groups = 65535;
-  const int64_t per_group = (heads_total + groups - 1) / groups;
-  groups = (heads_total + per_group - 1) / per_group;
-  p.heads_per_group = int(per_group);
-  if (row_blocks > 0x7fffffff) core::fail("[rope] x has too many tokens for one CUDA launch.");
+  LaunchShape s;
+  s.heads_per_group = (heads_total + groups - 1) / groups;
+  groups = (heads_total + s.heads_per_group - 1) / s.heads_per_group;
+  s.grid = dim3{unsigned(row_blocks), unsigned(groups)};
+  s.block = dim3{unsigned(bx), unsigned(by)};
+  return s;
+}
 
-  const int head_dim = plan.dims == plan.D ? int(plan.D) : 0;
-  const dim3 grid{unsigned(row_blocks), unsigned(groups)};
-  const dim3 block{unsigned(bx), unsigned(by)};
-  cudaStream_t stream = static_cast<cudaStream_t>(plan.stream);
-  switch (plan.dtype.val) {
-    case Dtype::Val::float32: launch_typed<float>(p, vec, head_dim, grid, block, stream); break;
-    case Dtype::Val::float16: launch_typed<float16_t>(p, vec, head_dim, grid, block, stream); break;
-    case Dtype::Val::bfloat16: launch_typed<bfloat16_t>(p, vec, head_dim, grid, block, stream); break;
-    case Dtype::Val::float64: rope_generic_kernel<double><<<grid, block, 0, stream>>>(p); break;
-    default: core::fail("[rope] unsupported dtype " + to_string(plan.dtype) + ".");
+template <auto Kernel>
+void launch(LaunchArgs& args, int chunks) {
+  const core::RopePlan& plan = args.plan;
+  const LaunchShape s = launch_shape(plan, chunks, resident_threads<Kernel>(plan.device.index));
+  args.heads_per_group = s.heads_per_group;
+  Kernel<<<s.grid, s.block, 0, static_cast<cudaStream_t>(plan.cuda_stream)>>>(args);
+}
+
+// The vectorised kernel, specialised on a full-rotary head size (64/128/256) when there is one.
+template <typename T, PairLayout L>
+void launch_vec(LaunchArgs& args, int chunks) {
+  const core::RopePlan& plan = args.plan;
+  switch (plan.dims == plan.D ? int(plan.D) : 0) {
+    case 64: return launch<rope_vec_kernel<T, L, 64>>(args, chunks);
+    case 128: return launch<rope_vec_kernel<T, L, 128>>(args, chunks);
+    case 256: return launch<rope_vec_kernel<T, L, 256>>(args, chunks);
+    default: return launch<rope_vec_kernel<T, L, 0>>(args, chunks);
   }
+}
+
+template <typename T>
+void launch_typed(LaunchArgs& args) {
+  const int chunks = vec_chunks(args.plan);
+  if constexpr (!std::is_same_v<T, double>) {
+    if (chunks > 0)
+      return core::dispatch_layout(args.plan.layout,
+                                   [&](auto layout) { launch_vec<T, decltype(layout)::value>(args, chunks); });
+  }
+  launch<rope_generic_kernel<T>>(args, 0);
+}
+
+}  // namespace
+
+void run(const core::RopePlan& plan) {
+  if (plan.pairs > kMaxPairs)
+    core::fail("[rope] dims must be at most " + std::to_string(2 * kMaxPairs) + " on CUDA devices but is " +
+               std::to_string(plan.dims) + ".");
+  DeviceGuard guard(plan.device);
+  LaunchArgs args;
+  args.plan = plan;
+  for (int i = 0; i < plan.pairs; ++i) args.inv_freq[i] = plan.inv_freq[i];
+  if (plan.pair_position_stream)
+    for (int i = 0; i < plan.pairs; ++i) args.pair_position_stream[i] = plan.pair_position_stream[i];
+  core::dispatch_float(plan.dtype, [&](auto type) { launch_typed<typename decltype(type)::type>(args); });
   check(cudaGetLastError(), "kernel launch");
 }
 

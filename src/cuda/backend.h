@@ -5,7 +5,7 @@
 
 namespace rotary::cuda_backend {
 
-// Runs a plan whose tensors live on a CUDA device, asynchronously on plan.stream.
+// Runs a plan whose tensors live on a CUDA device, asynchronously on plan.cuda_stream.
 // Device-resident position arrays are read by the kernels; their values (e.g. that
 // cu_seqlens is non-decreasing and ends at the token count) cannot be checked on the
 // host, as in flash-attn: invalid values give wrong angles but never out-of-bounds access.

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "cuda/params.cuh"
+#include "cuda/launch_args.cuh"
 
 namespace rotary::cuda_backend {
 
@@ -48,54 +48,57 @@ union Vec16 {
   T e[N];
 };
 
-// Copies inv_freq from the launch parameters into shared memory: lanes then read different
+// Copies inv_freq from the launch arguments into shared memory: lanes then read different
 // pairs without serialising on the constant bank.
-__device__ __forceinline__ void stage_inv_freq(const Params& p, double* s_inv, int pairs) {
+__device__ __forceinline__ void stage_inv_freq(const LaunchArgs& a, double* s_inv, int pairs) {
   const int tid = threadIdx.y * blockDim.x + threadIdx.x;
-  for (int i = tid; i < pairs; i += blockDim.x * blockDim.y) s_inv[i] = p.inv_freq[i];
+  for (int i = tid; i < pairs; i += blockDim.x * blockDim.y) s_inv[i] = a.inv_freq[i];
   __syncthreads();
-}
-
-__device__ __forceinline__ const TensorArgs& tensor_of(const Params& p, int64_t& h) {
-  if (h < p.t[0].heads) return p.t[0];
-  h -= p.t[0].heads;
-  return p.t[1];
 }
 
 // Row (b, t) of global head h (Q's heads, then K's): its tensor, and the row's input and
 // output element pointers (at feature 0).
 template <typename T>
-__device__ __forceinline__ const TensorArgs& head_row(const Params& p, int64_t b, int64_t t, int64_t h,
-                                                      const T*& in, T*& out) {
-  const TensorArgs& ta = tensor_of(p, h);
-  int64_t io, oo;
-  head_offsets(ta, h, io, oo);
-  in = reinterpret_cast<const T*>(ta.in) + b * ta.in_b + t * ta.in_t + io;
-  out = reinterpret_cast<T*>(ta.out) + b * ta.out_b + t * ta.out_t + oo;
-  return ta;
+__device__ __forceinline__ const core::TensorPair& head_row(const core::RopePlan& p, int64_t b, int64_t t,
+                                                            int64_t h, const T*& in, T*& out) {
+  const bool first = h < p.tensors[0].heads;
+  const core::TensorPair& tp = first ? p.tensors[0] : p.tensors[1];
+  if (!first) h -= p.tensors[0].heads;
+  in = reinterpret_cast<const T*>(tp.in.data) + b * tp.in.stride_b + t * tp.in.stride_t + tp.in.head_offset(h);
+  out = reinterpret_cast<T*>(tp.out.data) + b * tp.out.stride_b + t * tp.out.stride_t + tp.out.head_offset(h);
+  return tp;
+}
+
+// The head range [h0, h1) of this block's head group.
+__device__ __forceinline__ void head_group(const LaunchArgs& a, int64_t& h0, int64_t& h1) {
+  const int64_t total = a.plan.heads_total();
+  h0 = int64_t(blockIdx.y) * a.heads_per_group;
+  h1 = h0 + a.heads_per_group < total ? h0 + a.heads_per_group : total;
 }
 
 // Vectorised path: feature axis contiguous and 16-byte aligned. HD > 0 specialises on a
 // full-rotary head size (64/128/256) so the pair count is a compile-time constant.
 // Block: x = feature chunks of a row, y = rows; grid: x = row blocks, y = head groups.
-template <typename T, bool TRAD, int HD>
-__global__ void __launch_bounds__(kBlockThreads) rope_vec_kernel(const __grid_constant__ Params p) {
+template <typename T, PairLayout LAYOUT, int HD>
+__global__ void __launch_bounds__(kBlockThreads) rope_vec_kernel(const __grid_constant__ LaunchArgs args) {
   using C = Conv<T>;
+  const core::RopePlan& p = args.plan;
+  constexpr bool INTERLEAVED = LAYOUT == PairLayout::interleaved;
   constexpr int V = Vec16<T>::N;
-  constexpr int NP = TRAD ? V / 2 : V;  // pairs per chunk
+  constexpr int NP = INTERLEAVED ? V / 2 : V;  // pairs per chunk
   constexpr int HB = 4;                 // heads whose loads are in flight together
   __shared__ double s_inv[kMaxPairs];
   const int pairs = HD ? HD / 2 : p.pairs;
   const int dims = 2 * pairs;
-  stage_inv_freq(p, s_inv, pairs);
+  stage_inv_freq(args, s_inv, pairs);
 
   const int64_t row = int64_t(blockIdx.x) * blockDim.y + threadIdx.y;
-  if (row >= p.rows) return;
+  if (row >= p.B * p.T) return;
   const int64_t b = row / p.T, t = row - b * p.T;
-  const int64_t h0 = int64_t(blockIdx.y) * p.heads_per_group;
-  const int64_t h1 = h0 + p.heads_per_group < p.heads_total ? h0 + p.heads_per_group : p.heads_total;
+  int64_t h0, h1;
+  head_group(args, h0, h1);
   const int c = threadIdx.x;
-  const int nrot = TRAD ? dims / V : pairs / V;
+  const int nrot = INTERLEAVED ? dims / V : pairs / V;
 
   if (c >= nrot) {  // a chunk of the unrotated tail [dims, D): copied unless in place
     const int64_t e = dims + int64_t(c - nrot) * V;
@@ -109,12 +112,11 @@ __global__ void __launch_bounds__(kBlockThreads) rope_vec_kernel(const __grid_co
   }
 
   int64_t pos[core::kMaxPositionStreams];
-  token_positions(p.pos, b, t, pos);
+  p.positions.at_streams(b, t, pos);
   float cs[NP], sn[NP];
   const int i0 = c * NP;
 #pragma unroll
-  for (int j = 0; j < NP; ++j)
-    pair_angle<float>(p, s_inv, pos[p.has_pair_stream ? p.pair_stream[i0 + j] : 0], i0 + j, cs[j], sn[j]);
+  for (int j = 0; j < NP; ++j) pair_angle<float>(p, s_inv, pos[pair_stream_of(args, i0 + j)], i0 + j, cs[j], sn[j]);
 
   // Element offsets of this chunk: x1 at e1; the half-split partner x2 at e1 + pairs.
   const int64_t e1 = int64_t(c) * V;
@@ -129,12 +131,12 @@ __global__ void __launch_bounds__(kBlockThreads) rope_vec_kernel(const __grid_co
       in += e1;
       outp[k] += e1;
       x[k].u = *reinterpret_cast<const uint4*>(in);
-      if constexpr (!TRAD) y[k].u = *reinterpret_cast<const uint4*>(in + pairs);
+      if constexpr (!INTERLEAVED) y[k].u = *reinterpret_cast<const uint4*>(in + pairs);
     }
 #pragma unroll
     for (int k = 0; k < HB; ++k) {
       if (hb + k >= h1) break;
-      if constexpr (TRAD) {
+      if constexpr (INTERLEAVED) {
 #pragma unroll
         for (int j = 0; j < NP; ++j) {
           const float a = C::ld(x[k].e[2 * j]), d = C::ld(x[k].e[2 * j + 1]);
@@ -159,19 +161,20 @@ __global__ void __launch_bounds__(kBlockThreads) rope_vec_kernel(const __grid_co
 // Generic path: any feature stride, any dims, float64. Each thread takes pairs (then tail
 // elements) of its row with stride blockDim.x, and every head of its group.
 template <typename T>
-__global__ void __launch_bounds__(kBlockThreads) rope_generic_kernel(const __grid_constant__ Params p) {
+__global__ void __launch_bounds__(kBlockThreads) rope_generic_kernel(const __grid_constant__ LaunchArgs args) {
   using C = Conv<T>;
   using Acc = typename C::Acc;
+  const core::RopePlan& p = args.plan;
   __shared__ double s_inv[kMaxPairs];
-  stage_inv_freq(p, s_inv, p.pairs);
+  stage_inv_freq(args, s_inv, p.pairs);
 
   const int64_t row = int64_t(blockIdx.x) * blockDim.y + threadIdx.y;
-  if (row >= p.rows) return;
+  if (row >= p.B * p.T) return;
   const int64_t b = row / p.T, t = row - b * p.T;
-  const int64_t h0 = int64_t(blockIdx.y) * p.heads_per_group;
-  const int64_t h1 = h0 + p.heads_per_group < p.heads_total ? h0 + p.heads_per_group : p.heads_total;
+  int64_t h0, h1;
+  head_group(args, h0, h1);
   int64_t pos[core::kMaxPositionStreams];
-  token_positions(p.pos, b, t, pos);
+  p.positions.at_streams(b, t, pos);
   const int64_t items = p.pairs + (p.D - p.dims);
 
   for (int64_t item = threadIdx.x; item < items; item += blockDim.x) {
@@ -180,23 +183,23 @@ __global__ void __launch_bounds__(kBlockThreads) rope_generic_kernel(const __gri
       for (int64_t h = h0; h < h1; ++h) {
         const T* in;
         T* out;
-        const TensorArgs& ta = head_row(p, b, t, h, in, out);
-        if (!ta.in_place) out[j * ta.out_d] = in[j * ta.in_d];
+        const core::TensorPair& tp = head_row(p, b, t, h, in, out);
+        if (!tp.in_place) out[j * tp.out.stride_d] = in[j * tp.in.stride_d];
       }
       continue;
     }
     const int i = int(item);
     Acc cs, sn;
-    pair_angle<Acc>(p, s_inv, pos[p.has_pair_stream ? p.pair_stream[i] : 0], i, cs, sn);
-    const int64_t e1 = p.traditional ? 2 * int64_t(i) : i;
-    const int64_t e2 = p.traditional ? e1 + 1 : e1 + p.pairs;
+    pair_angle<Acc>(p, s_inv, pos[pair_stream_of(args, i)], i, cs, sn);
+    const int64_t e1 = i * p.pair_step();
+    const int64_t e2 = e1 + p.partner_distance();
     for (int64_t h = h0; h < h1; ++h) {
       const T* in;
       T* out;
-      const TensorArgs& ta = head_row(p, b, t, h, in, out);
-      const Acc x1 = C::ld(in[e1 * ta.in_d]), x2 = C::ld(in[e2 * ta.in_d]);
-      out[e1 * ta.out_d] = C::st(fma(x1, cs, -x2 * sn));
-      out[e2 * ta.out_d] = C::st(fma(x1, sn, x2 * cs));
+      const core::TensorPair& tp = head_row(p, b, t, h, in, out);
+      const Acc x1 = C::ld(in[e1 * tp.in.stride_d]), x2 = C::ld(in[e2 * tp.in.stride_d]);
+      out[e1 * tp.out.stride_d] = C::st(fma(x1, cs, -x2 * sn));
+      out[e2 * tp.out.stride_d] = C::st(fma(x1, sn, x2 * cs));
     }
   }
 }

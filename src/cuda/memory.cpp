@@ -7,37 +7,14 @@
 #include <string>
 
 #include "core/allocator.h"
+#include "cuda/device.h"
 #include "rotary/cuda.h"
 
 namespace rotary {
 namespace {
 
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string("[rotary] ") + what + " failed: " + cudaGetErrorString(err));
-}
-
-// Makes `device` current for a scope, restoring the caller's device after (as torch's guard).
-class DeviceGuard {
- public:
-  explicit DeviceGuard(Device device) {
-    if (device.type != Device::Type::cuda) return;
-    check(cudaGetDevice(&previous_), "cudaGetDevice");
-    if (previous_ != device.index) {
-      check(cudaSetDevice(device.index), "cudaSetDevice");
-      switched_ = true;
-    }
-  }
-  ~DeviceGuard() {
-    if (switched_) cudaSetDevice(previous_);
-  }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int previous_ = 0;
-  bool switched_ = false;
-};
+using cuda_backend::check;
+using cuda_backend::DeviceGuard;
 
 void check_index(Device device, const char* what) {
   if (device.type != Device::Type::cuda) return;

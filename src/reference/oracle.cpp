@@ -1,5 +1,7 @@
 #include "reference/oracle.h"
 
+#include "core/frequencies.h"
+
 #include <cmath>
 #include <stdexcept>
 #include <vector>
@@ -46,11 +48,7 @@ int64_t position_of(const Positions& p, int64_t b, int64_t t, int s, int streams
 
 }  // namespace
 
-std::vector<double> inv_freq_from_base(int dims, double base) {
-  std::vector<double> f(dims / 2);
-  for (int i = 0; i < dims / 2; ++i) f[i] = std::pow(base, -2.0 * i / dims);
-  return f;
-}
+std::vector<double> inv_freq_from_base(int dims, double base) { return Frequencies::from_base(dims, base).inv_freq; }
 
 Array rope(const Array& x_in, const Positions& positions, const RopeOptions& opt) {
   const Array x = x_in.astype(float64);  // row-major copy in double
@@ -61,11 +59,9 @@ Array rope(const Array& x_in, const Positions& positions, const RopeOptions& opt
   const bool ragged = positions.kind() == Positions::Kind::ragged;
   const int token_axis = ragged ? 0 : nd + opt.seq_axis;
   // As rotary::rope: without frequencies of its own a call uses base 10000 over its dims.
-  Frequencies fallback;
-  if (opt.freqs.inv_freq.empty()) fallback.inv_freq = inv_freq_from_base(dims, 10000.0);
-  const Frequencies& fr = opt.freqs.inv_freq.empty() ? fallback : opt.freqs;
+  const Frequencies& fr = core::call_frequencies(opt.freqs, dims);
   const bool compat = opt.precision.value_or(default_precision()) == Precision::compat;
-  const int streams = fr.num_streams;
+  const int streams = fr.position_streams;
   const double sign = opt.inverse ? -1.0 : 1.0;
 
   Array out = x.copy();
@@ -84,7 +80,7 @@ Array rope(const Array& x_in, const Positions& positions, const RopeOptions& opt
     const double* xr = src + r * D;
     double* yr = dst + r * D;
     for (int i = 0; i < half; ++i) {
-      const int s = fr.pair_stream.empty() ? 0 : fr.pair_stream[i];
+      const int s = fr.pair_position_stream.empty() ? 0 : fr.pair_position_stream[i];
       const int64_t p = position_of(positions, b, t, s, streams);
       // Compat mode defines the angle as a float32 product (spec part 3); the rest stays double.
       const double theta =
@@ -92,8 +88,8 @@ Array rope(const Array& x_in, const Positions& positions, const RopeOptions& opt
                  : static_cast<double>(p) * double(opt.scale) * fr.inv_freq[i];
       const double c = std::cos(theta) * fr.attention_factor;
       const double sn = std::sin(theta) * fr.attention_factor * sign;
-      const int i1 = opt.traditional ? 2 * i : i;
-      const int i2 = opt.traditional ? 2 * i + 1 : i + half;
+      const int i1 = opt.layout == PairLayout::interleaved ? 2 * i : i;
+      const int i2 = opt.layout == PairLayout::interleaved ? 2 * i + 1 : i + half;
       yr[i1] = xr[i1] * c - xr[i2] * sn;
       yr[i2] = xr[i1] * sn + xr[i2] * c;
     }

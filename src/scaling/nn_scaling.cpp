@@ -44,7 +44,7 @@ ScaledRoPE::ScaledRoPE(int dims, bool traditional) : dims_(dims), traditional_(t
 Array ScaledRoPE::apply(const Array& x, const Positions& positions, int64_t length) const {
   RopeOptions options;
   options.dims = dims_;
-  options.traditional = traditional_;
+  options.layout = pair_layout(traditional_);
   options.freqs = frequencies(length);
   return rope(x, positions, options);
 }

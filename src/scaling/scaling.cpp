@@ -24,28 +24,12 @@ void check_positive(double value, const char* who, const char* name) {
                                 ".");
 }
 
-// The periods base ** (2j/dims), written as HF writes them: 1 / (base ** (2j/dims)).
-std::vector<double> periods(int dims, double base) {
-  std::vector<double> p(dims / 2);
-  for (int j = 0; j < dims / 2; ++j) p[j] = std::pow(base, double(2 * j) / dims);
-  return p;
-}
-
-Frequencies from_inverse(std::vector<double> inv, double attention_factor = 1.0) {
-  Frequencies f;
-  f.inv_freq = std::move(inv);
-  f.attention_factor = attention_factor;
-  return f;
-}
-
 }  // namespace
 
 Frequencies default_frequencies(int dims, double base) {
   check_dims(dims, "default");
   check_positive(base, "default", "base");
-  std::vector<double> inv;
-  for (double p : periods(dims, base)) inv.push_back(1.0 / p);
-  return from_inverse(std::move(inv));
+  return Frequencies::from_base(dims, base);
 }
 
 Frequencies linear(int dims, double base, double factor) {
@@ -200,14 +184,14 @@ Frequencies mrope(Frequencies freqs, const std::vector<int>& section, bool inter
     throw std::invalid_argument("[mrope] mrope_section must sum to dims/2 = " +
                                 std::to_string(freqs.pairs()) + " but sums to " +
                                 std::to_string(total) + ".");
-  freqs.num_streams = 3;
-  freqs.pair_stream.assign(total, 0);
+  freqs.position_streams = 3;
+  freqs.pair_position_stream.assign(total, 0);
   for (int j = 0; j < total; ++j) {
     if (interleaved) {
-      if (j % 3 == 1 && j < 3 * section[1]) freqs.pair_stream[j] = 1;
-      else if (j % 3 == 2 && j < 3 * section[2]) freqs.pair_stream[j] = 2;
+      if (j % 3 == 1 && j < 3 * section[1]) freqs.pair_position_stream[j] = 1;
+      else if (j % 3 == 2 && j < 3 * section[2]) freqs.pair_position_stream[j] = 2;
     } else {
-      freqs.pair_stream[j] = j < section[0] ? 0 : j < section[0] + section[1] ? 1 : 2;
+      freqs.pair_position_stream[j] = j < section[0] ? 0 : j < section[0] + section[1] ? 1 : 2;
     }
   }
   return freqs;
@@ -222,9 +206,9 @@ Frequencies vision_2d(int head_dim, double theta) {
   Frequencies f;
   f.inv_freq = axis.inv_freq;
   f.inv_freq.insert(f.inv_freq.end(), axis.inv_freq.begin(), axis.inv_freq.end());
-  f.num_streams = 2;
-  f.pair_stream.assign(dv / 2, 0);
-  f.pair_stream.resize(dv, 1);
+  f.position_streams = 2;
+  f.pair_position_stream.assign(dv / 2, 0);
+  f.pair_position_stream.resize(dv, 1);
   return f;
 }
 

@@ -36,10 +36,10 @@ TEST(HfConfig, EveryConfigMatchesHuggingFace) {
       expect_matches_hf(f.inv_freq, e, what);
       EXPECT_EQ(f.attention_factor, e.at("attention_factor").get<double>()) << what;
       if (expected.contains("pair_stream")) {
-        EXPECT_EQ(std::vector<int>(f.pair_stream.begin(), f.pair_stream.end()),
+        EXPECT_EQ(std::vector<int>(f.pair_position_stream.begin(), f.pair_position_stream.end()),
                   expected.at("pair_stream").get<std::vector<int>>()) << what;
       } else {
-        EXPECT_TRUE(f.pair_stream.empty()) << what;
+        EXPECT_TRUE(f.pair_position_stream.empty()) << what;
       }
     }
   }

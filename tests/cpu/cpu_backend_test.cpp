@@ -40,7 +40,7 @@ void expect_matches_oracle(const Array& x, const Positions& pos, const RopeOptio
   const Array exact = reference::rope(x, pos, o);
   EXPECT_TRUE(close_to_oracle(y, exact, max_abs(x)))
       << to_string(x.dtype()) << " shape " << to_string(x.shape()) << " dims " << o.dims
-      << " traditional " << o.traditional << " inverse " << o.inverse;
+      << " traditional " << (o.layout == PairLayout::interleaved) << " inverse " << o.inverse;
 }
 
 TEST(CpuBackend, EveryDtypeLayoutAndDimsMatchesOracle) {

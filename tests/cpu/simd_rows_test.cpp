@@ -51,7 +51,7 @@ template <typename T>
   got = x;
   for (int r = 0; r < rows; ++r)
     rotate_row<T>(in_place ? &want[size_t(r) * D] : &x[size_t(r) * D], &want[size_t(r) * D], 1, 1, pairs, D,
-                  traditional, in_place, &c[size_t(r) * pairs], &s[size_t(r) * pairs]);
+                  pair_layout(traditional), in_place, &c[size_t(r) * pairs], &s[size_t(r) * pairs]);
   if (!in_place) std::fill(reinterpret_cast<char*>(got.data()), reinterpret_cast<char*>(got.data() + got.size()), 0x55);
   RowBlock b;
   b.in = in_place ? got.data() : x.data();
@@ -72,7 +72,7 @@ template <typename T>
     b.pair_sin = s.data();
     b.pair_table_stride = pairs;
   }
-  rotate_rows_simd(dtype_for<T>(), traditional, b);
+  rotate_rows_simd(dtype_for<T>(), pair_layout(traditional), b);
   for (size_t i = 0; i < x.size(); ++i) {
     uint32_t a = 0, e = 0;
     std::memcpy(&a, &got[i], sizeof(T));
@@ -152,7 +152,7 @@ TEST(CpuSimdRows, BFloat16StoreMatchesToBFloat16) {
     b.sin = s.data();
     b.pairs = pairs;
     b.D = D;
-    rotate_rows_simd(bfloat16, false, b);
+    rotate_rows_simd(bfloat16, PairLayout::half_split, b);
     for (int j = 0; j < D; ++j) {
       const float x1 = to_float(x[j]), x2 = to_float(x[j < pairs ? j + pairs : j - pairs]);
       const float ci = c[j % pairs];

@@ -55,7 +55,7 @@ TEST_P(CudaGrid, MatchesOracle) {
               for (const OffsetCase& oc : offsets) {
                 RopeOptions o;
                 o.dims = dims;
-                o.traditional = traditional;
+                o.layout = pair_layout(traditional);
                 o.seq_axis = seq_axis;
                 o.scale = scale;
                 o.precision = precision;

@@ -16,7 +16,7 @@ const Dtype kFloatTypes[] = {float32, float16, bfloat16, float64};
 RopeOptions options(int D, int seq_axis = -2, bool traditional = false) {
   RopeOptions o;
   o.seq_axis = seq_axis;
-  o.traditional = traditional;
+  o.layout = pair_layout(traditional);
   o.freqs = Frequencies::from_base(D, 10000.0);
   return o;
 }
@@ -141,7 +141,7 @@ TEST(CudaLayout, StreamAndEmpty) {
   ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
   const Array x = random_array({2, 8, 33, 64}, bfloat16, 13);
   RopeOptions o = options(64);
-  o.stream = stream;
+  o.cuda_stream = stream;
   const Array xd = gpu(x);
   rope_inplace(xd.view(), Positions(5), o);
   ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);

@@ -58,7 +58,7 @@ TEST(CudaPositions, Ragged) {
       for (bool traditional : {false, true}) {
         const Array x = random_array({total, 4, 64}, dtype, 21);
         RopeOptions o;
-        o.traditional = traditional;
+        o.layout = pair_layout(traditional);
         o.freqs = Frequencies::from_base(64, 10000.0);
         EXPECT_TRUE(gpu_matches_oracle(x, Positions::ragged(cu_h.view()), Positions::ragged(cu_d.view()), o))
             << to_string(dtype) << " sequences " << n;
@@ -76,10 +76,10 @@ TEST(CudaPositions, MultiStream) {
   const int B = 2, H = 4, T = 7, D = 128, S = 3;
   RopeOptions o;
   o.freqs = Frequencies::from_base(D, 1000000.0);
-  o.freqs.num_streams = S;
+  o.freqs.position_streams = S;
   const int sections[S] = {16, 24, 24};
   for (int s = 0, i = 0; s < S; ++s)
-    for (int k = 0; k < sections[s]; ++k, ++i) o.freqs.pair_stream.push_back(uint8_t(s));
+    for (int k = 0; k < sections[s]; ++k, ++i) o.freqs.pair_position_stream.push_back(uint8_t(s));
   std::vector<int64_t> ids(S * B * T);
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = int64_t((i * 31) % 97);
   for (Dtype dtype : kFloatTypes) {
@@ -90,7 +90,7 @@ TEST(CudaPositions, MultiStream) {
     EXPECT_TRUE(gpu_matches_oracle(x, Positions::ids(sbt.view()), Positions::ids(sbt_d.view()), o)) << to_string(dtype);
     // Interleaved streams (Qwen3-VL): pair i reads stream i % 3.
     RopeOptions oi = o;
-    for (int i = 0; i < D / 2; ++i) oi.freqs.pair_stream[i] = uint8_t(i % S);
+    for (int i = 0; i < D / 2; ++i) oi.freqs.pair_position_stream[i] = uint8_t(i % S);
     EXPECT_TRUE(gpu_matches_oracle(x, Positions::ids(sbt.view()), Positions::ids(sbt_d.view()), oi)) << to_string(dtype);
   }
 }

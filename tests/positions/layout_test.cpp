@@ -63,7 +63,7 @@ TEST(PositionsLayout, StridedAndReversedFeatureAxis) {
     SCOPED_TRACE(v.name());
     for (bool traditional : {false, true}) {
       RopeOptions o = testing::with_variant(RopeOptions{}, v);
-      o.traditional = traditional;
+      o.layout = pair_layout(traditional);
       const Array wide = random_array({2, 2, 3, 32}, v.dtype, 33);
       expect_all_outputs_match(slice(wide, 3, 1, 32, 2), Positions(4), o);  // feature stride 2
       // Feature axis reversed (stride -1), and features as a non-last memory axis.

@@ -53,7 +53,7 @@ TEST(PositionsMultiAxis, MRopeInterleavedQwen3VL) {
 
 TEST(PositionsMultiAxis, EachPairReadsItsSectionsStream) {
   // Independent of the oracle: pair j of M-RoPE equals pair j of plain RoPE run with stream
-  // pair_stream[j] alone (same frequencies), bit for bit.
+  // pair_position_stream[j] alone (same frequencies), bit for bit.
   for (bool interleaved : {false, true}) {
     const std::vector<int> sections = interleaved ? std::vector<int>{6, 5, 5} : std::vector<int>{4, 6, 6};
     RopeOptions mrope;
@@ -67,7 +67,7 @@ TEST(PositionsMultiAxis, EachPairReadsItsSectionsStream) {
       const Array one = reshape(slice(ids, 0, s, s + 1), {8});
       const Array by_stream = rope(x, Positions::ids(one.view()), plain);
       for (int j = 0; j < 16; ++j) {
-        if (mrope.freqs.pair_stream[j] != s) continue;
+        if (mrope.freqs.pair_position_stream[j] != s) continue;
         for (int f : {j, j + 16})
           EXPECT_TRUE(bit_equal(slice(got, 3, f, f + 1).contiguous(), slice(by_stream, 3, f, f + 1).contiguous()))
               << "interleaved " << interleaved << " pair " << j;
@@ -117,12 +117,12 @@ TEST(PositionsMultiAxis, ConfigBuildersGiveTheSameMaps) {
   for (bool interleaved : {false, true}) {
     const std::vector<int> sections = interleaved ? std::vector<int>{24, 20, 20} : std::vector<int>{16, 24, 24};
     const Frequencies built = scaling::mrope(Frequencies::from_base(128, 1e6), sections, interleaved);
-    EXPECT_EQ(built.num_streams, 3);
-    EXPECT_EQ(built.pair_stream, testing::mrope_pair_stream(sections, interleaved)) << "interleaved " << interleaved;
+    EXPECT_EQ(built.position_streams, 3);
+    EXPECT_EQ(built.pair_position_stream, testing::mrope_pair_stream(sections, interleaved)) << "interleaved " << interleaved;
   }
   const Frequencies vision = scaling::vision_2d(80, 10000.0), mine = testing::vision_freqs(80, 10000.0);
-  EXPECT_EQ(vision.num_streams, 2);
-  EXPECT_EQ(vision.pair_stream, mine.pair_stream);
+  EXPECT_EQ(vision.position_streams, 2);
+  EXPECT_EQ(vision.pair_position_stream, mine.pair_position_stream);
   ASSERT_EQ(vision.inv_freq.size(), mine.inv_freq.size());
   for (size_t i = 0; i < mine.inv_freq.size(); ++i) EXPECT_NEAR(vision.inv_freq[i], mine.inv_freq[i], 1e-15);
 }
@@ -133,17 +133,17 @@ TEST(PositionsMultiAxisValidation, MismatchedSectionsAndStreams) {
   RopeOptions o;
   o.freqs = testing::mrope_freqs(16, 10000.0, {2, 3, 2}, false);  // sections sum to 7, not 8 pairs
   EXPECT_TRUE(throws_with([&] { rope(x, Positions::ids(ids3.view()), o); },
-                          "freqs.pair_stream must have one entry per pair (8) but has 7"));
+                          "freqs.pair_position_stream must have one entry per pair (8) but has 7"));
   o.freqs = testing::mrope_freqs(16, 10000.0, {2, 3, 3}, false);
-  o.freqs.pair_stream[5] = 3;
+  o.freqs.pair_position_stream[5] = 3;
   EXPECT_TRUE(throws_with([&] { rope(x, Positions::ids(ids3.view()), o); },
-                          "freqs.pair_stream[5] names stream 3 but freqs.num_streams is 3"));
+                          "freqs.pair_position_stream[5] names stream 3 but freqs.position_streams is 3"));
   o.freqs = testing::mrope_freqs(16, 10000.0, {2, 3, 3}, false);
-  o.freqs.num_streams = 9;
-  EXPECT_TRUE(throws_with([&] { rope(x, Positions::ids(ids3.view()), o); }, "freqs.num_streams must be between 1 and 8"));
+  o.freqs.position_streams = 9;
+  EXPECT_TRUE(throws_with([&] { rope(x, Positions::ids(ids3.view()), o); }, "freqs.position_streams must be between 1 and 8"));
   o.freqs = Frequencies::from_base(16, 10000.0);
-  o.freqs.num_streams = 3;
-  EXPECT_TRUE(throws_with([&] { rope(x, Positions::ids(ids3.view()), o); }, "freqs.pair_stream is empty"));
+  o.freqs.position_streams = 3;
+  EXPECT_TRUE(throws_with([&] { rope(x, Positions::ids(ids3.view()), o); }, "freqs.pair_position_stream is empty"));
 
   o.freqs = testing::mrope_freqs(16, 10000.0, {2, 3, 3}, false);
   const Array ids2 = grid_ids(2, 1, 4, int64);

@@ -1,5 +1,5 @@
 // Shared helpers of the position/layout tests: the oracle comparison, the variant matrix
-// (dtype x precision x direction), and small pair_stream builders for multi-axis RoPE (the config-level builders live in scaling.h).
+// (dtype x precision x direction), and small pair_position_stream builders for multi-axis RoPE (the config-level builders live in scaling.h).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -82,8 +82,8 @@ inline std::vector<uint8_t> mrope_pair_stream(const std::vector<int>& sections, 
 
 inline Frequencies mrope_freqs(int dims, double base, const std::vector<int>& sections, bool interleaved) {
   Frequencies f = Frequencies::from_base(dims, base);
-  f.pair_stream = mrope_pair_stream(sections, interleaved);
-  f.num_streams = 3;
+  f.pair_position_stream = mrope_pair_stream(sections, interleaved);
+  f.position_streams = 3;
   return f;
 }
 
@@ -95,9 +95,9 @@ inline Frequencies vision_freqs(int head_dim, double theta) {
   for (int half = 0; half < 2; ++half)
     for (int k = 0; k < dv / 2; ++k) {
       f.inv_freq.push_back(std::pow(theta, -2.0 * k / dv));
-      f.pair_stream.push_back(uint8_t(half));
+      f.pair_position_stream.push_back(uint8_t(half));
     }
-  f.num_streams = 2;
+  f.position_streams = 2;
   return f;
 }
 

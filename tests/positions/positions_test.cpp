@@ -18,7 +18,7 @@ using testing::throws_with;
 
 RopeOptions base_options(bool traditional = false) {
   RopeOptions o;
-  o.traditional = traditional;
+  o.layout = pair_layout(traditional);
   return o;
 }
 

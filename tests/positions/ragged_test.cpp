@@ -26,7 +26,7 @@ TEST(PositionsRagged, MixedLengthsWithEmptyAndSingleToken) {
       const Array starts = int_array(kStarts, {4}, it);
       for (bool traditional : {false, true}) {
         RopeOptions o = testing::with_variant(RopeOptions{}, v);
-        o.traditional = traditional;
+        o.layout = pair_layout(traditional);
         expect_all_outputs_match(x, Positions::ragged(cu.view()), o);
         expect_all_outputs_match(x, Positions::ragged(cu.view(), starts.view()), o);
       }

@@ -63,8 +63,8 @@ TEST(ScalingBuilders, EveryMethodMatchesHuggingFace) {
     expect_matches_hf(f.inv_freq, c, what);
     // HF's attention factor is a Python float: equal to the last bit.
     EXPECT_EQ(f.attention_factor, c.at("attention_factor").get<double>()) << what;
-    EXPECT_EQ(f.num_streams, 1);
-    EXPECT_TRUE(f.pair_stream.empty());
+    EXPECT_EQ(f.position_streams, 1);
+    EXPECT_TRUE(f.pair_position_stream.empty());
   }
 }
 
@@ -140,8 +140,8 @@ TEST(ScalingBuilders, MropePairStreamsMatchQwenCode) {
     const int pairs = section[0] + section[1] + section[2];
     Frequencies f = scaling::mrope(scaling::default_frequencies(2 * pairs, 10000), section,
                                    c.at("interleaved"));
-    EXPECT_EQ(f.num_streams, 3);
-    EXPECT_EQ(std::vector<int>(f.pair_stream.begin(), f.pair_stream.end()), expected)
+    EXPECT_EQ(f.position_streams, 3);
+    EXPECT_EQ(std::vector<int>(f.pair_position_stream.begin(), f.pair_position_stream.end()), expected)
         << c.dump();
   }
   EXPECT_THROW(scaling::mrope(scaling::default_frequencies(8, 10000), {1, 1, 1}, false),
@@ -156,9 +156,9 @@ TEST(ScalingBuilders, VisionAnglesMatchQwen2VlVisionTower) {
   const double stream_pos[2] = {v.at("h"), v.at("w")};
   const auto angles = v.at("angles").get<std::vector<double>>();
   ASSERT_EQ(f.pairs(), int(angles.size()));
-  EXPECT_EQ(f.num_streams, 2);
+  EXPECT_EQ(f.position_streams, 2);
   for (int j = 0; j < f.pairs(); ++j)
-    EXPECT_NEAR(stream_pos[f.pair_stream[j]] * f.inv_freq[j], angles[j], 1e-14) << j;
+    EXPECT_NEAR(stream_pos[f.pair_position_stream[j]] * f.inv_freq[j], angles[j], 1e-14) << j;
   EXPECT_THROW(scaling::vision_2d(82), std::invalid_argument);
 }
 

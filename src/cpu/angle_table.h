@@ -11,15 +11,6 @@
 
 namespace rotary::cpu_backend {
 
-// Position of token t of row b for stream s, any position kind (ragged by binary search).
-int64_t token_position(const core::PositionPlan& pp, int64_t b, int64_t t, int s);
-
-// Positions of token (b, t) in each of the plan's streams (at most kMaxPositionStreams,
-// which the planner enforces).
-inline void stream_positions(const core::RopePlan& plan, int64_t b, int64_t t, int64_t* pos) {
-  for (int s = 0; s < plan.positions.streams; ++s) pos[s] = token_position(plan.positions, b, t, s);
-}
-
 // Per-call constants the angle loop needs, prepared once.
 struct AngleSetup {
   std::vector<float> inv_freq_f32;  // compat mode only
@@ -33,11 +24,11 @@ template <typename Acc>
 void fill_angles(const core::RopePlan& plan, const AngleSetup& setup, int64_t b, int64_t t, Acc* cos_out,
                  Acc* sin_out) {
   int64_t pos[core::kMaxPositionStreams];
-  stream_positions(plan, b, t, pos);
+  plan.positions.at_streams(b, t, pos);
   const Acc af = static_cast<Acc>(plan.attention_factor);
   const Acc sign = plan.inverse ? Acc(-1) : Acc(1);
   for (int i = 0; i < plan.pairs; ++i) {
-    const int64_t p = pos[plan.pair_stream ? plan.pair_stream[i] : 0];
+    const int64_t p = pos[plan.pair_position_stream ? plan.pair_position_stream[i] : 0];
     const double theta = plan.precision == Precision::accurate
                              ? core::accurate_angle(p, plan.scale, plan.inv_freq[i])
                              : double(core::compat_angle(p, setup.scale_f32, setup.inv_freq_f32[i]));

@@ -1,0 +1,27 @@
+// The CUDA backend's one error check and one device guard (plain C++, no nvcc needed).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "rotary/tensor_view.h"
+
+namespace rotary::cuda_backend {
+
+// Throws std::runtime_error naming the call when err is not cudaSuccess.
+void check(cudaError_t err, const char* what);
+
+// Makes `device` current for a scope and restores the caller's device after (as torch's
+// guard). A CPU device leaves the current device alone.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(Device device);
+  ~DeviceGuard();
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = 0;
+  bool switched_ = false;
+};
+
+}  // namespace rotary::cuda_backend
