@@ -10,7 +10,7 @@ namespace rotary {
 
 // An element type, as in MLX: compare with the constants below.
 struct Dtype {
-  enum class Val : uint8_t { bool_, int32, int64, uint32, float16, bfloat16, float32, float64 };
+  enum class Val : uint8_t { bool_, int32, int64, uint32, float16, bfloat16, float32, float64, float8_e4m3 };
   Val val;
   uint8_t size;  // bytes per element
 
@@ -26,6 +26,8 @@ inline constexpr Dtype float16{Dtype::Val::float16, 2};
 inline constexpr Dtype bfloat16{Dtype::Val::bfloat16, 2};
 inline constexpr Dtype float32{Dtype::Val::float32, 4};
 inline constexpr Dtype float64{Dtype::Val::float64, 8};
+// OCP FP8 E4M3 (torch.float8_e4m3fn): a KV-cache storage type only (fused.h), not a rope input.
+inline constexpr Dtype float8_e4m3{Dtype::Val::float8_e4m3, 1};
 
 constexpr bool is_floating(Dtype d) {
   return d == float16 || d == bfloat16 || d == float32 || d == float64;

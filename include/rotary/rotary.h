@@ -7,6 +7,7 @@
 #include "rotary/dtype.h"
 #include "rotary/fast.h"
 #include "rotary/frequencies.h"
+#include "rotary/fused.h"
 #include "rotary/nn.h"
 #include "rotary/rope.h"
 #include "rotary/tensor_view.h"

@@ -58,6 +58,7 @@ Frequencies dynamic_ntk(int dims, double base, double factor, double max_positio
 
 // Llama 3: wavelengths below O/high_freq_factor keep inv_freq, above O/low_freq_factor get
 // inv_freq/factor, and the band in between (boundaries included, as HF) is interpolated.
+// high_freq_factor must be at least low_freq_factor (equal: no band, as Llama 4 Scout).
 Frequencies llama3(int dims, double base, const Llama3Params& params);
 
 // YaRN's mscale: 1 for scale <= 1, else 0.1 * mscale * ln(scale) + 1.

@@ -29,7 +29,8 @@ __all__ = ["rope", "rope_qk", "fast", "nn", "scaling", "context_parallel", "Freq
 def set_default_precision(precision: str) -> None:
     """How calls that do not name a precision form angles: "accurate" (default; angle from
     the integer position in double, error flat in the position) or "compat" (float32
-    angles as MLX and Hugging Face, for bit-level parity)."""
+    angles as MLX and Hugging Face form them; results within float32 rounding of theirs,
+    docs/NUMERICS.md)."""
     _rotary.set_default_precision(precision)
 
 

@@ -249,7 +249,7 @@ ARGUMENTS = """
         (flash-attn, vLLM).
     inverse: apply the inverse rotation (the gradient of the forward one).
     precision: "accurate" (angles formed in double, error flat in the position) or
-        "compat" (float32 angles, bit-compatible with MLX / Hugging Face); default: the
+        "compat" (the float32 angles of MLX / Hugging Face); default: the
         global setting (`rotary.set_default_precision`).
     attention_factor: multiplies cos and sin (YaRN, LongRoPE); default: that of `freqs`, 1.
     mrope_section: M-RoPE pair counts per position stream (Qwen2-VL), summing to dims/2;

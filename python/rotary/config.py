@@ -7,6 +7,7 @@ rope-scaling.md and builds the frequencies in double: Python and C++ load config
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import numpy as np
@@ -35,12 +36,7 @@ class RopeConfig:
             self.max_position_embeddings = cpp.max_position_embeddings or None
             self.mrope_section = list(cpp.mrope_section) or None
             self.mrope_interleaved = cpp.mrope_interleaved
-            self.params = {"factor": cpp.factor,
-                           "original_max_position_embeddings": cpp.original_max_position_embeddings}
-            if cpp.softmax_scale_factor != 1.0:
-                self.params["softmax_scale_factor"] = cpp.softmax_scale_factor
-            if self.method == "default":
-                self.params = {}
+            self.params = json.loads(cpp.method_parameters_json())  # the C++ method table's
         else:
             self.method, self.dims = "custom", 2 * frequencies.pairs
             self.head_dim = int(head_dim or self.dims)
@@ -67,8 +63,6 @@ class RopeConfig:
             return self._fixed
         key = seq_len if self.depends_on_length else None
         if key not in self._cache:
-            if self.method == "longrope" and self.longrope_policy == "serving_length":
-                seq_len = int(self.serving_length or self.max_position_embeddings)
             self._cache[key] = self._cpp.frequencies(None if seq_len is None else int(seq_len))
         return self._cache[key]
 
@@ -146,6 +140,19 @@ def _load(config):
     raise TypeError(f"from_hf_config: expected a dict, a path or a PretrainedConfig, not {type(config).__name__}.")
 
 
+def _finite_json(value):
+    """JSON text for the C++ loader. Configs may hold float infinities (e.g. Mamba's
+    time_step_limit), which JSON cannot spell: they become strings, so a RoPE key holding one
+    is refused by the loader as not a number."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_json(v) for v in value]
+    return value
+
+
 def from_hf_config(config, *, longrope_policy="per_call", serving_length=None) -> RopeConfig:
     """Build the RoPE of a Hugging Face model from its config (a dict, a path to
     ``config.json`` or a transformers ``PretrainedConfig``).
@@ -156,11 +163,8 @@ def from_hf_config(config, *, longrope_policy="per_call", serving_length=None) -
     """
     if longrope_policy not in ("per_call", "serving_length"):
         raise ValueError(f"from_hf_config: longrope_policy must be 'per_call' or 'serving_length', not {longrope_policy!r}.")
-    try:
-        text = json.dumps(_load(config), allow_nan=False)
-    except ValueError:
-        raise ValueError("from_hf_config: the config holds NaN or Infinity, which no config key accepts.") from None
-    cpp = _rotary._from_hf_config_json(text, longrope_policy)
+    text = json.dumps(_finite_json(_load(config)))
+    cpp = _rotary._from_hf_config_json(text, longrope_policy, int(serving_length or 0))
     return RopeConfig(cpp=cpp, longrope_policy=longrope_policy, serving_length=serving_length, source=text)
 
 

@@ -642,23 +642,24 @@ void bind_config(py::module_& m) {
       .def_readonly("max_position_embeddings", &RopeConfig::max_position_embeddings)
       .def_readonly("original_max_position_embeddings", &RopeConfig::original_max_position_embeddings)
       .def_readonly("factor", &RopeConfig::factor)
-      .def_readonly("attention_factor", &RopeConfig::attention_factor)
       .def_readonly("softmax_scale_factor", &RopeConfig::softmax_scale_factor)
       .def_readonly("mrope_section", &RopeConfig::mrope_section)
       .def_readonly("mrope_interleaved", &RopeConfig::mrope_interleaved)
       .def_property_readonly("depends_on_length", &RopeConfig::depends_on_length)
+      .def("method_parameters_json", [](const RopeConfig& c) { return c.method_parameters().dump(); })
       .def("frequencies", &RopeConfig::frequencies, py::arg("seq_len") = py::none())
       .def("unscaled_frequencies", &RopeConfig::unscaled_frequencies);
   m.def(
       "_from_hf_config_json",
-      [](const std::string& text, const std::string& policy) {
-        RopeConfig c = from_hf_config(nlohmann::json::parse(text));
+      [](const std::string& text, const std::string& policy, int64_t serving_length) {
+        RopeConfig c = from_hf_config(parse_hf_config(text));
+        c.serving_length = serving_length;
         if (policy == "serving_length") c.longrope_policy = scaling::LongRopePolicy::serving_length;
         else if (policy != "per_call")
           fail("from_hf_config: longrope_policy must be \"per_call\" or \"serving_length\" but got \"" + policy + "\".");
         return c;
       },
-      py::arg("json"), py::arg("longrope_policy") = "per_call");
+      py::arg("json"), py::arg("longrope_policy") = "per_call", py::arg("serving_length") = 0);
 }
 
 // An int64 rotary::Array (a few positions) as a new NumPy array.

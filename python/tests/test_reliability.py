@@ -110,7 +110,7 @@ def test_errors_name_the_argument():  # item 10
     refused(TypeError, "[rope] freqs must be an array of numbers but got str.", lambda: rotary.rope(X, freqs="abc"))
     refused(ValueError, "[mrope] mrope_section entries must be non-negative.",
             lambda: rotary.rope(X, mrope_section=[5, -1, 0], position_ids=np.zeros((3, 3), np.int64)))
-    refused(ValueError, "from_hf_config: the config holds NaN or Infinity",
+    refused(ValueError, "[from_hf_config] 'rope_theta' must be a number but is \"nan\"",
             lambda: rotary.from_hf_config({"head_dim": 64, "rope_theta": float("nan")}))
 
 

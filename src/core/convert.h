@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/fp8.h"
 #include "rotary/dtype.h"
 
 namespace rotary::core {
@@ -33,6 +34,7 @@ inline double load_double(const void* p, Dtype dtype, int64_t i) {
     case Dtype::Val::int64: return static_cast<double>(static_cast<const int64_t*>(p)[i]);
     case Dtype::Val::uint32: return static_cast<const uint32_t*>(p)[i];
     case Dtype::Val::bool_: return static_cast<const bool*>(p)[i] ? 1.0 : 0.0;
+    case Dtype::Val::float8_e4m3: return to_float(static_cast<const float8_e4m3_t*>(p)[i]);
   }
   return 0.0;
 }
@@ -51,6 +53,9 @@ inline void store_double(void* p, Dtype dtype, int64_t i, double v) {
     case Dtype::Val::int64: static_cast<int64_t*>(p)[i] = static_cast<int64_t>(v); break;
     case Dtype::Val::uint32: static_cast<uint32_t*>(p)[i] = static_cast<uint32_t>(v); break;
     case Dtype::Val::bool_: static_cast<bool*>(p)[i] = v != 0.0; break;
+    case Dtype::Val::float8_e4m3:  // round to odd first: the second rounding is then correct
+      static_cast<float8_e4m3_t*>(p)[i] = to_float8_e4m3(to_float_round_odd(v));
+      break;
   }
 }
 

@@ -275,7 +275,9 @@ void check_seq_axis(const TensorView& x, int seq_axis) {
          std::to_string(x.ndim()) + ".");
 }
 
-// The frequencies, layout, direction and precision of a call; freqs has the call's pairs.
+
+}  // namespace
+
 void plan_rotation(const RopeOptions& options, const Frequencies& freqs, RopePlan& plan) {
   if (freqs.pairs() != plan.pairs)
     fail("[rope] freqs must have dims/2 = " + std::to_string(plan.pairs) + " inverse frequencies but has " +
@@ -290,8 +292,6 @@ void plan_rotation(const RopeOptions& options, const Frequencies& freqs, RopePla
   plan.precision = options.precision.value_or(default_precision());
   plan.cuda_stream = options.cuda_stream;
 }
-
-}  // namespace
 
 RopePlan make_plan(const TensorView* inputs, const TensorView* outputs, int n_tensors,
                    const Positions& positions, const RopeOptions& options) {

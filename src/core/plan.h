@@ -86,14 +86,22 @@ struct PositionPlan {
       case Positions::Kind::ragged:
         break;
     }
-    int64_t lo = 0, hi = num_seqs;  // the last q with cu_seqlens[q] <= t (skipping empty ones), in [lo, hi)
+    int64_t q, j;
+    ragged_sequence(t, q, j);
+    return (starts ? read_index(starts, starts_dtype, q * starts_stride) : 0) + j;
+  }
+
+  // Ragged: the sequence q holding token t (the last q with cu_seqlens[q] <= t, skipping empty
+  // ones) by binary search, and t's index j within it.
+  ROTARY_HD void ragged_sequence(int64_t t, int64_t& q, int64_t& j) const {
+    int64_t lo = 0, hi = num_seqs;  // the answer in [lo, hi)
     while (hi - lo > 1) {
       const int64_t mid = (lo + hi) / 2;
       if (read_index(array, dtype, mid * stride_t) <= t) lo = mid;
       else hi = mid;
     }
-    const int64_t start = starts ? read_index(starts, starts_dtype, lo * starts_stride) : 0;
-    return start + t - read_index(array, dtype, lo * stride_t);
+    q = lo;
+    j = t - read_index(array, dtype, lo * stride_t);
   }
 
   // Positions of token (b, t) in every stream (at most kMaxPositionStreams).
@@ -141,6 +149,11 @@ struct RopePlan {
 // plan. The tensors' views and options.freqs must outlive the plan.
 RopePlan make_plan(const TensorView* inputs, const TensorView* outputs, int n_tensors,
                    const Positions& positions, const RopeOptions& options);
+
+// The frequency, layout, direction, precision and stream fields of `plan` (its pairs set) from
+// the options and the call's frequencies (those must have `pairs` values). Also used by the
+// fused calls' plans (core/fused_plan.h).
+void plan_rotation(const RopeOptions& options, const Frequencies& freqs, RopePlan& plan);
 
 // Runs a plan on the backend of its device.
 void execute(const RopePlan& plan);

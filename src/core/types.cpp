@@ -15,6 +15,7 @@ std::string to_string(Dtype d) {
     case Dtype::Val::bfloat16: return "bfloat16";
     case Dtype::Val::float32: return "float32";
     case Dtype::Val::float64: return "float64";
+    case Dtype::Val::float8_e4m3: return "float8_e4m3";
   }
   return "unknown";
 }

@@ -18,6 +18,20 @@ struct AngleSetup {
   explicit AngleSetup(const core::RopePlan& plan);
 };
 
+// Whether the plan's frequency, scale and attention factor are finite: the SIMD kernels'
+// condition (the bfloat16 store relies on finite cos/sin tables, see simd_rotate-inl.h).
+bool finite_tables(const core::RopePlan& plan);
+
+// Per-pair positions of a row whose pairs read several position streams (scratch).
+struct PairPositions {
+  std::vector<double> pos;
+  std::vector<float> posf;
+};
+// SIMD cos/sin of position row (b, t) into c and s (pairs values each): one vectorised pass,
+// the same values for the RoPE backend and the fused paths.
+void sincos_position_row(const core::RopePlan& plan, const AngleSetup& setup, int64_t b, int64_t t,
+                         PairPositions& scratch, float* c, float* s);
+
 // Fills cos[i], sin[i] (already multiplied by the attention factor, sin negated for the
 // inverse) for the pairs of token (b, t). Acc is float, or double for float64 tensors.
 template <typename Acc>

@@ -27,6 +27,44 @@ AngleSetup::AngleSetup(const RopePlan& plan) : scale_f32(static_cast<float>(plan
     inv_freq_f32.assign(plan.inv_freq, plan.inv_freq + plan.pairs);
 }
 
+// The SIMD bfloat16 store relies on finite cos/sin tables (see simd_rotate-inl.h); a
+// non-finite frequency, scale or attention factor (never in practice) takes the scalar path.
+bool finite_tables(const RopePlan& plan) {
+  if (!std::isfinite(plan.scale) || !std::isfinite(plan.attention_factor)) return false;
+  for (int i = 0; i < plan.pairs; ++i)
+    if (!std::isfinite(plan.inv_freq[i])) return false;
+  return true;
+}
+
+void sincos_position_row(const RopePlan& plan, const AngleSetup& setup, int64_t pb, int64_t t,
+                         PairPositions& scratch, float* c, float* s) {
+  const int pairs = plan.pairs;
+  AngleArgs a;
+  a.pairs = pairs;
+  a.compat = plan.precision == Precision::compat;
+  a.inv_freq = plan.inv_freq;
+  a.inv_freq_f32 = setup.inv_freq_f32.data();
+  a.factor = float(plan.attention_factor);
+  a.sign = plan.inverse ? -1.0f : 1.0f;
+  int64_t pos[core::kMaxPositionStreams];
+  plan.positions.at_streams(pb, t, pos);
+  if (plan.pair_position_stream) {
+    scratch.pos.resize(pairs);
+    scratch.posf.resize(pairs);
+    for (int i = 0; i < pairs; ++i) {
+      const int64_t p = pos[plan.pair_position_stream[i]];
+      scratch.pos[i] = double(p) * plan.scale;
+      scratch.posf[i] = setup.scale_f32 * float(p);
+    }
+    if (a.compat) a.posf_per_pair = scratch.posf.data();
+    else a.pos_per_pair = scratch.pos.data();
+  } else {
+    a.pos = double(pos[0]) * plan.scale;
+    a.posf = setup.scale_f32 * float(pos[0]);
+  }
+  sincos_row(a, c, s);
+}
+
 namespace {
 
 constexpr int64_t kNontemporalBytes = int64_t(16) << 20;
@@ -42,56 +80,15 @@ std::atomic<KernelMode>& mode_flag() {
 
 // Angle tables of one tile: compact cos/sin (pairs per row), and for the interleaved SIMD
 // kernel the per-feature form (2*pairs per row).
-// The SIMD bfloat16 store relies on finite cos/sin tables (see simd_rotate-inl.h); a
-// non-finite frequency, scale or attention factor (never in practice) takes the scalar path.
-bool finite_tables(const RopePlan& plan) {
-  if (!std::isfinite(plan.scale) || !std::isfinite(plan.attention_factor)) return false;
-  for (int i = 0; i < plan.pairs; ++i)
-    if (!std::isfinite(plan.inv_freq[i])) return false;
-  return true;
-}
-
 struct TilePlan;
 
 template <typename Acc>
 struct TileTable {
   std::vector<Acc> cos, sin;
   std::vector<float> cos2, sin2;
-  std::vector<double> pos;   // per-pair positions (several position streams)
-  std::vector<float> posf;
+  PairPositions positions;  // several position streams
   TileTable(int pairs, const TilePlan& tp);
 };
-
-// SIMD cos/sin of position row (pb, t): one vectorised pass over the pairs.
-template <typename Acc>
-void sincos_position_row(const RopePlan& plan, const AngleSetup& setup, int64_t pb, int64_t t, TileTable<Acc>& tab,
-                         float* c, float* s) {
-  const int pairs = plan.pairs;
-  AngleArgs a;
-  a.pairs = pairs;
-  a.compat = plan.precision == Precision::compat;
-  a.inv_freq = plan.inv_freq;
-  a.inv_freq_f32 = setup.inv_freq_f32.data();
-  a.factor = float(plan.attention_factor);
-  a.sign = plan.inverse ? -1.0f : 1.0f;
-  int64_t pos[core::kMaxPositionStreams];
-  plan.positions.at_streams(pb, t, pos);
-  if (plan.pair_position_stream) {
-    tab.pos.resize(pairs);
-    tab.posf.resize(pairs);
-    for (int i = 0; i < pairs; ++i) {
-      const int64_t p = pos[plan.pair_position_stream[i]];
-      tab.pos[i] = double(p) * plan.scale;
-      tab.posf[i] = setup.scale_f32 * float(p);
-    }
-    if (a.compat) a.posf_per_pair = tab.posf.data();
-    else a.pos_per_pair = tab.pos.data();
-  } else {
-    a.pos = double(pos[0]) * plan.scale;
-    a.posf = setup.scale_f32 * float(pos[0]);
-  }
-  sincos_row(a, c, s);
-}
 
 template <typename Acc>
 void fill_tile(const RopePlan& plan, const AngleSetup& setup, bool simd, bool expand, int64_t pb, int64_t t0,
@@ -102,7 +99,7 @@ void fill_tile(const RopePlan& plan, const AngleSetup& setup, bool simd, bool ex
     Acc* s = tab.sin.data() + r * pairs;
     if constexpr (std::is_same_v<Acc, float>) {
       if (simd) {
-        sincos_position_row(plan, setup, pb, t0 + r, tab, c, s);
+        sincos_position_row(plan, setup, pb, t0 + r, tab.positions, c, s);
         if (expand)
           expand_interleaved(c, s, pairs, tab.cos2.data() + r * 2 * pairs, tab.sin2.data() + r * 2 * pairs);
         continue;

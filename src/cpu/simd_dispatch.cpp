@@ -7,6 +7,7 @@
 #include "hwy/highway.h"
 #include "cpu/simd_angles-inl.h"
 #include "cpu/simd_rotate-inl.h"
+#include "cpu/simd_fused-inl.h"  // after simd_rotate-inl.h: reuses its LoadF/StoreF
 
 HWY_BEFORE_NAMESPACE();
 namespace rotary::cpu_backend {
@@ -21,6 +22,7 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 #include "core/validate.h"
 #include "cpu/simd.h"
+#include "cpu/simd_fused.h"
 #include "hwy/targets.h"
 
 namespace rotary::cpu_backend {
@@ -34,6 +36,17 @@ HWY_EXPORT(RotateBF16Interleaved);
 HWY_EXPORT(SinCosRow);
 HWY_EXPORT(TargetId);
 HWY_EXPORT(TargetHasFma);
+HWY_EXPORT(LoadRowF32);
+HWY_EXPORT(StoreRowF32);
+HWY_EXPORT(BufferedRowsKernel);
+
+void load_row_f32(Dtype dtype, const void* src, float* dst, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(LoadRowF32)(dtype, src, dst, n);
+}
+void store_row_f32(Dtype dtype, const float* src, void* dst, int64_t n, float scale) {
+  HWY_DYNAMIC_DISPATCH(StoreRowF32)(dtype, src, dst, n, scale);
+}
+void buffered_rows(const BufferedRows& job) { HWY_DYNAMIC_DISPATCH(BufferedRowsKernel)(job); }
 
 void rotate_rows_simd(Dtype dtype, PairLayout layout, const RowBlock& block) {
   const bool interleaved = layout == PairLayout::interleaved;

@@ -7,18 +7,18 @@
 #include <vector>
 
 namespace rotary::reference {
-namespace {
-
-int64_t read_int(const TensorView& v, std::vector<int64_t> idx) {
+int64_t read_int(const TensorView& v, const std::vector<int64_t>& idx) {
   int64_t off = 0;
   for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * v.strides[d];
   switch (v.dtype.val) {
     case Dtype::Val::int32: return static_cast<const int32_t*>(v.data)[off];
     case Dtype::Val::uint32: return static_cast<const uint32_t*>(v.data)[off];
     case Dtype::Val::int64: return static_cast<const int64_t*>(v.data)[off];
-    default: throw std::invalid_argument("[reference] integer positions expected");
+    default: throw std::invalid_argument("[reference] integer array expected");
   }
 }
+
+namespace {
 
 // Position of token t in batch row b for stream s, straight from the Positions description.
 int64_t position_of(const Positions& p, int64_t b, int64_t t, int s, int streams) {

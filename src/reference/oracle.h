@@ -15,6 +15,9 @@ namespace rotary::reference {
 // the mode defines, and everything after it stays double.
 Array rope(const Array& x, const Positions& positions, const RopeOptions& options);
 
+// Element idx (a multi-index, one entry per dimension) of a host integer array.
+int64_t read_int(const TensorView& v, const std::vector<int64_t>& idx);
+
 // inv_freq[i] = base ** (-2i/dims), or 1/periods[i], in double.
 std::vector<double> inv_freq_from_base(int dims, double base);
 

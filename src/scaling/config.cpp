@@ -4,13 +4,18 @@
 
 #include <cmath>
 #include <fstream>
+#include <iterator>
+#include <limits>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
+#include "scaling/config_reader.h"
 #include "scaling/json_section.h"
+#include "scaling/methods.h"
 
 namespace rotary {
 namespace {
@@ -19,19 +24,6 @@ using nlohmann::json;
 using scaling_detail::Section;
 
 [[noreturn]] void fail(const std::string& message) { scaling_detail::fail("[from_hf_config]", message); }
-
-// Method names as configs spell them -> the names transformers uses.
-std::string canonical_method(const std::string& name, const std::string& key) {
-  static const std::set<std::string> known = {"default", "linear", "dynamic", "yarn", "llama3",
-                                              "longrope"};
-  if (known.count(name)) return name;
-  if (name == "su") return "longrope";              // Phi-3's first configs
-  if (name == "mrope") return "default";            // Qwen2-VL: sections, unscaled frequencies
-  if (name == "deepseek_yarn") return "yarn";       // mlx-lm's spelling for DeepSeek
-  fail("unknown RoPE scaling method '" + name + "' in '" + key +
-       "'; expected one of default, linear, dynamic, yarn, llama3, longrope (or su, mrope, "
-       "deepseek_yarn)");
-}
 
 // The scaling parameters: `rope_parameters` (transformers v5) or `rope_scaling`; an empty
 // section when the config has neither.
@@ -48,11 +40,32 @@ Section scaling_section(const Section& text) {
   return Section{nullptr, "rope_scaling."};
 }
 
-void read_head(const Section& text, const Section& rope, RopeConfig& c) {
+// Sizes are held as int: larger ones are refused by name.
+constexpr int64_t kMaxSize = std::numeric_limits<int>::max();
+
+// The base transformers' config classes default to when a config gives none.
+double default_theta(const std::string& model_type) {
+  if (model_type == "gemma3" || model_type == "gemma3_text") return 1e6;  // global theta
+  if (model_type == "modernbert") return 160000;
+  return 10000;
+}
+
+// The partial_rotary_factor transformers' config classes default to (for BC) when a config
+// gives none.
+double default_partial_rotary_factor(const std::string& model_type) {
+  static const std::set<std::string> half = {"glm", "glm4", "glm4_moe", "persimmon", "phi",
+                                             "nemotron", "recurrent_gemma"};
+  static const std::set<std::string> quarter = {"stablelm", "qwen3_next", "qwen3_5",
+                                                "qwen3_5_moe", "gpt_neox"};
+  return half.count(model_type) ? 0.5 : quarter.count(model_type) ? 0.25 : 1.0;
+}
+
+void read_head(const Section& text, const Section& rope, const std::string& model_type,
+               RopeConfig& c) {
   if (text.has("qk_rope_head_dim")) {  // DeepSeek MLA: RoPE sees only the rope part of a head
-    c.head_dim = int(text.integer("qk_rope_head_dim"));
+    c.head_dim = int(text.integer_in("qk_rope_head_dim", 1, kMaxSize));
   } else if (text.has("head_dim")) {
-    c.head_dim = int(text.integer("head_dim"));
+    c.head_dim = int(text.integer_in("head_dim", 1, kMaxSize));
   } else {
     const std::string hidden = text.has("hidden_size") || !text.has("n_embd") ? "hidden_size" : "n_embd";
     const std::string heads =
@@ -62,103 +75,45 @@ void read_head(const Section& text, const Section& rope, RopeConfig& c) {
            text.name(heads) + "'");
     const int64_t h = text.integer(heads);
     if (h <= 0) fail("'" + text.name(heads) + "' must be positive");
-    c.head_dim = int(text.integer(hidden) / h);  // Python's //, as HF
+    const int64_t head = text.integer(hidden) / h;  // Python's //, as HF
+    if (head <= 0 || head > kMaxSize)
+      fail("'" + text.name(hidden) + "' / '" + text.name(heads) + "' must be in [1, " +
+           std::to_string(kMaxSize) + "] but is " + std::to_string(head));
+    c.head_dim = int(head);
   }
-  if (c.head_dim <= 0) fail("the head size must be positive but is " + std::to_string(c.head_dim));
 
   if (text.has("rotary_dim")) {  // GPT-J, CodeGen
-    c.rotated_dims = int(text.integer("rotary_dim"));
+    c.rotated_dims = int(text.integer_in("rotary_dim", 1, kMaxSize));
     if (c.rotated_dims <= 0 || c.rotated_dims % 2 != 0 || c.rotated_dims > c.head_dim)
       fail("'" + text.name("rotary_dim") + "' must be even and in (0, head_dim = " +
            std::to_string(c.head_dim) + "] but is " + std::to_string(c.rotated_dims));
+    c.rotated_part = c.rotated_dims < c.head_dim ? RotatedPart::leading : RotatedPart::whole_head;
     return;
   }
   std::string key = "partial_rotary_factor";
   const Section* where = &text;
   if (rope.has(key)) where = &rope;
   else if (!text.has(key) && text.has("rotary_pct")) key = "rotary_pct";  // GPT-NeoX
-  double fraction = where->has(key) ? where->number(key) : 1.0;
+  double fraction = where->has(key) ? where->number(key) : default_partial_rotary_factor(model_type);
   try {
     c.rotated_dims = scaling::rotated_dims(c.head_dim, fraction);
   } catch (const std::invalid_argument& e) {
     fail("'" + where->name(key) + "': " + e.what());
   }
+  if (text.has("qk_rope_head_dim")) c.rotated_part = RotatedPart::rope_head;
+  else if (c.rotated_dims < c.head_dim) c.rotated_part = RotatedPart::leading;
 }
 
-// Interleaved pairs: GPT-J/CodeGen and DeepSeek (whose rope_interleave key may say otherwise).
+// Interleaved pairs (checked against each model's apply function in transformers 5.x, by
+// python/tests/hf_zoo.py and tests/data/make_hf_layers_expected.py): GPT-J/CodeGen, DeepSeek
+// (whose rope_interleave key may say otherwise), Llama 4 (complex products over adjacent pairs),
+// and the types whose modeling file rotates pairs (2i, 2i+1).
 bool read_traditional(const Section& text, const std::string& model_type) {
-  static const std::set<std::string> interleaved = {"gptj", "codegen", "deepseek_v2",
-                                                    "deepseek_v3"};
+  static const std::set<std::string> interleaved = {
+      "gptj", "codegen", "deepseek_v2", "deepseek_v3", "llama4", "llama4_text", "cohere",
+      "cohere2", "cohere2_moe", "ernie4_5", "ernie4_5_moe", "glm", "glm4", "glm_ocr",
+      "glm_ocr_text", "helium", "moonshine_streaming", "openai_privacy_filter"};
   return text.boolean("rope_interleave", interleaved.count(model_type) > 0);
-}
-
-void read_method(const Section& text, const Section& rope, RopeConfig& c) {
-  const int64_t max_pos = c.max_position_embeddings;
-  auto need_max = [&](const char* why) {
-    if (max_pos <= 0) fail("missing key '" + text.name("max_position_embeddings") + "' (" + why + ")");
-  };
-  if (c.method == "linear" || c.method == "dynamic" || c.method == "llama3")
-    c.factor = rope.number("factor");
-  if (c.method == "dynamic") need_max("dynamic NTK scales relative to it");
-  if (c.method == "llama3") {
-    c.llama3.factor = c.factor;
-    c.llama3.low_freq_factor = rope.number("low_freq_factor");
-    c.llama3.high_freq_factor = rope.number("high_freq_factor");
-    c.llama3.original_max_position_embeddings = double(rope.integer("original_max_position_embeddings"));
-    c.original_max_position_embeddings = rope.integer("original_max_position_embeddings");
-  } else if (c.method == "yarn") {
-    if (!rope.has("original_max_position_embeddings")) need_max("YaRN's default original length");
-    c.original_max_position_embeddings = rope.has("original_max_position_embeddings")
-                                             ? rope.integer("original_max_position_embeddings")
-                                             : max_pos;
-    auto& y = c.yarn;
-    y.original_max_position_embeddings = double(c.original_max_position_embeddings);
-    if (rope.has("factor")) y.factor = rope.number("factor");
-    else y.factor = double(max_pos) / y.original_max_position_embeddings;
-    c.factor = y.factor;
-    y.attention_factor = rope.optional_number("attention_factor");
-    y.mscale = rope.optional_number("mscale");
-    y.mscale_all_dim = rope.optional_number("mscale_all_dim");
-    // HF: `beta_fast or 32`, so a 0 means the default too.
-    if (rope.has("beta_fast") && rope.number("beta_fast") != 0) y.beta_fast = rope.number("beta_fast");
-    if (rope.has("beta_slow") && rope.number("beta_slow") != 0) y.beta_slow = rope.number("beta_slow");
-    y.truncate = rope.boolean("truncate", true);
-    c.attention_factor = scaling::yarn_attention_factor(y);
-    if (y.mscale_all_dim.value_or(0) != 0) {
-      const double m = scaling::yarn_get_mscale(y.factor, *y.mscale_all_dim);
-      c.softmax_scale_factor = m * m;
-    }
-  } else if (c.method == "longrope") {
-    auto& l = c.longrope;
-    l.short_factor = rope.numbers("short_factor");
-    l.long_factor = rope.numbers("long_factor");
-    const size_t pairs = size_t(c.rotated_dims / 2);
-    for (const char* key : {"short_factor", "long_factor"}) {
-      const size_t n = rope.numbers(key).size();
-      if (n != pairs)
-        fail("'" + rope.name(key) + "' must have rotated_dims/2 = " + std::to_string(pairs) +
-             " entries but has " + std::to_string(n));
-    }
-    // Phi-3 keeps the pretraining length at the top level.
-    if (text.has("original_max_position_embeddings"))
-      c.original_max_position_embeddings = text.integer("original_max_position_embeddings");
-    else if (rope.has("original_max_position_embeddings"))
-      c.original_max_position_embeddings = rope.integer("original_max_position_embeddings");
-    else {
-      need_max("LongRoPE's default original length");
-      c.original_max_position_embeddings = max_pos;
-    }
-    l.original_max_position_embeddings = double(c.original_max_position_embeddings);
-    if (rope.has("factor")) {
-      l.factor = rope.number("factor");
-    } else {
-      need_max("LongRoPE's default factor");
-      l.factor = double(max_pos) / l.original_max_position_embeddings;
-    }
-    c.factor = l.factor;
-    l.attention_factor = rope.optional_number("attention_factor");
-    c.attention_factor = scaling::longrope_attention_factor(l);
-  }
 }
 
 void read_mrope(const Section& text, const Section& rope, RopeConfig& c) {
@@ -169,7 +124,7 @@ void read_mrope(const Section& text, const Section& rope, RopeConfig& c) {
          section.dump());
   int total = 0;
   for (const json& s : section) {
-    if (!s.is_number_integer() || s.get<int>() < 0)
+    if (!s.is_number_integer() || s.get<int64_t>() < 0 || s.get<int64_t>() > kMaxSize)
       fail("'" + rope.name("mrope_section") + "' must hold non-negative integers but is " +
            section.dump());
     c.mrope_section.push_back(s.get<int>());
@@ -183,26 +138,29 @@ void read_mrope(const Section& text, const Section& rope, RopeConfig& c) {
 
 }  // namespace
 
-RopeConfig from_hf_config(const nlohmann::json& config) {
-  if (!config.is_object()) fail("the config must be a JSON object but is " + config.dump());
-  Section text{&config, ""};
-  // Multimodal wrappers (Qwen3-VL, Gemma 3, ...) keep the language model's keys in text_config.
-  if (!text.has("num_attention_heads") && !text.has("n_head") && text.has("text_config")) {
-    if (!config.at("text_config").is_object()) fail("'text_config' must be an object");
-    text = Section{&config.at("text_config"), "text_config."};
-  }
-  const Section rope = scaling_section(text);
+namespace scaling_detail {
 
+std::string text_model_type(const json& config, const Section& text) {
+  for (const Section& s : {text, Section{&config, ""}})
+    if (const json* m = s.find("model_type"); m && m->is_string()) return m->get<std::string>();
+  return "";
+}
+
+RopeConfig read_rope(const json& config, const Section& text, const Section& rope,
+                     std::optional<double> theta) {
   RopeConfig c;
   if (const json* m = Section{&config, ""}.find("model_type"); m && m->is_string())
     c.model_type = m->get<std::string>();
-  if (rope.has("rope_theta")) c.base = rope.number("rope_theta");
+  const std::string text_type = text_model_type(config, text);
+  if (theta) c.base = *theta;
+  else if (rope.has("rope_theta")) c.base = rope.number("rope_theta");
   else if (text.has("rope_theta")) c.base = text.number("rope_theta");
   else if (text.has("rotary_emb_base")) c.base = text.number("rotary_emb_base");  // GPT-NeoX
-  if (!(c.base > 1)) fail("the RoPE base (rope_theta) must exceed 1 but is " + std::to_string(c.base));
+  else c.base = default_theta(text_type);
+  if (!(c.base > 1)) rotary::fail("the RoPE base (rope_theta) must exceed 1 but is " + std::to_string(c.base));
 
-  read_head(text, rope, c);
-  c.traditional = read_traditional(text, c.model_type);
+  read_head(text, rope, text_type, c);
+  c.traditional = read_traditional(text, text_type);
   if (text.has("max_position_embeddings")) c.max_position_embeddings = text.integer("max_position_embeddings");
   else if (text.has("n_positions")) c.max_position_embeddings = text.integer("n_positions");  // GPT-J
   c.original_max_position_embeddings = text.has("original_max_position_embeddings")
@@ -215,23 +173,83 @@ RopeConfig from_hf_config(const nlohmann::json& config) {
     const char* key = rope.has("rope_type") ? "rope_type" : "type";
     method_key = rope.name(key);
     const json& v = *rope.find(key);
-    if (!v.is_string()) fail("'" + method_key + "' must be a string but is " + v.dump());
+    if (!v.is_string()) rotary::fail("'" + method_key + "' must be a string but is " + v.dump());
     method = v.get<std::string>();
   }
-  c.method = canonical_method(method, method_key);
-  read_method(text, rope, c);
+  const ScalingMethod& m = select_method(method, rope, method_key);
+  c.method = m.name;
+  m.read(MethodKeys{rope, &text}, c);
   read_mrope(text, rope, c);
   return c;
 }
 
-RopeConfig from_hf_config(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) fail("cannot open '" + path.string() + "'");
-  try {
-    return from_hf_config(nlohmann::json::parse(in));
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("'" + path.string() + "' is not valid JSON: " + e.what());
+}  // namespace scaling_detail
+
+RopeConfig from_hf_config(const nlohmann::json& config) {
+  if (!config.is_object()) fail("the config must be a JSON object but is " + config.dump());
+  Section text{&config, ""};
+  // Multimodal wrappers (Qwen3-VL, Gemma 3, ...) keep the language model's keys in text_config.
+  if (!text.has("num_attention_heads") && !text.has("n_head") && text.has("text_config")) {
+    if (!config.at("text_config").is_object()) fail("'text_config' must be an object");
+    text = Section{&config.at("text_config"), "text_config."};
   }
+  RopeConfig c = scaling_detail::read_rope(config, text, scaling_section(text));
+  scaling_detail::read_layers(config, text, c);
+  return c;
+}
+
+nlohmann::json parse_hf_config(std::string_view text) {
+  // Python's json writes NaN, Infinity and -Infinity, which JSON lacks: keep them as strings so
+  // that the loader's error names the key that holds one.
+  std::string quoted;
+  quoted.reserve(text.size());
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (in_string) {
+      quoted += ch;
+      if (ch == '\\' && i + 1 < text.size()) quoted += text[++i];
+      else if (ch == '"') in_string = false;
+      continue;
+    }
+    if (ch == '"') in_string = true;
+    bool replaced = false;
+    for (std::string_view word : {"NaN", "Infinity", "-Infinity"}) {
+      if (text.substr(i, word.size()) == word) {
+        quoted += "\"" + std::string(word) + "\"";
+        i += word.size() - 1;
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) quoted += ch;
+  }
+  return nlohmann::json::parse(quoted);
+}
+
+RopeConfig from_hf_config(const std::filesystem::path& path) {
+  // A model directory holds its config.json.
+  std::error_code ec;
+  const bool directory = std::filesystem::is_directory(path, ec);
+  const std::filesystem::path file = directory ? path / "config.json" : path;
+  if (directory && !std::filesystem::is_regular_file(file, ec))
+    fail("'" + path.string() + "' is a directory without a config.json");
+  std::ifstream in(file);
+  if (!in) fail("cannot open '" + file.string() + "'");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) fail("cannot read '" + file.string() + "'");
+  nlohmann::json config;
+  try {
+    config = parse_hf_config(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail("'" + file.string() + "' is not valid JSON: " + e.what());
+  }
+  return from_hf_config(config);
+}
+
+RopeConfig from_hf_config(const char* path) { return from_hf_config(std::filesystem::path(path)); }
+RopeConfig from_hf_config(const std::string& path) {
+  return from_hf_config(std::filesystem::path(path));
 }
 
 }  // namespace rotary

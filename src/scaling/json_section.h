@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -38,8 +40,7 @@ struct Section {
   double number(const std::string& key) const {
     const json* v = find(key);
     if (v == nullptr) fail("missing key '" + name(key) + "'");
-    if (!v->is_number()) fail("'" + name(key) + "' must be a number but is " + v->dump());
-    return v->get<double>();
+    return finite(*v, name(key));
   }
   std::optional<double> optional_number(const std::string& key) const {
     return has(key) ? std::optional<double>(number(key)) : std::nullopt;
@@ -49,9 +50,21 @@ struct Section {
     if (v == nullptr) fail("missing key '" + name(key) + "'");
     const bool integral = v->is_number_integer() ||
                           (v->is_number_float() && v->get<double>() == std::floor(v->get<double>()));
-    if (!integral)
-      fail("'" + name(key) + "' must be an integer but is " + v->dump());
+    if (!integral) fail("'" + name(key) + "' must be an integer but is " + v->dump());
+    // int64 range: an unsigned above it, or a float at or past 2^63, does not convert.
+    const bool in_range = v->is_number_unsigned()
+                              ? v->get<uint64_t>() <= uint64_t(std::numeric_limits<int64_t>::max())
+                              : !v->is_number_float() || std::fabs(v->get<double>()) < 0x1p63;
+    if (!in_range) fail("'" + name(key) + "' is out of range: " + v->dump());
     return v->get<int64_t>();
+  }
+  // An integer in [lo, hi] (sizes that the library holds as int).
+  int64_t integer_in(const std::string& key, int64_t lo, int64_t hi) const {
+    const int64_t value = integer(key);
+    if (value < lo || value > hi)
+      fail("'" + name(key) + "' must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+           "] but is " + std::to_string(value));
+    return value;
   }
   bool boolean(const std::string& key, bool fallback) const {
     const json* v = find(key);
@@ -65,10 +78,24 @@ struct Section {
     if (!v->is_array()) fail("'" + name(key) + "' must be a list of numbers but is " + v->dump());
     std::vector<double> out;
     for (const json& e : *v) {
-      if (!e.is_number()) fail("'" + name(key) + "' must contain only numbers but has " + e.dump());
-      out.push_back(e.get<double>());
+      if (!e.is_number() && !e.is_string())
+        fail("'" + name(key) + "' must contain only numbers but has " + e.dump());
+      out.push_back(finite(e, name(key)));
     }
     return out;
+  }
+
+  // A finite number. NaN and Infinity arrive as strings (parse_hf_config keeps them so that
+  // the error names the key).
+  double finite(const json& v, const std::string& what) const {
+    if (!v.is_number()) {
+      const bool non_finite = v.is_string() && (v == "NaN" || v == "Infinity" || v == "-Infinity");
+      fail("'" + what + "' must be a " + (non_finite ? "finite number but is " + v.get<std::string>()
+                                                      : "number but is " + v.dump()));
+    }
+    const double d = v.get<double>();
+    if (!std::isfinite(d)) fail("'" + what + "' must be a finite number but is " + v.dump());
+    return d;
   }
 };
 

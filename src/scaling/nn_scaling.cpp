@@ -5,7 +5,9 @@
 #include <string>
 #include <stdexcept>
 
+#include "rotary/config.h"
 #include "scaling/json_section.h"
+#include "scaling/methods.h"
 
 namespace rotary::nn {
 namespace {
@@ -133,67 +135,25 @@ AnyRoPE initialize_rope(int dims, double base, bool traditional,
                                   scaling_config.dump());
   const Section config{scaling_config.is_null() ? nullptr : &scaling_config, "scaling_config.", who};
   // mlx-lm: config.get("type") or config.get("rope_type", "default").
-  std::string type = "default";
+  std::string type = "default", type_key = config.name("type");
   for (const char* key : {"type", "rope_type"}) {
     if (const auto* v = config.find(key)) {
       if (!v->is_string()) config.fail("'" + config.name(key) + "' must be a string");
       type = v->get<std::string>();
+      type_key = config.name(key);
       break;
     }
   }
-  auto need_max = [&]() -> int64_t {
-    if (!max_position_embeddings)
-      scaling_detail::fail(who, "max_position_embeddings is required for rope type '" + type + "'");
-    return *max_position_embeddings;
-  };
-
-  if (type == "default" || type == "linear" || type == "mrope") {
-    const float scale = type == "linear" ? float(1.0 / config.number("factor")) : 1.0f;
-    return AnyRoPE(RoPE(dims, traditional, float(base), scale));
-  }
-  if (type == "llama3") {
-    scaling::Llama3Params p;  // mlx-lm's defaults for the optional keys
-    p.factor = config.number("factor");
-    p.low_freq_factor = config.optional_number("low_freq_factor").value_or(1.0);
-    p.high_freq_factor = config.optional_number("high_freq_factor").value_or(4.0);
-    p.original_max_position_embeddings =
-        config.optional_number("original_max_position_embeddings").value_or(8192);
-    return AnyRoPE(std::make_shared<Llama3RoPE>(dims, max_position_embeddings.value_or(2048),
-                                                traditional, base, p));
-  }
-  if (type == "yarn" || type == "deepseek_yarn") {
-    scaling::YarnParams p;
-    p.factor = config.number("factor");
-    p.original_max_position_embeddings =
-        config.optional_number("original_max_position_embeddings").value_or(4096);
-    p.beta_fast = config.optional_number("beta_fast").value_or(32.0);
-    p.beta_slow = config.optional_number("beta_slow").value_or(1.0);
-    p.mscale = config.optional_number("mscale");
-    p.mscale_all_dim = config.optional_number("mscale_all_dim");
-    p.attention_factor = config.optional_number("attention_factor");
-    p.truncate = config.boolean("truncate", true);
-    return AnyRoPE(std::make_shared<YarnRoPE>(dims, traditional, max_position_embeddings.value_or(2048),
-                                              base, p));
-  }
-  if (type == "longrope" || type == "su") {
-    const int64_t max_pos = need_max();
-    scaling::LongRopeParams p;
-    p.short_factor = config.numbers("short_factor");
-    p.long_factor = config.numbers("long_factor");
-    p.original_max_position_embeddings = config.number("original_max_position_embeddings");
-    p.factor = config.optional_number("factor").value_or(double(max_pos) /
-                                                        p.original_max_position_embeddings);
-    p.attention_factor = config.optional_number("attention_factor");
-    return AnyRoPE(std::make_shared<SuScaledRoPE>(dims, base, max_pos, p,
-                                                  scaling::LongRopePolicy::per_call, traditional));
-  }
-  if (type == "dynamic") {
-    return AnyRoPE(std::make_shared<DynamicNTKScalingRoPE>(dims, need_max(), traditional, base,
-                                                           config.number("factor")));
-  }
-  scaling_detail::fail(who, "unsupported RoPE type '" + type +
-                                "'; expected default, linear, llama3, yarn, deepseek_yarn, "
-                                "longrope, su, dynamic or mrope");
+  const scaling_detail::ScalingMethod& method = scaling_detail::select_method(type, config, type_key);
+  RopeConfig c;
+  c.method = method.name;
+  c.head_dim = c.rotated_dims = dims;
+  c.base = base;
+  c.traditional = traditional;
+  c.max_position_embeddings = max_position_embeddings.value_or(0);
+  method.read(scaling_detail::MethodKeys{config, nullptr}, c);
+  if (method.mlx_plain_rope) return AnyRoPE(RoPE(dims, traditional, float(base), float(1.0 / c.factor)));
+  return AnyRoPE(method.module(c));
 }
 
 }  // namespace rotary::nn

@@ -58,9 +58,10 @@ Frequencies llama3(int dims, double base, const Llama3Params& p) {
   check_positive(p.factor, "llama3", "factor");
   check_positive(p.original_max_position_embeddings, "llama3", "original_max_position_embeddings");
   check_positive(p.low_freq_factor, "llama3", "low_freq_factor");
-  if (!(p.high_freq_factor > p.low_freq_factor))
-    throw std::invalid_argument("[llama3] high_freq_factor must exceed low_freq_factor but got " +
-                                std::to_string(p.high_freq_factor) + " <= " +
+  // Equal factors (Llama 4 Scout's config) leave no band between: HF accepts them.
+  if (!(p.high_freq_factor >= p.low_freq_factor))
+    throw std::invalid_argument("[llama3] high_freq_factor must be at least low_freq_factor but got " +
+                                std::to_string(p.high_freq_factor) + " < " +
                                 std::to_string(p.low_freq_factor) + ".");
   Frequencies f = default_frequencies(dims, base);
   const double O = p.original_max_position_embeddings;
@@ -73,7 +74,10 @@ Frequencies llama3(int dims, double base, const Llama3Params& p) {
       inv = inv / p.factor;
       continue;
     }
-    // The band between, boundaries included (HF; mlx-lm makes them strict).
+    // The band between, boundaries included (HF; mlx-lm makes them strict). With equal
+    // factors only a wavelength exactly on the edge lands here, where HF's 0/0 gives NaN: it
+    // is kept unchanged instead.
+    if (p.high_freq_factor == p.low_freq_factor) continue;
     const double smooth = (O / wavelen - p.low_freq_factor) /
                           (p.high_freq_factor - p.low_freq_factor);
     inv = (1 - smooth) * inv / p.factor + smooth * inv;

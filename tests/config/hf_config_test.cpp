@@ -91,7 +91,7 @@ TEST(HfConfig, NewerRopeParametersFormEqualsRopeScalingForm) {
 
 TEST(HfConfig, DeepSeekExposesSoftmaxScale) {
   RopeConfig c = from_hf_config(std::filesystem::path(config_path("deepseek_v2_lite.json")));
-  EXPECT_EQ(c.attention_factor, 1.0);  // mscale == mscale_all_dim: they cancel
+  EXPECT_EQ(c.frequencies().attention_factor, 1.0);  // mscale == mscale_all_dim: they cancel
   // Hand-derived: (0.1 * 0.707 * ln 40 + 1)^2 with ln 40 = 3.68887945411393...
   const double m = 0.1 * 0.707 * 3.6888794541139363 + 1;
   EXPECT_NEAR(c.softmax_scale_factor, m * m, 1e-15);
@@ -101,7 +101,7 @@ TEST(HfConfig, DeepSeekExposesSoftmaxScale) {
 TEST(HfConfig, Phi3AttentionFactorAndPolicy) {
   RopeConfig c = from_hf_config(std::filesystem::path(config_path("phi3_mini_128k.json")));
   // Hand-derived: factor 131072/4096 = 32; sqrt(1 + ln 32 / ln 4096) = sqrt(1 + 5/12).
-  EXPECT_NEAR(c.attention_factor, std::sqrt(17.0 / 12), 1e-15);
+  EXPECT_NEAR(c.frequencies().attention_factor, std::sqrt(17.0 / 12), 1e-15);
   EXPECT_TRUE(c.depends_on_length());
   // Short factors through the original length, long ones after it.
   EXPECT_EQ(c.frequencies(4096).inv_freq, c.frequencies().inv_freq);

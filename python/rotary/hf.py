@@ -1,0 +1,169 @@
+"""Hugging Face transformers integration: route a loaded model's RoPE through rotary.
+
+    model = AutoModelForCausalLM.from_pretrained(...)
+    rotary.hf.patch(model, precision="compat")   # model(...) / model.generate(...) unchanged
+    rotary.hf.unpatch(model)
+
+How it works. In transformers 5.x the model's rotary embedding module (``model.rotary_emb``)
+turns position ids into cos/sin tables once per forward pass, and every attention layer calls
+the module-level ``apply_rotary_pos_emb(q, k, cos, sin)`` of its modeling file, looked up in the
+module's globals at call time. ``patch`` makes the rotary module return ``RopeAngles`` (the
+position ids and the layer's RoPE, from ``rotary.from_hf_config`` on the module's config)
+instead of cos/sin, and wraps the modeling files' ``apply_rotary_pos_emb`` functions so that,
+given ``RopeAngles``, they rotate q and k with rotary's fused kernel, the angles formed in the
+kernel (no cos/sin tables are built). Given tensors they call transformers' own function, so
+other (unpatched) models sharing the modeling file are unaffected. Layers without RoPE (NoPE,
+e.g. SmolLM3's ``no_rope_layers``) never call the function and stay as they are; per-layer-type
+RoPE (Gemma 3's sliding/full layers) gets one RoPE per layer type.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+import threading
+
+from .config import from_hf_config
+
+__all__ = ["RopeAngles", "patch", "unpatch", "rope_for_layer_type"]
+
+# Functions with HF's apply signature (q, k, cos, sin, ...) in the modeling files.
+_APPLY_NAME = re.compile(r"apply_(multimodal_)?rotary_pos_emb\w*")
+_lock = threading.Lock()
+_wrapped = {}  # (module name, function name) -> [original function, number of patched models]
+
+
+class RopeAngles:
+    """Stands in for cos and sin: the positions and the RoPE that would have made them."""
+
+    __slots__ = ("position_ids", "rope", "precision")
+
+    def __init__(self, position_ids, rope, precision):
+        self.position_ids, self.rope, self.precision = position_ids, rope, precision
+
+    def rotate(self, q, k, unsqueeze_dim=1):
+        """(q, k) rotated as HF's apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim) would."""
+        if unsqueeze_dim not in (1, 2):
+            raise ValueError(f"rotary.hf: unsqueeze_dim must be 1 or 2 but is {unsqueeze_dim}.")
+        return self.rope.rope_qk(q, k, position_ids=self.position_ids,
+                                 seq_axis=-2 if unsqueeze_dim == 1 else -3, precision=self.precision)
+
+    def __repr__(self):
+        return f"RopeAngles(position_ids shape {tuple(self.position_ids.shape)}, {self.rope})"
+
+
+def rope_for_layer_type(config, layer_type=None):
+    """The RoPE of one layer type of a transformers config (the single RoPE when layer_type is
+    None): per-layer-type ``rope_parameters`` (v5, e.g. Gemma 3) are read for that type."""
+    d = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    params = d.get("rope_parameters")
+    if layer_type is not None:
+        if not isinstance(params, dict) or not isinstance(params.get(layer_type), dict):
+            raise ValueError(f"rotary.hf: the config has no rope_parameters for layer type {layer_type!r}.")
+        d["rope_parameters"] = params[layer_type]
+    return from_hf_config(d)
+
+
+def _wrap(original):
+    signature = inspect.signature(original)
+
+    def apply_rotary_pos_emb(q, k, cos, sin, *args, **kwargs):
+        if isinstance(cos, RopeAngles):
+            bound = signature.bind(q, k, cos, sin, *args, **kwargs)
+            return cos.rotate(q, k, bound.arguments.get("unsqueeze_dim", 1))
+        return original(q, k, cos, sin, *args, **kwargs)
+
+    apply_rotary_pos_emb.__wrapped__ = original
+    apply_rotary_pos_emb.__name__ = original.__name__
+    apply_rotary_pos_emb.__doc__ = original.__doc__
+    return apply_rotary_pos_emb
+
+
+def _apply_functions(model):
+    """(module, name) of every HF-style apply function in the modeling files the model uses."""
+    out = []
+    for name in sorted({type(m).__module__ for m in model.modules()}):
+        mod = sys.modules.get(name)
+        for fname, fn in list(vars(mod).items()) if mod is not None else []:
+            if not (_APPLY_NAME.fullmatch(fname) and callable(fn)):
+                continue
+            original = getattr(fn, "__wrapped__", fn)
+            try:
+                params = list(inspect.signature(original).parameters)[:4]
+            except (TypeError, ValueError):
+                continue
+            if params == ["q", "k", "cos", "sin"]:
+                out.append((mod, fname))
+    return out
+
+
+def _rotary_modules(model):
+    """The model's text rotary embedding modules (those holding an inv_freq buffer)."""
+    for m in model.modules():
+        name = type(m).__name__
+        if (name.endswith("RotaryEmbedding") and "Vision" not in name and hasattr(m, "config")
+                and any(b.endswith("inv_freq") for b, _ in m.named_buffers(recurse=False))):
+            yield m
+
+
+def _patched_forward(module, precision):
+    per_layer = "layer_type" in inspect.signature(module.forward).parameters
+    if per_layer:
+        ropes = {t: rope_for_layer_type(module.config, t) for t in module.rope_type}
+    else:
+        ropes = {None: rope_for_layer_type(module.config)}
+
+    def forward(x, position_ids, layer_type=None):
+        angles = RopeAngles(position_ids, ropes[layer_type], precision)
+        return angles, angles
+
+    return forward
+
+
+def patch(model, *, precision=None):
+    """Route every attention layer's RoPE of a loaded transformers model through rotary's fused
+    kernel. precision: "compat" (float32 angles as transformers forms them; logits agree to
+    float32 rounding) or "accurate" (angles from the integer position in double; differs from
+    transformers by transformers' own angle error, which grows with the position); default: the
+    global setting. Returns the model. Raises ValueError if the model has no rotary module or
+    is patched already."""
+    if precision not in (None, "compat", "accurate"):
+        raise ValueError(f"rotary.hf.patch: precision must be 'compat', 'accurate' or None, not {precision!r}.")
+    if getattr(model, "_rotary_hf_patched", None):
+        raise ValueError("rotary.hf.patch: the model is patched already; call rotary.hf.unpatch(model) first.")
+    modules = list(_rotary_modules(model))
+    functions = _apply_functions(model)
+    if not modules or not functions:
+        raise ValueError(
+            f"rotary.hf.patch: {type(model).__name__} has no rotary embedding module with an inv_freq buffer "
+            "or no apply_rotary_pos_emb(q, k, cos, sin, ...) in its modeling files; nothing to patch.")
+    forwards = [(m, _patched_forward(m, precision)) for m in modules]  # all built before any change
+    with _lock:
+        for mod, fname in functions:
+            entry = _wrapped.setdefault((mod.__name__, fname), [getattr(mod, fname), 0])
+            if entry[1] == 0:
+                setattr(mod, fname, _wrap(entry[0]))
+            entry[1] += 1
+    for m, forward in forwards:
+        m.forward = forward  # an instance attribute shadows the class's forward
+    model._rotary_hf_patched = (modules, functions)
+    return model
+
+
+def unpatch(model):
+    """Undo patch(model): transformers' cos/sin path again. Returns the model."""
+    state = getattr(model, "_rotary_hf_patched", None)
+    if not state:
+        raise ValueError("rotary.hf.unpatch: the model is not patched.")
+    modules, functions = state
+    for m in modules:
+        del m.forward
+    with _lock:
+        for mod, fname in functions:
+            entry = _wrapped[(mod.__name__, fname)]
+            entry[1] -= 1
+            if entry[1] == 0:
+                setattr(mod, fname, entry[0])
+                del _wrapped[(mod.__name__, fname)]
+    del model._rotary_hf_patched
+    return model

@@ -1,0 +1,160 @@
+// Per-target row helpers of the fused paths (included once per Highway target by
+// simd_dispatch.cpp, after simd_rotate-inl.h whose LoadF/StoreF they reuse): a row of the
+// storage type to float32 and back (FP8 e4m3 with a scale, saturating, nearest even), and the
+// RMSNorm pieces (sum of squares in double lanes while loading, the scale by rstd * w).
+#if defined(ROTARY_CPU_SIMD_FUSED_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef ROTARY_CPU_SIMD_FUSED_INL_H_
+#undef ROTARY_CPU_SIMD_FUSED_INL_H_
+#else
+#define ROTARY_CPU_SIMD_FUSED_INL_H_
+#endif
+
+#include "core/fp8.h"
+#include "cpu/simd.h"
+#include "cpu/simd_fused.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace rotary::cpu_backend {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+template <typename T>
+HWY_INLINE void LoadRowAs(const T* src, float* dst, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df));
+  int64_t i = 0;
+  if (!std::is_same_v<T, float16_t> || ROTARY_F16_NATIVE)
+    for (; i + N <= n; i += N) hn::StoreU(LoadF(df, src + i), df, dst + i);
+  for (; i < n; ++i) dst[i] = Element<T>::load(src[i]);
+}
+
+template <typename T>
+HWY_INLINE void StoreRowAs(const float* src, T* dst, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df));
+  int64_t i = 0;
+  if (!std::is_same_v<T, float16_t> || ROTARY_F16_NATIVE)
+    for (; i + N <= n; i += N) StoreF<false>(df, hn::LoadU(df, src + i), dst + i);
+  for (; i < n; ++i) dst[i] = Element<T>::store(src[i]);
+}
+
+// core::to_float8_e4m3 lane-wise on v = value / scale; the results equal it bit for bit.
+template <class DF>
+HWY_INLINE hn::Vec<hn::RebindToSigned<DF>> E4m3Codes(DF df, hn::Vec<DF> v) {
+  const hn::RebindToSigned<DF> di;
+  const auto u = hn::BitCast(di, v);
+  const auto a = hn::And(u, hn::Set(di, 0x7fffffff));
+  const auto sign = hn::And(hn::ShiftRight<24>(u), hn::Set(di, 0x80));
+  const auto r = hn::Add(hn::Add(a, hn::Set(di, 0x7ffff)), hn::And(hn::ShiftRight<20>(a), hn::Set(di, 1)));
+  const auto normal = hn::Or(hn::ShiftLeft<3>(hn::Sub(hn::ShiftRight<23>(r), hn::Set(di, 120))),
+                             hn::And(hn::ShiftRight<20>(r), hn::Set(di, 7)));
+  // Below 2^-6: the subnormal grid of 2^-9, nearest even (the default rounding mode).
+  const auto sub = hn::NearestInt(hn::Mul(hn::BitCast(df, a), hn::Set(df, 512.0f)));
+  auto code = hn::IfThenElse(hn::Lt(a, hn::Set(di, 0x3c800000)), sub, normal);
+  code = hn::IfThenElse(hn::Gt(a, hn::Set(di, 0x43dfffff)), hn::Set(di, 0x7e), code);  // >= 448
+  code = hn::IfThenElse(hn::Gt(a, hn::Set(di, 0x7f800000)), hn::Set(di, 0x7f), code);  // NaN
+  return hn::Or(code, sign);
+}
+
+HWY_INLINE void StoreRowE4m3(const float* src, core::float8_e4m3_t* dst, int64_t n, float scale) {
+  int64_t i = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<uint8_t, decltype(df)> d8;
+  const int64_t N = int64_t(hn::Lanes(df));
+  const auto vs = hn::Set(df, scale);
+  for (; i + N <= n; i += N) {
+    const auto codes = E4m3Codes(df, hn::Div(hn::LoadU(df, src + i), vs));
+    hn::StoreU(hn::DemoteTo(d8, codes), d8, reinterpret_cast<uint8_t*>(dst + i));
+  }
+#endif
+  for (; i < n; ++i) dst[i] = core::to_float8_e4m3(src[i] / scale);
+}
+
+void LoadRowF32(Dtype dtype, const void* src, float* dst, int64_t n) {
+  if (dtype == float16) return LoadRowAs(static_cast<const float16_t*>(src), dst, n);
+  if (dtype == bfloat16) return LoadRowAs(static_cast<const bfloat16_t*>(src), dst, n);
+  LoadRowAs(static_cast<const float*>(src), dst, n);
+}
+
+void StoreRowF32(Dtype dtype, const float* src, void* dst, int64_t n, float scale) {
+  if (dtype == float16) return StoreRowAs(src, static_cast<float16_t*>(dst), n);
+  if (dtype == bfloat16) return StoreRowAs(src, static_cast<bfloat16_t*>(dst), n);
+  if (dtype == float8_e4m3) return StoreRowE4m3(src, static_cast<core::float8_e4m3_t*>(dst), n, scale);
+  StoreRowAs(src, static_cast<float*>(dst), n);
+}
+
+// A row of T into the float buffer while summing its squares in double lanes (from registers:
+// re-reading the buffer would stall on store forwarding), four accumulators deep.
+template <typename T>
+HWY_INLINE double LoadRowSquares(const T* src, float* dst, int64_t n) {
+  double sum = 0;
+  int64_t i = 0;
+#if HWY_TARGET != HWY_SCALAR
+  if (!std::is_same_v<T, float16_t> || ROTARY_F16_NATIVE) {
+    const hn::ScalableTag<float> df;
+    const hn::Half<decltype(df)> dh;
+    const hn::Repartition<double, decltype(df)> dd;
+    const int64_t N = int64_t(hn::Lanes(df));
+    auto a0 = hn::Zero(dd), a1 = hn::Zero(dd), a2 = hn::Zero(dd), a3 = hn::Zero(dd);
+    for (; i + 2 * N <= n; i += 2 * N) {
+      const auto v = LoadF(df, src + i), u = LoadF(df, src + i + N);
+      hn::StoreU(v, df, dst + i);
+      hn::StoreU(u, df, dst + i + N);
+      const auto v0 = hn::PromoteTo(dd, hn::LowerHalf(dh, v)), v1 = hn::PromoteTo(dd, hn::UpperHalf(dh, v));
+      const auto u0 = hn::PromoteTo(dd, hn::LowerHalf(dh, u)), u1 = hn::PromoteTo(dd, hn::UpperHalf(dh, u));
+      a0 = hn::MulAdd(v0, v0, a0);
+      a1 = hn::MulAdd(v1, v1, a1);
+      a2 = hn::MulAdd(u0, u0, a2);
+      a3 = hn::MulAdd(u1, u1, a3);
+    }
+    sum = hn::GetLane(hn::SumOfLanes(dd, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+  }
+#endif
+  for (; i < n; ++i) {
+    dst[i] = Element<T>::load(src[i]);
+    sum += double(dst[i]) * double(dst[i]);
+  }
+  return sum;
+}
+
+double LoadRowSquaresAs(Dtype dtype, const void* src, float* dst, int64_t n) {
+  if (dtype == float16) return LoadRowSquares(static_cast<const float16_t*>(src), dst, n);
+  if (dtype == bfloat16) return LoadRowSquares(static_cast<const bfloat16_t*>(src), dst, n);
+  return LoadRowSquares(static_cast<const float*>(src), dst, n);
+}
+
+// x *= rstd * w, rstd = 1 / sqrt(sum / n + eps).
+HWY_INLINE void ScaleRow(float* x, const float* w, int64_t n, double sum, float eps) {
+  const float rstd = float(1.0 / std::sqrt(sum / double(n) + double(eps)));
+  const hn::ScalableTag<float> df;
+  const int64_t M = int64_t(hn::Lanes(df));
+  const auto vr = hn::Set(df, rstd);
+  int64_t j = 0;
+  for (; j + M <= n; j += M) hn::StoreU(hn::Mul(hn::Mul(hn::LoadU(df, x + j), vr), hn::LoadU(df, w + j)), df, x + j);
+  for (; j < n; ++j) x[j] = x[j] * rstd * w[j];
+}
+
+void BufferedRowsKernel(const BufferedRows& j) {
+  const char* src = static_cast<const char*>(j.src);
+  char* dst = static_cast<char*>(j.dst);
+  RowBlock b = j.angles;
+  b.in = b.out = j.buffer;
+  b.rows = 1;
+  b.copy_tail = false;
+  b.nontemporal = false;
+  for (int64_t r = 0; r < j.rows; ++r) {
+    const char* row = src + r * j.src_stride * j.src_dtype.size;
+    if (j.w) ScaleRow(j.buffer, j.w, j.D, LoadRowSquaresAs(j.src_dtype, row, j.buffer, j.D), j.eps);
+    else LoadRowF32(j.src_dtype, row, j.buffer, j.D);
+    if (j.rotate) RotateAs<float, false>(b, j.layout == PairLayout::interleaved);
+    StoreRowF32(j.dst_dtype, j.buffer, dst + r * j.dst_stride * j.dst_dtype.size, j.D, j.scale);
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace rotary::cpu_backend
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard toggle

@@ -1,0 +1,175 @@
+// Per-layer RoPE: which layers of a model rotate and with which RoPE, read as transformers'
+// config classes and modeling code read them (transformers 5.x): layer_types, per-layer-type
+// rope_parameters, Gemma 3's rope_local_base_freq, ModernBERT's global/local thetas, NoPE
+// layers (no_rope_layers: SmolLM3, Llama 4), Cohere2's rotating sliding layers only, and
+// Qwen3-Next's linear-attention layers without RoPE.
+#include <set>
+#include <string>
+#include <vector>
+
+#include "scaling/config_reader.h"
+
+namespace rotary {
+
+const RopeConfig* RopeConfig::layer_rope(size_t layer) const {
+  const LayerRope& l = layers.at(layer);
+  return l.rope < 0 ? nullptr : &layer_ropes.at(size_t(l.rope));
+}
+
+namespace scaling_detail {
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void fail(const std::string& message) { scaling_detail::fail("[from_hf_config]", message); }
+
+bool is_one_of(const std::string& s, std::initializer_list<const char*> names) {
+  for (const char* n : names)
+    if (s == n) return true;
+  return false;
+}
+
+// Transformers' default pattern when the config gives no layer_types: every `period`-th layer
+// (counted from `first`) is `every`, the others `other`.
+std::vector<std::string> pattern(int64_t n, int64_t period, bool from_zero, const char* every,
+                                 const char* other) {
+  std::vector<std::string> types;
+  for (int64_t i = 0; i < n; ++i) types.push_back(((from_zero ? i : i + 1) % period) ? other : every);
+  return types;
+}
+
+// no_rope_layers (SmolLM3, Llama 4): 1 rotates, 0 is NoPE; default every 4th layer NoPE.
+std::vector<int> read_no_rope_layers(const Section& text, const std::string& model_type, int64_t n) {
+  const json* v = text.find("no_rope_layers");
+  if (v != nullptr && (!v->is_array() || !v->empty())) {  // HF: an empty list means the default
+    if (!v->is_array() || int64_t(v->size()) != n)
+      fail("'" + text.name("no_rope_layers") + "' must be a list of num_hidden_layers = " +
+           std::to_string(n) + " entries (1: RoPE, 0: NoPE) but is " + v->dump());
+    std::vector<int> out;
+    for (const json& e : *v) {
+      if (!(e.is_number_integer() || e.is_boolean()) || (e != 0 && e != 1 && e != true && e != false))
+        fail("'" + text.name("no_rope_layers") + "' must hold 0 or 1 but has " + e.dump());
+      out.push_back(e.is_boolean() ? int(e.get<bool>()) : e.get<int>());
+    }
+    return out;
+  }
+  if (!is_one_of(model_type, {"smollm3", "llama4_text", "llama4"})) return std::vector<int>(n, 1);
+  const int64_t interval = text.has("no_rope_layer_interval") ? text.integer_in("no_rope_layer_interval", 1, n + 1) : 4;
+  std::vector<int> out;
+  for (int64_t i = 0; i < n; ++i) out.push_back(int((i + 1) % interval != 0));
+  return out;
+}
+
+// layer_types as the config gives them, else as transformers derives them.
+std::vector<std::string> read_layer_types(const Section& text, const std::string& model_type,
+                                          int64_t n, const std::vector<int>& rope_layers) {
+  if (const json* v = text.find("layer_types")) {
+    if (!v->is_array() || int64_t(v->size()) != n)
+      fail("'" + text.name("layer_types") + "' must be a list of num_hidden_layers = " +
+           std::to_string(n) + " layer types but is " + v->dump());
+    std::vector<std::string> types;
+    for (const json& e : *v) {
+      if (!e.is_string()) fail("'" + text.name("layer_types") + "' must hold strings but has " + e.dump());
+      types.push_back(e.get<std::string>());
+    }
+    return types;
+  }
+  auto period = [&](const char* key, int64_t fallback) {
+    return text.has(key) ? text.integer_in(key, 1, int64_t(1) << 30) : fallback;
+  };
+  if (is_one_of(model_type, {"gemma3", "gemma3_text"}))
+    return pattern(n, period("sliding_window_pattern", 6), false, "full_attention", "sliding_attention");
+  if (model_type == "cohere2")
+    return pattern(n, period("sliding_window_pattern", 4), false, "full_attention", "sliding_attention");
+  if (model_type == "modernbert")
+    return pattern(n, period("global_attn_every_n_layers", 3), true, "full_attention", "sliding_attention");
+  if (model_type == "qwen3_next")
+    return pattern(n, period("full_attention_interval", 4), false, "full_attention", "linear_attention");
+  if (model_type == "gpt_oss") return pattern(n, 2, false, "full_attention", "sliding_attention");
+  if (is_one_of(model_type, {"llama4_text", "llama4"})) {
+    std::vector<std::string> types;
+    for (int rope : rope_layers)
+      types.push_back(rope && text.has("attention_chunk_size") ? "chunked_attention" : "full_attention");
+    return types;
+  }
+  // Models without layer types: every layer attends fully (transformers' default layer_types).
+  return std::vector<std::string>(n, "full_attention");
+}
+
+// Whether a layer of `type` has attention with RoPE at all (before no_rope_layers).
+std::string nope_by_type(const std::string& model_type, const std::string& type) {
+  if (model_type == "cohere2" && type != "sliding_attention") return "layer_types: Cohere2 rotates only sliding_attention layers";
+  if (model_type == "qwen3_next" && type == "linear_attention") return "layer_types: linear_attention layers have no RoPE";
+  return "";
+}
+
+// The RoPE of the layers of `type`.
+RopeConfig rope_of_type(const json& config, const Section& text, const std::string& model_type,
+                        const std::string& type, const RopeConfig& main) {
+  for (const char* key : {"rope_parameters", "rope_scaling"}) {
+    const json* v = text.find(key);
+    if (v == nullptr) continue;
+    // transformers v5: parameters keyed by layer type.
+    if (v->is_object() && !v->contains("rope_type") && !v->contains("type") && !type.empty() &&
+        v->contains("full_attention")) {
+      if (!v->contains(type) || !v->at(type).is_object())
+        fail("'" + text.name(key) + "' has parameters per layer type but none for '" + type +
+             "' (layer_types uses it)");
+      return read_rope(config, text, Section{&v->at(type), text.name(key) + "." + type + "."});
+    }
+    break;
+  }
+  const bool sliding = type == "sliding_attention";
+  if (is_one_of(model_type, {"gemma3", "gemma3_text"}) && sliding)  // unscaled, local theta
+    return read_rope(config, text, Section{nullptr, "rope_scaling."},
+                     text.has("rope_local_base_freq") ? text.number("rope_local_base_freq") : 10000.0);
+  if (model_type == "modernbert") {
+    const char* key = sliding ? "local_rope_theta" : "global_rope_theta";
+    const Section rope = text.has("rope_scaling") ? Section{text.find("rope_scaling"), "rope_scaling."}
+                                                  : Section{nullptr, "rope_scaling."};
+    return read_rope(config, text, rope, text.has(key) ? text.number(key) : sliding ? 10000.0 : 160000.0);
+  }
+  return main;
+}
+
+bool same_rope(const RopeConfig& a, const RopeConfig& b) {
+  return a.method == b.method && a.base == b.base && a.rotated_dims == b.rotated_dims &&
+         a.head_dim == b.head_dim && a.traditional == b.traditional &&
+         a.frequencies().inv_freq == b.frequencies().inv_freq &&
+         a.frequencies().attention_factor == b.frequencies().attention_factor;
+}
+
+}  // namespace
+
+void read_layers(const json& config, const Section& text, RopeConfig& c) {
+  if (!text.has("num_hidden_layers")) return;
+  const int64_t n = text.integer_in("num_hidden_layers", 1, 1 << 20);
+  const std::string model_type = text_model_type(config, text);
+  const std::vector<int> rope_layers = read_no_rope_layers(text, model_type, n);
+  const std::vector<std::string> types = read_layer_types(text, model_type, n, rope_layers);
+  std::vector<RopeConfig> ropes;
+  std::vector<LayerRope> layers;
+  for (int64_t i = 0; i < n; ++i) {
+    LayerRope layer{types[size_t(i)], -1, nope_by_type(model_type, types[size_t(i)])};
+    if (!rope_layers[size_t(i)]) layer.nope_key = text.name("no_rope_layers") + "[" + std::to_string(i) + "]";
+    if (layer.nope_key.empty()) {
+      RopeConfig rope = rope_of_type(config, text, model_type, layer.layer_type, c);
+      size_t k = 0;
+      while (k < ropes.size() && !same_rope(ropes[k], rope)) ++k;
+      if (k == ropes.size()) ropes.push_back(std::move(rope));
+      layer.rope = int(k);
+    }
+    layers.push_back(std::move(layer));
+  }
+  // Several RoPEs: the single-RoPE fields describe the full-attention layers' one.
+  for (const LayerRope& l : layers)
+    if (l.rope >= 0 && l.layer_type == "full_attention" && ropes.size() > 1) {
+      c = ropes[size_t(l.rope)];
+      break;
+    }
+  c.layer_ropes = std::move(ropes);
+  c.layers = std::move(layers);
+}
+
+}  // namespace scaling_detail
+}  // namespace rotary

@@ -1,0 +1,157 @@
+// The fused paths on the GPU against the float64 oracle: append into every cache layout,
+// addressing and cache dtype, QK RMSNorm + RoPE, MLA, re-rotation, and device-resident slots
+// outside the cache (reported, never written). Each test skips without a GPU.
+#include <gtest/gtest.h>
+
+#include "cuda/cuda_util.h"
+#include "fused/fused_check.h"
+
+namespace rotary::testing {
+namespace {
+
+// The cache of `tc` and its index arrays copied to the GPU; views into the copies.
+struct DeviceCache {
+  Array k = Array(0.0, float64), v = Array(0.0, float64);
+  std::vector<Array> index;
+  KVCache cache;
+};
+
+DeviceCache to_gpu(const TestCache& tc) {
+  DeviceCache d;
+  d.cache = tc.cache;
+  d.k = gpu(tc.k);
+  d.cache.k = d.k.view();
+  if (tc.cache.v.data) {
+    d.v = gpu(tc.v);
+    d.cache.v = d.v.view();
+  }
+  for (const Array& a : tc.keep) d.index.push_back(gpu(a));
+  const CacheSlots& s = tc.cache.slots;
+  if (s.kind() == CacheSlots::Kind::write_positions) d.cache.slots = CacheSlots::write_positions(d.index[0].view());
+  if (s.kind() == CacheSlots::Kind::slot_mapping) d.cache.slots = CacheSlots::slot_mapping(d.index[0].view());
+  if (s.kind() == CacheSlots::Kind::block_table)
+    d.cache.slots = CacheSlots::block_table(d.index[0].view(), d.index[1].view());
+  return d;
+}
+
+TEST(CudaFused, AppendEveryDtypeLayoutAndAddressing) {
+  ROTARY_REQUIRE_GPU();
+  const int B = 2, T = 3, Hq = 8, Hkv = 2, D = 128;
+  for (Dtype d : {float32, float16, bfloat16, float64})
+    for (Dtype cd : {d, float8_e4m3})
+      for (CacheLayout l : {CacheLayout::rows_then_heads, CacheLayout::heads_then_rows})
+        for (auto s : {CacheSlots::Kind::write_positions, CacheSlots::Kind::slot_mapping, CacheSlots::Kind::block_table})
+          for (bool trad : {false, true}) {
+            const AppendCase c{d, cd, l, s, trad, trad};
+            SCOPED_TRACE(c.name());
+            RopeOptions o;
+            o.seq_axis = -3;
+            o.layout = pair_layout(trad);
+            o.dims = trad ? D : 96;  // partial rotary in the half-split cases
+            const Array q = random_array({B, T, Hq, D}, d, 1), k = random_array({B, T, Hkv, D}, d, 2);
+            const Array v = random_array({B, T, Hkv, D}, d, 3);
+            const Array offsets = int_array({5, 900}, {2});
+            TestCache tc = make_cache(c, {T, T}, Hkv, D, D);
+            DeviceCache dc = to_gpu(tc);
+            const Array q_d = gpu(q), k_d = gpu(k), v_d = gpu(v), off_d = gpu(offsets);
+            rope_and_cache(q_d.view(), k_d.view(), v_d.view(), q_d.view(), dc.cache, Positions::offsets(off_d.view()), o);
+            const Positions pos = Positions::offsets(offsets.view());
+            EXPECT_TRUE(matches_oracle(host(q_d), reference::rope(q, pos, o)));
+            const reference::CacheContents want =
+                reference::cache_after(reference::rope(k, pos, o), v, tc.k, tc.v, tc.cache, pos, o.seq_axis);
+            EXPECT_TRUE(cache_matches(host(dc.k), want.k, *tc.cache.k_scale));
+            EXPECT_TRUE(cache_matches(host(dc.v), want.v, *tc.cache.v_scale));
+          }
+}
+
+TEST(CudaFused, NormRopeAndRaggedAppend) {
+  ROTARY_REQUIRE_GPU();
+  for (Dtype d : {float32, bfloat16, float16})
+    for (int D : {64, 80, 256, 512}) {
+      SCOPED_TRACE(to_string(d) + " D=" + std::to_string(D));
+      RopeOptions o;
+      const Array cu = int_array({0, 2, 2, 5}, {4}), starts = int_array({40, 3, 1000}, {3});
+      const Positions pos = Positions::ragged(cu.view(), starts.view());
+      const Array cu_d = gpu(cu), starts_d = gpu(starts);
+      const Positions pos_d = Positions::ragged(cu_d.view(), starts_d.view());
+      const Array q = random_array({5, 8, D}, d, 4), k = random_array({5, 2, D}, d, 5), v = random_array({5, 2, D}, d, 6);
+      const Array wq = random_array({D}, bfloat16, 7), wk = random_array({D}, float32, 8);
+      const Array wq_d = gpu(wq), wk_d = gpu(wk);
+      const QKNorm norm{wq_d.view(), wk_d.view(), 1e-6f, D == 80};
+      const Array q_exact = reference::rope(reference::rms_norm(q, wq, double(1e-6f), D == 80), pos, o);
+      const Array k_exact = reference::rope(reference::rms_norm(k, wk, double(1e-6f), D == 80), pos, o);
+      const Array q_d = gpu(q), k_d = gpu(k), v_d = gpu(v);
+      Array qo = gpu(Array::zeros(q.shape(), d)), ko = gpu(Array::zeros(k.shape(), d));
+      rms_norm_rope(q_d.view(), k_d.view(), qo.view(), ko.view(), norm, pos_d, o);
+      EXPECT_TRUE(matches_oracle(host(qo), q_exact));
+      EXPECT_TRUE(matches_oracle(host(ko), k_exact));
+      const AppendCase c{d, float8_e4m3, CacheLayout::rows_then_heads, CacheSlots::Kind::block_table, false, true};
+      TestCache tc = make_cache(c, {2, 0, 3}, 2, D, D);
+      DeviceCache dc = to_gpu(tc);
+      rope_and_cache(q_d.view(), k_d.view(), v_d.view(), q_d.view(), dc.cache, pos_d, o, norm);
+      EXPECT_TRUE(matches_oracle(host(q_d), q_exact));
+      const reference::CacheContents want = reference::cache_after(k_exact, v, tc.k, tc.v, tc.cache, pos, o.seq_axis);
+      EXPECT_TRUE(cache_matches(host(dc.k), want.k, *tc.cache.k_scale));
+      EXPECT_TRUE(cache_matches(host(dc.v), want.v, *tc.cache.v_scale));
+    }
+}
+
+TEST(CudaFused, DeviceSlotsOutsideTheCacheAreReportedNotWritten) {
+  ROTARY_REQUIRE_GPU();
+  const int D = 64;
+  const Array q = random_array({1, 3, 4, D}, bfloat16, 1), k = random_array({1, 3, 2, D}, bfloat16, 2);
+  const Array v = random_array({1, 3, 2, D}, bfloat16, 3);
+  const Array kc = random_array({2, 4, 2, D}, bfloat16, 4), vc = random_array({2, 4, 2, D}, bfloat16, 5);
+  Array kc_d = gpu(kc), vc_d = gpu(vc);
+  const Array slots = gpu(int_array({1, 1000000, 6}, {3}));  // token 1 far outside 8 slots
+  const KVCache cache{kc_d.view(), vc_d.view(), CacheLayout::rows_then_heads, CacheSlots::slot_mapping(slots.view()), {}, {}};
+  RopeOptions o;
+  o.seq_axis = -3;
+  const Array q_d = gpu(q), k_d = gpu(k), v_d = gpu(v);
+  EXPECT_TRUE(throws_with([&] { rope_and_cache(q_d.view(), k_d.view(), v_d.view(), q_d.view(), cache, Positions(0), o); },
+                          "cache.slots addressed a row outside the cache"));
+  // Slots 1 and 6 written, every other row untouched.
+  const Array host_slots = int_array({1, -1, 6}, {3});
+  KVCache ref = cache;
+  ref.slots = CacheSlots::slot_mapping(host_slots.view());
+  const reference::CacheContents want =
+      reference::cache_after(reference::rope(k, Positions(0), o), v, kc, vc, ref, Positions(0), o.seq_axis);
+  EXPECT_TRUE(cache_matches(host(kc_d), want.k, 1));
+  EXPECT_TRUE(cache_matches(host(vc_d), want.v, 1));
+}
+
+TEST(CudaFused, MlaAndShift) {
+  ROTARY_REQUIRE_GPU();
+  const int N = 5, Hq = 16, dr = 64, rank = 512;
+  RopeOptions o;
+  o.layout = PairLayout::interleaved;
+  const Array cu = int_array({0, 5}, {2});
+  const Array cu_d = gpu(cu);
+  const Array q_pe = random_array({N, Hq, dr}, bfloat16, 1), k_pe = random_array({N, dr}, bfloat16, 2);
+  const Array kv_c = random_array({N, rank}, bfloat16, 3), cache0 = random_array({3, 4, rank + dr}, bfloat16, 4);
+  Array q_d = gpu(q_pe), cache_d = gpu(cache0);
+  const Array kpe_d = gpu(k_pe), kvc_d = gpu(kv_c), slots_d = gpu(int_array({0, 5, 11, 2, 7}, {5}));
+  rope_and_cache_mla(q_d.view(), kpe_d.view(), kvc_d.view(), cache_d.view(), CacheSlots::slot_mapping(slots_d.view()),
+                     Positions::ragged(cu_d.view()), o);
+  EXPECT_TRUE(matches_oracle(host(q_d), reference::rope(q_pe, Positions::ragged(cu.view()), o)));
+  const Array got = host(cache_d);
+  const Array k_exact = reference::rope(reshape(k_pe, {N, 1, dr}), Positions::ragged(cu.view()), o);
+  const int64_t slot[N] = {0, 5, 11, 2, 7};
+  for (int n = 0; n < N; ++n) {
+    for (int i = 0; i < rank; ++i) EXPECT_EQ(got.at(slot[n] * (rank + dr) + i), kv_c.at(n * rank + i));
+    for (int i = 0; i < dr; ++i)
+      EXPECT_NEAR(got.at(slot[n] * (rank + dr) + rank + i), k_exact.at(n * dr + i), ulp(k_exact.at(n * dr + i), bfloat16));
+  }
+  // Re-rotation on the GPU: shift(rope(k, p), d) against rope(k, p + d).
+  RopeOptions so;
+  so.seq_axis = -3;
+  const Array k = random_array({2, 6, 2, 64}, float32, 5);
+  const Array p0 = int_array({3, 100}, {2}), d = int_array({10, -50}, {2}), p1 = int_array({13, 50}, {2});
+  Array c_d = gpu(rope(k, Positions::offsets(p0.view()), so));
+  const Array d_d = gpu(d);
+  shift_cache(c_d.view(), CacheLayout::rows_then_heads, d_d.view(), std::nullopt, so);
+  EXPECT_TRUE(matches_oracle(host(c_d), reference::rope(k, Positions::offsets(p1.view()), so)));
+}
+
+}  // namespace
+}  // namespace rotary::testing

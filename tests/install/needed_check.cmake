@@ -1,0 +1,16 @@
+# Fails when LIBRARY needs a CUDA runtime or driver library at load time (readelf's NEEDED list):
+# CPU-only users must be able to load librotary.so built with the CUDA backend.
+execute_process(COMMAND readelf -d ${LIBRARY} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "readelf -d ${LIBRARY} failed (${rc}): ${err}")
+endif()
+string(REGEX MATCHALL "\\(NEEDED\\)[^\n]*\\[[^]\n]*\\]" needed "${out}")
+if(NOT needed)
+  message(FATAL_ERROR "readelf -d ${LIBRARY} lists no NEEDED entries:\n${out}")
+endif()
+foreach(entry ${needed})
+  if(entry MATCHES "libcuda|libnvrtc|libcublas")
+    message(FATAL_ERROR "${LIBRARY} needs a CUDA library at load time: ${entry}")
+  endif()
+endforeach()
+message(STATUS "${LIBRARY}: ${needed}")
