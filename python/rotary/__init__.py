@@ -5,23 +5,25 @@ MLX's API:      rotary.fast.rope(a, dims, *, traditional, base, scale, offset, f
 Extended API:   rotary.rope(x, *, dims, position_ids, cu_seqlens, seq_axis, out, inplace, ...)
                 rotary.rope_qk(q, k, ...)
 Scaling:        rotary.scaling.*, rotary.from_hf_config(config)
-PyTorch:        rotary.torch.rope / rope_qk (autograd), rotary.torch.apply_rotary_pos_emb
+PyTorch:        torch.ops.rotary.* (autograd, torch.compile, torch.export), rotary.torch.apply_rotary_pos_emb
 
 Inputs are taken without copying (buffer protocol / DLPack), including strided views, and
 results come back as the caller's type.
 """
 
-from . import _rotary
+from . import _call, _rotary
 from ._core import rope, rope_qk
 from ._rotary import Frequencies, default_precision, num_threads
-from . import fast, nn, scaling
+from . import context_parallel, fast, nn, scaling
 from .config import RopeConfig, from_hf_config
+from . import torch
 
 __version__ = _rotary.__version__
-has_cuda = _rotary.has_cuda
+has_cuda = _rotary.cuda_available()  # built with the CUDA backend and a GPU usable here
 
-__all__ = ["rope", "rope_qk", "fast", "nn", "scaling", "Frequencies", "RopeConfig", "from_hf_config",
-           "set_default_precision", "default_precision", "set_num_threads", "num_threads", "has_cuda"]
+__all__ = ["rope", "rope_qk", "fast", "nn", "scaling", "context_parallel", "Frequencies", "RopeConfig", "from_hf_config",
+           "set_default_precision", "default_precision", "set_num_threads", "num_threads", "has_cuda",
+           "torch"]
 
 
 def set_default_precision(precision: str) -> None:
@@ -34,12 +36,4 @@ def set_default_precision(precision: str) -> None:
 
 def set_num_threads(n: int) -> None:
     """CPU threads the kernels use (default: all cores, or ROTARY_NUM_THREADS)."""
-    _rotary.set_num_threads(int(n))
-
-
-def __getattr__(name):
-    if name == "torch":  # `rotary.torch` without importing torch for NumPy-only users
-        import importlib
-
-        return importlib.import_module(".torch", __name__)
-    raise AttributeError(f"module 'rotary' has no attribute {name!r}")
+    _rotary.set_num_threads(_call.int32_arg(n, "n"))

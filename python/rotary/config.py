@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from . import _core, _rotary
+from . import _call, _core, _rotary
 
 __all__ = ["RopeConfig", "from_hf_config"]
 
@@ -26,8 +26,9 @@ class RopeConfig:
     """
 
     def __init__(self, *, cpp=None, frequencies=None, head_dim=None, traditional=False, scale=1.0,
-                 longrope_policy="per_call", serving_length=None):
+                 longrope_policy="per_call", serving_length=None, source=None):
         self._cpp = cpp  # the C++ loader's RopeConfig; None for fixed frequencies
+        self._source = source  # the config's JSON text: pickling reloads it through the C++ loader
         self._fixed = frequencies
         if cpp is not None:
             self.method, self.head_dim, self.dims = cpp.method, cpp.head_dim, cpp.rotated_dims
@@ -78,14 +79,14 @@ class RopeConfig:
         if seq_len is not None or not self.depends_on_length:
             return seq_len
         if position_ids is not None:
-            ids = position_ids.detach().cpu().numpy() if _core.is_torch(position_ids) else np.asarray(position_ids)
+            ids = position_ids.detach().cpu().numpy() if _call.is_torch(position_ids) else np.asarray(position_ids)
             return int(ids.max()) + 1 if ids.size else 0
         if cu_seqlens is not None:
-            cu = cu_seqlens.detach().cpu().numpy() if _core.is_torch(cu_seqlens) else np.asarray(cu_seqlens)
+            cu = cu_seqlens.detach().cpu().numpy() if _call.is_torch(cu_seqlens) else np.asarray(cu_seqlens)
             lens = np.diff(cu.astype(np.int64))
-            st = 0 if starts is None else (starts.detach().cpu().numpy() if _core.is_torch(starts) else np.asarray(starts))
+            st = 0 if starts is None else (starts.detach().cpu().numpy() if _call.is_torch(starts) else np.asarray(starts))
             return int(np.max(lens + st)) if lens.size else 0
-        off = offset.detach().cpu().numpy() if _core.is_torch(offset) else np.asarray(offset)
+        off = offset.detach().cpu().numpy() if _call.is_torch(offset) else np.asarray(offset)
         return int(np.max(off)) + x.shape[seq_axis]
 
     def _kw(self, x, kw):
@@ -97,22 +98,33 @@ class RopeConfig:
 
     def rope(self, x, **kw):
         """rotary.rope(x, ...) with this configuration (seq_len: for dynamic NTK / LongRoPE)."""
-        from . import rope
-
-        return rope(x, **self._kw(x, kw))
+        return _core.rope(x, **self._kw(x, kw))
 
     def rope_qk(self, q, k, **kw):
         """rotary.rope_qk(q, k, ...) with this configuration; returns (q, k)."""
-        from . import rope_qk
-
-        return rope_qk(q, k, **self._kw(q, kw))
+        return _core.rope_qk(q, k, **self._kw(q, kw))
 
     __call__ = rope
+
+    def __reduce__(self):
+        if self._cpp is not None:
+            return _reload, (self._source, self.longrope_policy, self.serving_length, self.scale)
+        return RopeConfig.from_frequencies, (self._fixed,), {"traditional": self.traditional, "scale": self.scale,
+                                                             "head_dim": self.head_dim}
+
+    def __setstate__(self, state):  # from_frequencies' keyword arguments (fixed frequencies)
+        self.__init__(frequencies=self._fixed, **state)
 
     def __repr__(self):
         extra = f", params={self.params}" if self.params else ""
         if self.mrope_section:
             extra += f", mrope_section={self.mrope_section}"
+        if self.scale != 1.0:
+            extra += f", scale={self.scale:g}"
+        if self.method == "longrope":
+            extra += f", longrope_policy='{self.longrope_policy}', serving_length={self.serving_length}"
+        if self._fixed is not None:
+            extra += f", frequencies={self._fixed!r}"
         return (f"RopeConfig(method='{self.method}', head_dim={self.head_dim}, dims={self.dims}, "
                 f"base={self.base:g}, traditional={self.traditional}{extra})")
 
@@ -151,6 +163,12 @@ def from_hf_config(config, *, longrope_policy="per_call", serving_length=None) -
     """
     if longrope_policy not in ("per_call", "serving_length"):
         raise ValueError(f"from_hf_config: longrope_policy must be 'per_call' or 'serving_length', not {longrope_policy!r}.")
-    cpp = _rotary._from_hf_config_json(json.dumps(_finite_json(_load(config))), longrope_policy,
-                                       int(serving_length or 0))
-    return RopeConfig(cpp=cpp, longrope_policy=longrope_policy, serving_length=serving_length)
+    text = json.dumps(_finite_json(_load(config)))
+    cpp = _rotary._from_hf_config_json(text, longrope_policy, int(serving_length or 0))
+    return RopeConfig(cpp=cpp, longrope_policy=longrope_policy, serving_length=serving_length, source=text)
+
+
+def _reload(source, longrope_policy, serving_length, scale):
+    config = from_hf_config(json.loads(source), longrope_policy=longrope_policy, serving_length=serving_length)
+    config.scale = scale
+    return config

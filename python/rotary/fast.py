@@ -26,18 +26,10 @@ def rope(a, dims, *, traditional, base, scale, offset, freqs=None):
     Errors are ValueError with MLX's texts, e.g.
     ``[rope] dims must be even but got 3.``
     """
-    if _core._needs_grad(a, freqs):
-        from . import torch as rtorch
-
-        return rtorch._FastRope.apply(a, dims, traditional, base, scale, offset, freqs, False)
     return _core.fast_rope(a, dims, traditional, base, scale, offset, freqs, False)
 
 
 def rope_vjp(cotangent, dims, *, traditional, base, scale, offset, freqs=None):
     """The vector-Jacobian product of ``rope`` with respect to its input: the inverse
     rotation of ``cotangent`` with the same angles. Same arguments as ``rope``."""
-    if _core._needs_grad(cotangent, freqs):
-        from . import torch as rtorch
-
-        return rtorch._FastRope.apply(cotangent, dims, traditional, base, scale, offset, freqs, True)
     return _core.fast_rope(cotangent, dims, traditional, base, scale, offset, freqs, True)

@@ -32,7 +32,7 @@ class RoPE:
         )
 
     def _extra_repr(self) -> str:
-        return f"{self.dims}, traditional={self.traditional}"
+        return f"{self.dims}, traditional={self.traditional}, base={self.base}, scale={self.scale}"
 
     def __repr__(self) -> str:
         return f"RoPE({self._extra_repr()})"

@@ -6,6 +6,8 @@ Each returns a ``rotary.Frequencies`` to pass as ``freqs=`` to ``rotary.rope``:
     y = rotary.rope(x, freqs=f, position_ids=ids)
 """
 
-from ._rotary.scaling import *  # noqa: F401,F403
-from ._rotary.scaling import (default_frequencies, dynamic_ntk, linear, llama3, longrope, mrope,  # noqa: F401
-                              rotated_dims, vision_2d, yarn, yarn_attention_factor, yarn_get_mscale)
+from ._rotary.scaling import (default_frequencies, dynamic_ntk, linear, llama3, longrope, mrope, rotated_dims,
+                              vision_2d, yarn, yarn_attention_factor, yarn_get_mscale)
+
+__all__ = ["default_frequencies", "dynamic_ntk", "linear", "llama3", "longrope", "mrope", "rotated_dims",
+           "vision_2d", "yarn", "yarn_attention_factor", "yarn_get_mscale"]

@@ -11,8 +11,13 @@
 
 #include <dlpack/dlpack.h>
 
+#include <bit>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -25,6 +30,12 @@
 #include "core/plan.h"
 #include "core/validate.h"
 #include "reference/oracle.h"
+
+#ifdef ROTARY_WITH_CUDA
+#define ROTARY_HAS_CUDA_BACKEND true
+#else
+#define ROTARY_HAS_CUDA_BACKEND false
+#endif
 
 namespace py = pybind11;
 using namespace rotary;
@@ -55,6 +66,15 @@ std::optional<Dtype> dtype_of_kind(char kind, int64_t bytes) {
   return std::nullopt;
 }
 
+// A size the library can index (Shape holds int): larger ones are refused, never truncated.
+int checked_size(int64_t size, int64_t axis, const char* name) {
+  if (size > std::numeric_limits<int>::max())
+    fail(std::string("[rope] ") + name + " has size " + std::to_string(size) + " along axis " +
+         std::to_string(axis) + "; rotary supports sizes up to " +
+         std::to_string(std::numeric_limits<int>::max()) + " per axis.");
+  return static_cast<int>(size);
+}
+
 PyView from_numpy(const py::array& a, bool writable, const char* name) {
   if (writable && !a.writeable()) fail(std::string("[rope] ") + name + " is read-only; it cannot be written.");
   PyView r;
@@ -65,8 +85,11 @@ PyView from_numpy(const py::array& a, bool writable, const char* name) {
   r.v.data = const_cast<void*>(a.data());
   r.v.dtype = dt.value_or(float32);
   r.v.device = cpu;
+  if (a.dtype().byteorder() == (std::endian::native == std::endian::little ? '>' : '<'))
+    fail(std::string("[rope] ") + name + " has non-native byte order (" + r.dtype_name +
+         "); convert it first, e.g. " + name + ".astype(" + name + ".dtype.newbyteorder('='))");
   for (py::ssize_t i = 0; i < a.ndim(); ++i) {
-    r.v.shape.push_back(static_cast<int>(a.shape(i)));
+    r.v.shape.push_back(checked_size(a.shape(i), i, name));
     const int64_t s = a.strides(i);
     if (s % itemsize != 0)
       fail(std::string("[rope] ") + name + " has a stride of " + std::to_string(s) +
@@ -93,8 +116,9 @@ PyView from_dlpack(const py::capsule& cap, const char* name) {
     case kDLInt: kind = 'i', prefix = "int"; break;
     case kDLUInt: kind = 'u', prefix = "uint"; break;
     case kDLComplex: prefix = "complex"; break;
+    case 6: kind = 'b', prefix = "bool"; break;  // kDLBool (DLPack >= 0.8)
   }
-  r.dtype_name = prefix ? prefix + std::to_string(bits) : "unknown";
+  r.dtype_name = kind == 'b' ? "bool" : prefix ? prefix + std::to_string(bits) : "unknown";
   const std::optional<Dtype> dt = dtype_of_kind(kind, bits / 8);
   r.supported = dt.has_value();
   r.v.dtype = dt.value_or(float32);
@@ -112,7 +136,7 @@ PyView from_dlpack(const py::capsule& cap, const char* name) {
            std::to_string(int(t.device.device_type)) + ").");
   }
   r.v.data = static_cast<char*>(t.data) + t.byte_offset;
-  for (int i = 0; i < t.ndim; ++i) r.v.shape.push_back(static_cast<int>(t.shape[i]));
+  for (int i = 0; i < t.ndim; ++i) r.v.shape.push_back(checked_size(t.shape[i], i, name));
   if (t.strides) {
     for (int i = 0; i < t.ndim; ++i) r.v.strides.push_back(t.strides[i]);
   } else {
@@ -146,7 +170,8 @@ Precision parse_precision(const std::string& s) {
 
 std::string precision_name(Precision p) { return p == Precision::accurate ? "accurate" : "compat"; }
 
-// MLX's fast.rope / rope_vjp into a caller-allocated `out`, with MLX's checks in MLX's order.
+// MLX's fast.rope / rope_vjp into a caller-allocated `out`: core::check_mlx_call runs MLX's
+// checks in MLX's order (the one validation sequence of C++ and Python), then core::run.
 void fast_rope(const py::object& x_obj, const py::object& out_obj, int dims, bool traditional,
                std::optional<float> base, float scale, const py::object& offset, const py::object& freqs,
                bool inverse, std::uintptr_t stream) {
@@ -194,52 +219,190 @@ void fast_rope(const py::object& x_obj, const py::object& out_obj, int dims, boo
   core::run(&x.v, &out.v, 1, positions, options);
 }
 
-// Positions from the Python arguments; `arr` and `st` hold the views they point into.
-Positions make_positions(const py::object& offset, const py::object& position_ids, const py::object& cu_seqlens,
-                         const py::object& starts, std::optional<PyView>& arr, std::optional<PyView>& st) {
-  const bool ragged = !cu_seqlens.is_none();
-  Positions positions;
-  if (ragged) {
-    arr = to_view(cu_seqlens, false, "cu_seqlens");
-    check_known(*arr, "cu_seqlens");
-    if (!starts.is_none()) {
-      st = to_view(starts, false, "starts");
-      check_known(*st, "starts");
-    }
-    positions = Positions::ragged(arr->v, st ? std::optional<TensorView>(st->v) : std::nullopt);
-  } else if (!position_ids.is_none()) {
-    arr = to_view(position_ids, false, "position_ids");
-    check_known(*arr, "position_ids");
-    positions = Positions::ids(arr->v);
-  } else if (py::isinstance<py::int_>(offset)) {
-    positions = Positions(offset.cast<int64_t>());
-  } else {
-    arr = to_view(offset, false, "offset");
-    if (!arr->supported) fail("[rope] offset must be an integer but got type " + arr->dtype_name + ".");
-    positions = Positions::offsets(arr->v);
+// An integer index array (offsets, position_ids, cu_seqlens, starts).
+PyView index_view(const py::object& obj, const char* name) {
+  PyView v = to_view(obj, false, name);
+  if (!v.supported || !is_integer(v.v.dtype)) {
+    if (std::string(name) == "offset") fail("[rope] offset must be an integer but got type " + v.dtype_name + ".");
+    fail(std::string("[rope] ") + name + " must be an integer array but got " + v.dtype_name + ".");
   }
-  return positions;
+  return v;
 }
 
-RopeOptions make_options(int dims, bool traditional, const Frequencies& freqs, float scale, bool inverse,
-                         int seq_axis, const std::optional<std::string>& precision, std::uintptr_t stream) {
-  RopeOptions options;
-  options.dims = dims;
-  options.layout = pair_layout(traditional);
-  options.freqs = freqs;
-  options.scale = scale;
-  options.inverse = inverse;
-  options.seq_axis = seq_axis;
-  if (precision) options.precision = parse_precision(*precision);
-  options.cuda_stream = reinterpret_cast<void*>(stream);
-  return options;
+// The positions of one call; `held` keeps the views the Positions point into.
+struct CallPositions {
+  std::vector<PyView> held;
+  Positions positions;
+};
+
+CallPositions make_positions(int64_t offset, const py::object& offsets, const py::object& position_ids,
+                             const py::object& cu_seqlens, const py::object& starts) {
+  CallPositions r;
+  if (!cu_seqlens.is_none()) {
+    r.held.push_back(index_view(cu_seqlens, "cu_seqlens"));
+    std::optional<TensorView> st;
+    if (!starts.is_none()) {
+      r.held.push_back(index_view(starts, "starts"));
+      st = r.held.back().v;
+    }
+    r.positions = Positions::ragged(r.held[0].v, st);
+  } else if (!position_ids.is_none()) {
+    r.held.push_back(index_view(position_ids, "position_ids"));
+    r.positions = Positions::ids(r.held[0].v);
+  } else if (!offsets.is_none()) {
+    r.held.push_back(index_view(offsets, "offset"));
+    r.positions = Positions::offsets(r.held[0].v);
+  } else {
+    r.positions = Positions(offset);
+  }
+  return r;
+}
+
+void check_finite(double v, const std::string& what) {
+  if (!std::isfinite(v)) fail("[rope] " + what + " must be finite but got " + std::string(py::str(py::float_(v))) + ".");
+}
+
+// Every RopeOptions field Python sets, listed once: the keyword constructor, the canonical key
+// (the torch operators' form of the options) and the repr all walk this list, so a new option
+// is one line here (and one keyword in the Python docstring).
+template <class Options, class Visit>
+void for_each_option(Options& o, Visit&& visit) {
+  visit("dims", o.dims);
+  visit("traditional", o.layout);  // MLX's word for the pair layout
+  visit("freqs", o.freqs);
+  visit("scale", o.scale);
+  visit("inverse", o.inverse);
+  visit("seq_axis", o.seq_axis);
+  visit("precision", o.precision);
+  visit("cuda_stream", o.cuda_stream);
+}
+
+// Reading one option from a Python value: no silent coercion (4.7 is not an int, 1 not a bool).
+void from_python(const py::handle& v, const char* name, int& out) {
+  if (!py::isinstance<py::int_>(v) || py::isinstance<py::bool_>(v))
+    throw py::type_error(std::string("[rope] ") + name + " must be an integer but got " +
+                         std::string(py::str(py::type::of(v).attr("__name__"))) + ".");
+  const auto n = v.cast<long long>();
+  if (n < std::numeric_limits<int>::min() || n > std::numeric_limits<int>::max())
+    fail(std::string("[rope] ") + name + " must fit in int32 but got " + std::to_string(n) + ".");
+  out = int(n);
+}
+void from_python(const py::handle& v, const char*, bool& out) { out = py::bool_(py::reinterpret_borrow<py::object>(v)); }
+void from_python(const py::handle& v, const char* name, PairLayout& out) {
+  bool traditional = false;
+  from_python(v, name, traditional);
+  out = pair_layout(traditional);
+}
+void from_python(const py::handle& v, const char* name, float& out) {
+  const double d = py::float_(py::reinterpret_borrow<py::object>(v));
+  check_finite(d, name);
+  out = float(d);
+}
+void from_python(const py::handle& v, const char*, Frequencies& out) {
+  out = v.cast<Frequencies>();
+  for (double f : out.inv_freq) check_finite(f, "every frequency");
+  check_finite(out.attention_factor, "attention_factor");
+}
+void from_python(const py::handle& v, const char*, void*& out) { out = reinterpret_cast<void*>(v.cast<std::uintptr_t>()); }
+void from_python(const py::handle& v, const char*, std::optional<Precision>& out) {
+  if (v.is_none()) out.reset();
+  else out = parse_precision(v.cast<std::string>());
+}
+
+RopeOptions options_from_kwargs(const py::kwargs& kwargs) {
+  RopeOptions o;
+  size_t used = 0;
+  for_each_option(o, [&](const char* name, auto& field) {
+    if (!kwargs.contains(name)) return;
+    from_python(kwargs[name], name, field);
+    ++used;
+  });
+  if (used != kwargs.size())
+    for (const auto& item : kwargs) {
+      bool known = false;
+      for_each_option(o, [&](const char* name, auto&) { known = known || py::str(item.first).cast<std::string>() == name; });
+      if (!known) throw py::type_error("[rope] unknown option '" + py::str(item.first).cast<std::string>() + "'.");
+    }
+  return o;
+}
+
+// The key: the options in for_each_option's order, ';'-separated; floats in hexadecimal (exact).
+std::string hex(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%a", v);
+  return buf;
+}
+std::string to_key(int v) { return std::to_string(v); }
+std::string to_key(bool v) { return v ? "1" : "0"; }
+std::string to_key(PairLayout l) { return l == PairLayout::interleaved ? "interleaved" : "half_split"; }
+std::string to_key(float v) { return hex(v); }
+std::string to_key(const std::optional<Precision>& p) { return p ? precision_name(*p) : ""; }
+std::string to_key(void* p) { return std::to_string(reinterpret_cast<std::uintptr_t>(p)); }
+std::string to_key(const Frequencies& f) {
+  std::string s = hex(f.attention_factor) + "/" + std::to_string(f.position_streams) + "/";
+  for (uint8_t p : f.pair_position_stream) s += std::to_string(int(p)) + ",";
+  s += "/";
+  for (double v : f.inv_freq) s += hex(v) + ",";
+  return s;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (size_t i = 0; i <= s.size(); ++i)
+    if (i == s.size() || s[i] == sep) {
+      parts.push_back(s.substr(start, i - start));
+      start = i + 1;
+    }
+  return parts;
+}
+
+void from_key(const std::string& s, int& out) { out = std::stoi(s); }
+void from_key(const std::string& s, bool& out) { out = s == "1"; }
+void from_key(const std::string& s, PairLayout& out) { out = pair_layout(s == "interleaved"); }
+void from_key(const std::string& s, float& out) { out = float(std::strtod(s.c_str(), nullptr)); }
+void from_key(const std::string& s, void*& out) { out = reinterpret_cast<void*>(std::stoull(s)); }
+void from_key(const std::string& s, std::optional<Precision>& out) {
+  if (s.empty()) out.reset();
+  else out = parse_precision(s);
+}
+void from_key(const std::string& s, Frequencies& out) {
+  const std::vector<std::string> f = split(s, '/');
+  if (f.size() != 4) fail("[rope] not a rotary options key (frequencies \"" + s + "\").");
+  out = Frequencies{};
+  out.attention_factor = std::strtod(f[0].c_str(), nullptr);
+  out.position_streams = std::stoi(f[1]);
+  for (const std::string& p : split(f[2], ',')) if (!p.empty()) out.pair_position_stream.push_back(uint8_t(std::stoi(p)));
+  for (const std::string& v : split(f[3], ',')) if (!v.empty()) out.inv_freq.push_back(std::strtod(v.c_str(), nullptr));
+}
+
+std::string options_key(const RopeOptions& o) {
+  std::string s;
+  for_each_option(o, [&](const char*, const auto& field) { s += to_key(field) + ";"; });
+  return s;
+}
+
+RopeOptions options_from_key(const std::string& key) {
+  const std::vector<std::string> parts = split(key, ';');
+  RopeOptions o;
+  size_t i = 0;
+  for_each_option(o, [&](const char*, auto& field) {
+    if (i + 1 >= parts.size()) fail("[rope] not a rotary options key: \"" + key + "\".");
+    from_key(parts[i++], field);
+  });
+  return o;
+}
+
+std::string options_repr(const RopeOptions& o) {
+  std::string s = "RopeOptions(";
+  for_each_option(o, [&](const char* name, const auto& field) { s += std::string(name) + "=" + to_key(field) + ", "; });
+  return s.substr(0, s.size() - 2) + ")";
 }
 
 // The extended API: one or two tensors (q and k) into outputs (which may be the inputs).
-void apply(const py::list& xs, const py::list& outs, const py::object& offset, const py::object& position_ids,
-           const py::object& cu_seqlens, const py::object& starts, int dims, bool traditional,
-           const Frequencies& freqs, float scale, bool inverse, int seq_axis,
-           const std::optional<std::string>& precision, std::uintptr_t stream) {
+void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::object& offsets,
+           const py::object& position_ids, const py::object& cu_seqlens, const py::object& starts,
+           const RopeOptions& options, std::uintptr_t stream) {
   const size_t n = xs.size();
   if (n < 1 || n > 2 || outs.size() != n) fail("[rope] internal: expected one or two tensors.");
   const bool ragged = !cu_seqlens.is_none();
@@ -259,79 +422,98 @@ void apply(const py::list& xs, const py::list& outs, const py::object& offset, c
       check_known(out.back(), n == 1 ? "out" : out_names[i]);
     }
   }
-  std::optional<PyView> arr, st;
-  const Positions positions = make_positions(offset, position_ids, cu_seqlens, starts, arr, st);
-  const RopeOptions options = make_options(dims, traditional, freqs, scale, inverse, seq_axis, precision, stream);
+  const CallPositions p = make_positions(offset, offsets, position_ids, cu_seqlens, starts);
+  // The current stream, unless the caller gave cuda_stream; copied only then (the options hold
+  // the frequencies: no per-call copy of them on CPU).
+  std::optional<RopeOptions> on_stream;
+  if (stream && !options.cuda_stream) {
+    on_stream = options;
+    on_stream->cuda_stream = reinterpret_cast<void*>(stream);
+  }
+  const RopeOptions& o = on_stream ? *on_stream : options;
   py::gil_scoped_release release;
   if (n == 1)
-    rope(in[0].v, out[0].v, positions, options);
+    rope(in[0].v, out[0].v, p.positions, o);
   else
-    rope_qk(in[0].v, in[1].v, out[0].v, out[1].v, positions, options);
+    rope_qk(in[0].v, in[1].v, out[0].v, out[1].v, p.positions, o);
 }
 
 // The float64 oracle of the C++ library (tests): the exact result as a new float64 array.
-py::array_t<double> oracle(const py::object& x_obj, const py::object& offset, const py::object& position_ids,
-                           const py::object& cu_seqlens, const py::object& starts, int dims, bool traditional,
-                           const Frequencies& freqs, float scale, bool inverse, int seq_axis,
-                           const std::optional<std::string>& precision) {
+py::array_t<double> oracle(const py::object& x_obj, int64_t offset, const py::object& offsets,
+                           const py::object& position_ids, const py::object& cu_seqlens, const py::object& starts,
+                           const RopeOptions& options) {
   const PyView x = to_view(x_obj, false, "x");
   check_input(x, cu_seqlens.is_none() ? 3 : 2);
-  std::optional<PyView> arr, st;
-  const Positions positions = make_positions(offset, position_ids, cu_seqlens, starts, arr, st);
-  const RopeOptions options = make_options(dims, traditional, freqs, scale, inverse, seq_axis, precision, 0);
+  const CallPositions p = make_positions(offset, offsets, position_ids, cu_seqlens, starts);
   const Array xa = Array::from_external(x.v, nullptr);
-  const Array r = reference::rope(xa, positions, options).astype(float64);
+  const Array r = reference::rope(xa, p.positions, options).astype(float64);
   std::vector<py::ssize_t> shape(r.shape().begin(), r.shape().end());
   py::array_t<double> result(shape);
   std::memcpy(result.mutable_data(), r.data<double>(), sizeof(double) * size_t(r.size()));
   return result;
 }
 
+std::string py_repr(double v) { return py::str(py::float_(v)); }
+
 std::string freqs_repr(const Frequencies& f) {
-  std::string s = "Frequencies(pairs=" + std::to_string(f.pairs());
-  if (f.attention_factor != 1.0) s += ", attention_factor=" + std::string(py::str(py::float_(f.attention_factor)));
-  if (f.position_streams != 1) s += ", num_streams=" + std::to_string(f.position_streams);
-  return s + ")";
+  std::string s = "Frequencies(inv_freq=[";
+  for (size_t i = 0; i < f.inv_freq.size(); ++i) s += (i ? ", " : "") + py_repr(f.inv_freq[i]);
+  s += "], attention_factor=" + py_repr(f.attention_factor) + ", pair_position_stream=[";
+  for (size_t i = 0; i < f.pair_position_stream.size(); ++i) s += (i ? ", " : "") + std::to_string(int(f.pair_position_stream[i]));
+  return s + "], position_streams=" + std::to_string(f.position_streams) + ")";
 }
 
-}  // namespace
+std::vector<uint8_t> pair_position_streams(const std::vector<int64_t>& v) {
+  std::vector<uint8_t> r;
+  for (int64_t s : v) {
+    if (s < 0 || s > 255) fail("[rope] pair_position_stream entries must be in [0, 255] but got " + std::to_string(s) + ".");
+    r.push_back(uint8_t(s));
+  }
+  return r;
+}
 
-PYBIND11_MODULE(_rotary, m) {
-  m.doc() = "rotary: rotary position embedding (RoPE) kernels. Use the `rotary` package, not this module.";
-#ifdef ROTARY_WITH_CUDA
-  m.attr("has_cuda") = true;
-#else
-  m.attr("has_cuda") = false;
-#endif
+Frequencies make_frequencies(std::vector<double> inv_freq, double attention_factor,
+                             const std::vector<int64_t>& pair_position_stream, int position_streams) {
+  Frequencies f;
+  f.inv_freq = std::move(inv_freq);
+  f.attention_factor = attention_factor;
+  f.pair_position_stream = pair_position_streams(pair_position_stream);
+  f.position_streams = position_streams;
+  return f;
+}
+
+void bind_runtime(py::module_& m) {
+  m.attr("has_cuda") = ROTARY_HAS_CUDA_BACKEND;
   m.def("cuda_available", &cuda_available, "True when built with CUDA and a CUDA device is usable.");
   m.attr("__version__") = ROTARY_PY_VERSION;
+  m.def("set_default_precision",
+        [](const std::string& p) { set_default_precision(parse_precision(p)); }, py::arg("precision"));
+  m.def("default_precision", [] { return precision_name(default_precision()); });
+  m.def(
+      "set_num_threads",
+      [](int n) {
+        if (n < 1) fail("set_num_threads: n must be at least 1 but got " + std::to_string(n) + ".");
+        set_num_threads(n);
+      },
+      py::arg("n"));
+  m.def("num_threads", &num_threads);
+}
 
+void bind_frequencies(py::module_& m) {
   py::class_<Frequencies>(m, "Frequencies", R"doc(
 What a RoPE rotates by: one inverse frequency per rotated pair (radians per position),
 the attention factor that multiplies cos and sin, and for multi-axis RoPE (M-RoPE, vision)
 which position stream each pair reads.)doc")
-      .def(py::init([](std::vector<double> inv_freq, double attention_factor, std::vector<int> pair_stream,
-                       int num_streams) {
-             Frequencies f;
-             f.inv_freq = std::move(inv_freq);
-             f.attention_factor = attention_factor;
-             for (int s : pair_stream) {
-               if (s < 0 || s > 255) fail("[rope] pair_stream entries must be in [0, 255] but got " + std::to_string(s) + ".");
-               f.pair_position_stream.push_back(uint8_t(s));
-             }
-             f.position_streams = num_streams;
-             return f;
-           }),
-           py::arg("inv_freq"), py::arg("attention_factor") = 1.0, py::arg("pair_stream") = std::vector<int>{},
-           py::arg("num_streams") = 1)
+      .def(py::init(&make_frequencies), py::arg("inv_freq"), py::arg("attention_factor") = 1.0,
+           py::arg("pair_position_stream") = std::vector<int64_t>{}, py::arg("position_streams") = 1)
       .def_readwrite("inv_freq", &Frequencies::inv_freq, "Inverse frequency per pair (list of float).")
       .def_readwrite("attention_factor", &Frequencies::attention_factor, "Multiplies cos and sin.")
       .def_property(
-          "pair_stream",
+          "pair_position_stream",
           [](const Frequencies& f) { return std::vector<int>(f.pair_position_stream.begin(), f.pair_position_stream.end()); },
-          [](Frequencies& f, const std::vector<int>& v) { f.pair_position_stream.assign(v.begin(), v.end()); },
+          [](Frequencies& f, const std::vector<int64_t>& v) { f.pair_position_stream = pair_position_streams(v); },
           "Position stream per pair (empty: all pairs read stream 0).")
-      .def_readwrite("num_streams", &Frequencies::position_streams, "Number of position streams.")
+      .def_readwrite("position_streams", &Frequencies::position_streams, "Number of position streams.")
       .def_property_readonly("pairs", &Frequencies::pairs, "Number of rotated pairs (dims / 2).")
       .def_property_readonly("dims", [](const Frequencies& f) { return 2 * f.pairs(); }, "Rotated features.")
       .def_static("from_base", &Frequencies::from_base, py::arg("dims"), py::arg("base") = 10000.0,
@@ -339,39 +521,47 @@ which position stream each pair reads.)doc")
       .def_static("from_periods", &Frequencies::from_periods, py::arg("periods"),
                   "inv_freq[i] = 1 / periods[i] (MLX's `freqs` are periods).")
       .def("__repr__", &freqs_repr)
+      .def("__eq__", [](const Frequencies& a, const Frequencies& b) {
+        return a.inv_freq == b.inv_freq && a.attention_factor == b.attention_factor &&
+               a.pair_position_stream == b.pair_position_stream && a.position_streams == b.position_streams;
+      })
       .def(py::pickle(
           [](const Frequencies& f) {
             return py::make_tuple(f.inv_freq, f.attention_factor,
                                   std::vector<int>(f.pair_position_stream.begin(), f.pair_position_stream.end()), f.position_streams);
           },
           [](const py::tuple& t) {
-            Frequencies f;
-            f.inv_freq = t[0].cast<std::vector<double>>();
-            f.attention_factor = t[1].cast<double>();
-            for (int s : t[2].cast<std::vector<int>>()) f.pair_position_stream.push_back(uint8_t(s));
-            f.position_streams = t[3].cast<int>();
-            return f;
+            return make_frequencies(t[0].cast<std::vector<double>>(), t[1].cast<double>(),
+                                    t[2].cast<std::vector<int64_t>>(), t[3].cast<int>());
           }));
+}
 
+void bind_options(py::module_& m) {
+  py::class_<RopeOptions>(m, "RopeOptions", "The options of one call (rotary/rope.h); built by rotary's glue.")
+      .def(py::init(&options_from_kwargs), "RopeOptions(**options): the fields of for_each_option, by name.")
+      .def_readonly("dims", &RopeOptions::dims)
+      .def_readonly("freqs", &RopeOptions::freqs)
+      .def_readonly("inverse", &RopeOptions::inverse)
+      .def_property_readonly("key", &options_key, "Canonical text of the options (the torch operators' form).")
+      .def_static("from_key", &options_from_key, py::arg("key"))
+      .def("inverted", [](RopeOptions o) { o.inverse = !o.inverse; return o; }, "The inverse rotation's options.")
+      .def("__repr__", &options_repr)
+      .def(py::pickle([](const RopeOptions& o) { return options_key(o); }, &options_from_key));
+}
+
+void bind_calls(py::module_& m) {
   m.def("fast_rope", &fast_rope, py::arg("x"), py::arg("out"), py::arg("dims"), py::arg("traditional"),
         py::arg("base").none(true), py::arg("scale"), py::arg("offset"), py::arg("freqs").none(true),
         py::arg("inverse"), py::arg("stream") = 0);
-  m.def("apply", &apply, py::arg("xs"), py::arg("outs"), py::arg("offset"), py::arg("position_ids").none(true),
-        py::arg("cu_seqlens").none(true), py::arg("starts").none(true), py::arg("dims"), py::arg("traditional"),
-        py::arg("freqs"), py::arg("scale"), py::arg("inverse"), py::arg("seq_axis"),
-        py::arg("precision").none(true), py::arg("stream") = 0);
+  m.def("apply", &apply, py::arg("xs"), py::arg("outs"), py::arg("offset"), py::arg("offsets").none(true),
+        py::arg("position_ids").none(true), py::arg("cu_seqlens").none(true), py::arg("starts").none(true),
+        py::arg("options"), py::arg("stream") = 0);
+  m.def("oracle", &oracle, py::arg("x"), py::arg("offset"), py::arg("offsets").none(true),
+        py::arg("position_ids").none(true), py::arg("cu_seqlens").none(true), py::arg("starts").none(true),
+        py::arg("options"), "The C++ float64 oracle (for tests).");
+}
 
-  m.def("_oracle", &oracle, py::arg("x"), py::arg("offset"), py::arg("position_ids").none(true),
-        py::arg("cu_seqlens").none(true), py::arg("starts").none(true), py::arg("dims"), py::arg("traditional"),
-        py::arg("freqs"), py::arg("scale"), py::arg("inverse"), py::arg("seq_axis"),
-        py::arg("precision").none(true), "The C++ float64 oracle (for tests).");
-
-  m.def("set_default_precision",
-        [](const std::string& p) { set_default_precision(parse_precision(p)); }, py::arg("precision"));
-  m.def("default_precision", [] { return precision_name(default_precision()); });
-  m.def("set_num_threads", &set_num_threads, py::arg("n"));
-  m.def("num_threads", &num_threads);
-
+void bind_scaling(py::module_& m) {
   namespace sc = rotary::scaling;
   py::module_ s = m.def_submodule("scaling", "Frequency builders for the RoPE scaling methods (Hugging Face definitions).");
   s.def("default_frequencies", &sc::default_frequencies, py::arg("dims"), py::arg("base") = 10000.0);
@@ -438,6 +628,9 @@ which position stream each pair reads.)doc")
   s.def("mrope", &sc::mrope, py::arg("freqs"), py::arg("mrope_section"), py::arg("interleaved") = false);
   s.def("vision_2d", &sc::vision_2d, py::arg("head_dim"), py::arg("theta") = 10000.0);
 
+}
+
+void bind_config(py::module_& m) {
   // The C++ config.json loader: the Python package wraps it (rotary.from_hf_config).
   py::class_<RopeConfig>(m, "_CppRopeConfig")
       .def_readonly("method", &RopeConfig::method)
@@ -467,4 +660,53 @@ which position stream each pair reads.)doc")
         return c;
       },
       py::arg("json"), py::arg("longrope_policy") = "per_call", py::arg("serving_length") = 0);
+}
+
+// An int64 rotary::Array (a few positions) as a new NumPy array.
+py::array_t<int64_t> int64_numpy(const Array& a) {
+  py::array_t<int64_t> r(std::vector<py::ssize_t>(a.shape().begin(), a.shape().end()));
+  std::memcpy(r.mutable_data(), a.data<int64_t>(), sizeof(int64_t) * size_t(a.size()));
+  return r;
+}
+
+void bind_context_parallel(py::module_& m) {
+  namespace cp = rotary::context_parallel;
+  py::module_ c = m.def_submodule("context_parallel", "The load-balanced two-chunk context-parallel split.");
+  c.def(
+      "local_chunks",
+      [](int64_t seq_len, int rank, int world_size) {
+        const auto chunks = cp::local_chunks(seq_len, rank, world_size);
+        return py::make_tuple(py::make_tuple(chunks[0].begin, chunks[0].end),
+                              py::make_tuple(chunks[1].begin, chunks[1].end));
+      },
+      py::arg("seq_len"), py::arg("rank"), py::arg("world_size"),
+      "The two [begin, end) token ranges rank holds, in local order.");
+  c.def(
+      "local_position_ids",
+      [](int64_t seq_len, int rank, int world_size, int64_t offset) {
+        return int64_numpy(cp::local_position_ids(seq_len, rank, world_size, offset));
+      },
+      py::arg("seq_len"), py::arg("rank"), py::arg("world_size"), py::arg("offset") = 0,
+      "Global positions of the rank's local tokens (int64, for position_ids=).");
+  c.def(
+      "local_ragged",
+      [](const std::vector<int64_t>& cu_seqlens, int rank, int world_size, const std::vector<int64_t>& starts) {
+        const cp::RaggedShard shard = cp::local_ragged(cu_seqlens, rank, world_size, starts);
+        return py::make_tuple(int64_numpy(shard.cu_seqlens), int64_numpy(shard.starts));
+      },
+      py::arg("cu_seqlens"), py::arg("rank"), py::arg("world_size"), py::arg("starts") = std::vector<int64_t>{},
+      "(cu_seqlens, starts) of the rank's share of a packed batch, for cu_seqlens= and starts=.");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_rotary, m) {
+  m.doc() = "rotary: rotary position embedding (RoPE) kernels. Use the `rotary` package, not this module.";
+  bind_runtime(m);
+  bind_frequencies(m);
+  bind_options(m);
+  bind_calls(m);
+  bind_scaling(m);
+  bind_config(m);
+  bind_context_parallel(m);
 }

@@ -1,16 +1,11 @@
-"""Finds the built package: PYTHONPATH (ctest sets it), else <repo>/build*/python."""
-import glob
+"""The suite tests the installed package (the wheel in the interpreter's environment), never
+the source tree: python/rotary has no compiled extension, and a stale build must not shadow
+what users get."""
 import os
-import sys
 
-_here = os.path.dirname(os.path.abspath(__file__))
-_repo = os.path.dirname(os.path.dirname(_here))
+import rotary
 
-try:
-    import rotary  # noqa: F401
-except ImportError:
-    for d in [os.environ.get("ROTARY_PY_BUILD_DIR", "")] + sorted(glob.glob(os.path.join(_repo, "build*", "python"))):
-        if d and os.path.exists(os.path.join(d, "rotary", "__init__.py")) and glob.glob(os.path.join(d, "rotary", "_rotary*.so")):
-            sys.path.insert(0, d)
-            break
-    import rotary  # noqa: F401
+_source_package = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "rotary")
+if os.path.samefile(os.path.dirname(rotary.__file__), _source_package):
+    raise ImportError(f"rotary was imported from the source tree ({rotary.__file__}); install it "
+                      "with `pip install .` and run pytest from outside python/")

@@ -7,9 +7,9 @@ def inv_freq_from_base(dims, base):
 
 
 def rope_ref(x, *, dims=None, traditional=False, base=10000.0, inv_freq=None, scale=1.0, positions=None,
-             inverse=False, attention_factor=1.0, seq_axis=-2, pair_stream=None):
+             inverse=False, attention_factor=1.0, seq_axis=-2, pair_position_stream=None):
     """x: float array (B, *heads, T, D) or (B, T, *heads, D) (seq_axis=-3).
-    positions: (B, T) integer positions of each token (or (S, B, T) with pair_stream)."""
+    positions: (B, T) integer positions of each token (or (S, B, T) with pair_position_stream)."""
     x = np.asarray(x, dtype=np.float64)
     if seq_axis == -3:
         x = np.moveaxis(x, 1, -2)
@@ -17,10 +17,10 @@ def rope_ref(x, *, dims=None, traditional=False, base=10000.0, inv_freq=None, sc
     dims = D if dims is None else dims
     inv = inv_freq_from_base(dims, base) if inv_freq is None else np.asarray(inv_freq, np.float64)
     pos = np.asarray(positions, dtype=np.float64) * scale
-    if pair_stream is None:
+    if pair_position_stream is None:
         theta = pos[..., None] * inv  # (B, T, pairs)
     else:
-        ps = np.asarray(pair_stream)
+        ps = np.asarray(pair_position_stream)
         theta = np.stack([pos[ps[j]] * inv[j] for j in range(len(inv))], axis=-1)
     nh = x.ndim - 3
     theta = theta.reshape((B,) + (1,) * nh + (T, dims // 2))

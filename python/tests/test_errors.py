@@ -88,7 +88,7 @@ def test_extended_api_errors():
         rotary.rope(x, position_ids=np.zeros((3, 4), dtype=np.int64), mrope_section=[1, 1, 1])
     with pytest.raises(ValueError, match="precision"):
         rotary.rope(x, precision="fast")
-    with pytest.raises(TypeError, match="NumPy array or a PyTorch tensor"):
+    with pytest.raises(TypeError, match="NumPy array, a PyTorch tensor or an MLX array but got list"):
         rotary.rope([[[1.0, 2.0]]])
     with pytest.raises(ValueError, match="requires grad"):
         rotary.rope(torch.zeros(1, 1, 2, 4, requires_grad=True), inplace=True)

@@ -59,8 +59,8 @@ def test_decode_single_token_batch_rows_all_rotated():
 
 def test_nn_rope():
     r = rotary.nn.RoPE(8, traditional=True, base=1000, scale=2.0)
-    assert repr(r) == "RoPE(8, traditional=True)"
-    assert repr(rotary.nn.RoPE(64)) == "RoPE(64, traditional=False)"
+    assert repr(r) == "RoPE(8, traditional=True, base=1000, scale=2.0)"
+    assert repr(rotary.nn.RoPE(64)) == "RoPE(64, traditional=False, base=10000, scale=1.0)"
     x = randn(2, 4, 8)  # (B, T, D): one head
     np.testing.assert_allclose(
         r(x, offset=2),
@@ -114,7 +114,7 @@ def test_frequencies_object_and_mrope():
     ids = rng.integers(0, 50, size=(3, 1, 4))
     y = rotary.rope(x, freqs=f, position_ids=ids, mrope_section=[2, 3, 3])
     ps = [0] * 2 + [1] * 3 + [2] * 3
-    np.testing.assert_allclose(y, rope_ref(x, positions=ids, pair_stream=ps), atol=1e-12)
+    np.testing.assert_allclose(y, rope_ref(x, positions=ids, pair_position_stream=ps), atol=1e-12)
     # text tokens: three equal streams reduce to plain RoPE
     same = np.broadcast_to(np.arange(4), (3, 1, 4))
     np.testing.assert_allclose(rotary.rope(x, position_ids=same, mrope_section=[2, 3, 3]),

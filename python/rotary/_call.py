@@ -1,0 +1,301 @@
+"""Glue between Python objects and the extension: one call description, built in one place.
+
+``make_call`` turns the keyword arguments of ``rope`` / ``rope_qk`` into a ``Call``: the
+C++ ``RopeOptions`` (as its canonical key, the form the torch operators take) and the
+positions (a Python int offset, or integer arrays in x's framework and device). ``run``
+executes a call directly on NumPy arrays or torch tensors (buffer protocol / DLPack, no
+copies); the torch operators (``_ops``) execute the same ``Call``.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch.utils.dlpack import to_dlpack
+
+from . import _rotary
+
+__all__ = ["Call", "make_call", "options", "inverse_key", "run", "oracle", "view", "is_torch", "int64_arg",
+           "int32_arg", "index_array", "float_array", "stream_of", "is_mlx", "framework", "empty_like"]
+
+_INT64 = np.iinfo(np.int64)
+_INDEX_OK = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.uint32))
+_TORCH_INDEX_OK = (torch.int32, torch.int64)
+
+
+class Call(NamedTuple):
+    """One call: options key, scalar offset, and the index arrays (None where not given)."""
+    options: str
+    offset: int
+    offsets: object
+    position_ids: object
+    cu_seqlens: object
+    starts: object
+
+    def inverted(self) -> "Call":
+        """The inverse rotation with the same positions (the gradient)."""
+        return self._replace(options=inverse_key(self.options))
+
+
+@functools.lru_cache(maxsize=4096)
+def options(key: str):
+    """The C++ RopeOptions of a key (cached: the torch operators receive keys)."""
+    return _rotary.RopeOptions.from_key(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def inverse_key(key: str) -> str:
+    return options(key).inverted().key
+
+
+def is_torch(x) -> bool:
+    return isinstance(x, torch.Tensor)
+
+
+def is_mlx(x) -> bool:
+    """An mlx.core.array (MLX is optional: if it is not imported, x cannot be one)."""
+    mx = sys.modules.get("mlx.core")
+    return mx is not None and isinstance(x, mx.array)
+
+
+def framework(x) -> str:
+    return "torch" if is_torch(x) else "mlx" if is_mlx(x) else "numpy" if isinstance(x, np.ndarray) else type(x).__name__
+
+
+def empty_like(x):
+    """A new array of x's framework, shape and dtype for the result. MLX: evaluated zeros, so
+    the extension writes into the array's own memory (no copy on the way back)."""
+    if isinstance(x, np.ndarray):
+        return np.empty_like(x)
+    if is_torch(x):
+        return torch.empty_like(x)
+    if is_mlx(x):
+        mx = sys.modules["mlx.core"]
+        out = mx.zeros(x.shape, x.dtype)
+        mx.eval(out)
+        return out
+    view(x)  # raises the TypeError naming the type
+
+
+def int64_arg(v, name: str) -> int:
+    """A Python int (or NumPy integer) argument within int64; bool and float are refused."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"[rope] {name} must be an integer but got {type(v).__name__}.")
+    v = int(v)
+    if not _INT64.min <= v <= _INT64.max:
+        raise ValueError(f"[rope] {name} must fit in int64 but got {v}.")
+    return v
+
+
+def int32_arg(v, name: str) -> int:
+    v = int64_arg(v, name)
+    if not -(2**31) <= v < 2**31:
+        raise ValueError(f"[rope] {name} must fit in int32 but got {v}.")
+    return v
+
+
+def view(x, name: str = "x"):
+    """What the extension reads: a NumPy array itself, or a DLPack capsule of a tensor."""
+    if isinstance(x, np.ndarray):
+        return x
+    if is_torch(x):
+        try:
+            return to_dlpack(x.detach() if x.requires_grad else x)
+        except (BufferError, RuntimeError):  # checked only on failure: the checks cost as much as the export
+            if x.layout != torch.strided:
+                raise TypeError(f"[rope] {name} must be a dense (strided) tensor but has layout {x.layout}.") from None
+            if x.is_meta:
+                raise ValueError(f"[rope] {name} is a meta tensor (no data); rotary needs a CPU or CUDA tensor.") from None
+            raise
+    if is_mlx(x):
+        return x.__dlpack__()  # evaluates x; strides and bfloat16 included
+    raise TypeError(f"[rope] {name} must be a NumPy array, a PyTorch tensor or an MLX array but got "
+                    f"{type(x).__name__}.")
+
+
+def stream_of(x) -> int:
+    """PyTorch's current CUDA stream for a CUDA tensor (0 otherwise)."""
+    if is_torch(x) and x.is_cuda:
+        if not _rotary.has_cuda:
+            raise ValueError("[rope] x is a CUDA tensor but rotary was built without its CUDA backend.")
+        return torch.cuda.current_stream(x.device).cuda_stream
+    return 0
+
+
+def _checked_uint64(a: np.ndarray, name: str) -> np.ndarray:
+    if a.dtype == np.uint64 and a.size and int(a.max()) > _INT64.max:
+        raise ValueError(f"[rope] {name} holds {int(a.max())}, beyond int64.")
+    return a.astype(np.int64)
+
+
+def _numpyindex_array(v, name):
+    if is_torch(v):
+        v = v.detach().cpu().numpy()
+    elif is_mlx(v):
+        v = np.asarray(v)
+    a = v if isinstance(v, np.ndarray) else np.asarray(v)
+    if not isinstance(v, np.ndarray) and (a.dtype.kind in "iu" or a.size == 0):
+        a = a.astype(np.int64)
+    if a.dtype.kind in "iu" and a.dtype not in _INDEX_OK:
+        a = _checked_uint64(a, name)
+    return a
+
+
+def index_array(v, like, name):
+    """An integer array (offsets, ids, cu_seqlens, starts) in like's framework and device.
+    int32, int64 (and uint32 with NumPy) are used as they are; other integer types widen."""
+    if v is None:
+        return None
+    if not is_torch(like):
+        return _numpyindex_array(v, name)
+    if is_torch(v):
+        if v.requires_grad:
+            raise ValueError(f"[rope] the gradient with respect to {name} is not offered.")
+        if v.dtype.is_floating_point or v.dtype == torch.bool or v.dtype in _TORCH_INDEX_OK:
+            return v.to(like.device)  # the extension names a wrong type
+        return v.to(like.device, torch.int64)
+    a = _numpyindex_array(v, name)
+    if a.dtype == np.uint32:
+        a = a.astype(np.int64)
+    return torch.as_tensor(a, device=like.device)
+
+
+def float_array(v, name) -> np.ndarray:
+    """A float64 NumPy array of v (frequencies, periods); gradients are not offered."""
+    if is_torch(v):
+        if v.requires_grad:
+            raise ValueError(f"[rope] the gradient with respect to {name} is not offered; pass {name}.detach().")
+        v = v.detach().cpu().double().numpy()
+    elif is_mlx(v):
+        mx = sys.modules["mlx.core"]
+        v = np.asarray(v.astype(mx.float32) if v.dtype == mx.bfloat16 else v)
+    try:
+        return np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"[rope] {name} must be an array of numbers but got {type(v).__name__}.") from None
+
+
+def _float_list(v, name):
+    a = float_array(v, name)
+    if a.ndim != 1:
+        raise ValueError(f"[rope] {name} must be one dimensional but got shape {a.shape}"
+                         + ("; a base goes in base=." if a.ndim == 0 else "."))
+    return [float(f) for f in a]
+
+
+def _frequencies(dims, head_dim, base, freqs, inv_freq, attention_factor, mrope_section, mrope_interleaved):
+    if freqs is not None and inv_freq is not None:
+        raise ValueError("[rope] Only one of freqs or inv_freq can have a value.")
+    if isinstance(freqs, _rotary.Frequencies):
+        f = _rotary.Frequencies(freqs.inv_freq, freqs.attention_factor, freqs.pair_position_stream, freqs.position_streams)
+    elif freqs is not None:  # MLX's periods
+        f = _rotary.Frequencies.from_periods(_float_list(freqs, "freqs"))
+    elif inv_freq is not None:
+        f = _rotary.Frequencies(_float_list(inv_freq, "inv_freq"))
+    else:
+        d = dims or head_dim
+        f = _rotary.Frequencies.from_base(d, float(base)) if d and d > 0 and d % 2 == 0 else _rotary.Frequencies([])
+    if attention_factor is not None:
+        f.attention_factor = float(attention_factor)
+    if mrope_section is not None:
+        f = _rotary.scaling.mrope(f, [int32_arg(s, "mrope_section") for s in mrope_section], bool(mrope_interleaved))
+    return f
+
+
+def _options_key(frequency_args, options):
+    return _rotary.RopeOptions(dims=frequency_args[0], freqs=_frequencies(*frequency_args), **dict(options)).key
+
+
+_KEYS: dict = {}  # options key per (frequency arguments, options) without frequency objects
+
+
+def _cached_options_key(frequency_args, options):
+    """_options_key, remembered for calls without freqs/inv_freq objects (the common case)."""
+    if frequency_args[3] is not None or frequency_args[4] is not None:  # freqs, inv_freq: not hashable
+        return _options_key(frequency_args, options)
+    key = _KEYS.get((frequency_args, options))
+    if key is None:
+        key = _KEYS[frequency_args, options] = _options_key(frequency_args, options)
+    return key
+
+
+# Under torch.compile the options are one constant per configuration (no graph break).
+_cached_options_key = torch.compiler.assume_constant_result(_cached_options_key)
+
+
+ARGUMENTS = """
+    dims: rotated features (even); default: all of D (frequencies must then have D/2 pairs). Features at
+        index >= dims pass through unchanged (partial rotary).
+    traditional: pair layout. False (default): pairs (i, i + dims/2), GPT-NeoX / Llama /
+        Hugging Face "rotate_half". True: pairs (2i, 2i+1), GPT-J / RoFormer.
+    base: rope_theta, used when neither `freqs` nor `inv_freq` is given.
+    freqs: a `rotary.Frequencies` (e.g. from `rotary.scaling` or `from_hf_config`), or an
+        array of periods as in MLX (angle = position / freqs[i]).
+    inv_freq: an array of inverse frequencies (angle = position * inv_freq[i]), as Hugging
+        Face's `inv_freq` buffer.
+    scale: multiplies positions (linear interpolation by f is scale = 1/f).
+    offset: int, or integer array of shape (), (1,) or (B,): token t of row b is at
+        t + offset[b] (MLX; a KV-cache offset).
+    position_ids: integer positions (T,) or (B, T) (Hugging Face's position_ids); with
+        `mrope_section`, (3, T) or (3, B, T).
+    cu_seqlens: packed batch: x is (total_T, *heads, D) and sequence s holds tokens
+        [cu_seqlens[s], cu_seqlens[s+1]) (flash-attn's cu_seqlens).
+    starts: with cu_seqlens, the first position of each sequence (default 0).
+    seq_axis: -2 for (B, *heads, T, D) (MLX, Hugging Face), -3 for (B, T, *heads, D)
+        (flash-attn, vLLM).
+    inverse: apply the inverse rotation (the gradient of the forward one).
+    precision: "accurate" (angles formed in double, error flat in the position) or
+        "compat" (the float32 angles of MLX / Hugging Face); default: the
+        global setting (`rotary.set_default_precision`).
+    attention_factor: multiplies cos and sin (YaRN, LongRoPE); default: that of `freqs`, 1.
+    mrope_section: M-RoPE pair counts per position stream (Qwen2-VL), summing to dims/2;
+        `mrope_interleaved=True` for Qwen3-VL's interleaved form.
+    cuda_stream: the CUDA stream (a cudaStream_t as an int, e.g. torch's `stream.cuda_stream`)
+        for CUDA tensors; default: PyTorch's current stream.
+"""
+
+
+def make_call(x, *, dims=None, base=10000.0, freqs=None, inv_freq=None, attention_factor=None, mrope_section=None,
+              mrope_interleaved=False, offset=0, position_ids=None, cu_seqlens=None, starts=None, **options) -> Call:
+    """The one translation of rope()'s keyword arguments into a Call. ``options`` (traditional,
+    scale, inverse, seq_axis, precision, ...) go to the C++ RopeOptions by name.
+""" + ARGUMENTS
+    if isinstance(offset, (bool, float, np.bool_, np.floating)):
+        raise TypeError(f"[rope] offset must be an int or an integer array but got {type(offset).__name__}.")
+    scalar_offset = int64_arg(offset, "offset") if isinstance(offset, (int, np.integer)) else None
+    if (position_ids is not None) + (cu_seqlens is not None) > 1 or (
+            (position_ids is not None or cu_seqlens is not None) and scalar_offset != 0):
+        raise ValueError("[rope] Give at most one of offset, position_ids and cu_seqlens.")
+    if starts is not None and cu_seqlens is None:
+        raise ValueError("[rope] starts needs cu_seqlens.")
+    head_dim = int(x.shape[-1]) if getattr(x, "ndim", 0) >= 1 else 0  # a constant under torch.compile
+    frequency_args = (0 if dims is None else int32_arg(dims, "dims"), head_dim, base, freqs, inv_freq,
+                      attention_factor, None if mrope_section is None else tuple(mrope_section), mrope_interleaved)
+    key = _cached_options_key(frequency_args, tuple(sorted(options.items())))
+    offsets = None if scalar_offset is not None else index_array(offset, x, "offset")
+    return Call(key, scalar_offset or 0, offsets, index_array(position_ids, x, "position_ids"),
+                index_array(cu_seqlens, x, "cu_seqlens"), index_array(starts, x, "starts"))
+
+
+def _view_or_none(v, name):
+    return None if v is None else view(v, name)
+
+
+def run(xs, outs, call: Call) -> None:
+    """Executes call on one tensor or on (q, k), writing outs (an out may be its input)."""
+    xv = [view(x) for x in xs]
+    _rotary.apply(xv, [xv[i] if outs[i] is xs[i] else view(outs[i], "out") for i in range(len(xs))], call.offset, _view_or_none(call.offsets, "offset"), _view_or_none(call.position_ids, "position_ids"),
+                  _view_or_none(call.cu_seqlens, "cu_seqlens"), _view_or_none(call.starts, "starts"),
+                  options(call.options), stream_of(xs[0]))
+
+
+def oracle(x, call: Call):
+    """The C++ float64 oracle for a call (a float64 NumPy array)."""
+    return _rotary.oracle(view(x), call.offset, _view_or_none(call.offsets, "offset"),
+                          _view_or_none(call.position_ids, "position_ids"),
+                          _view_or_none(call.cu_seqlens, "cu_seqlens"), _view_or_none(call.starts, "starts"),
+                          options(call.options))
