@@ -235,15 +235,12 @@ RopeOptions make_options(int dims, bool traditional, const Frequencies& freqs, f
   return options;
 }
 
-// The extended API: one or two tensors (q and k) into outputs (which may be the inputs).
-void apply(const py::list& xs, const py::list& outs, const py::object& offset, const py::object& position_ids,
-           const py::object& cu_seqlens, const py::object& starts, int dims, bool traditional,
-           const Frequencies& freqs, float scale, bool inverse, int seq_axis,
-           const std::optional<std::string>& precision, std::uintptr_t stream) {
+// The views of one or two tensors (q and k) and their outputs; an output that is its input
+// object is the same view (in place).
+void tensor_views(const py::list& xs, const py::list& outs, bool ragged, std::vector<PyView>& in,
+                  std::vector<PyView>& out) {
   const size_t n = xs.size();
   if (n < 1 || n > 2 || outs.size() != n) fail("[rope] internal: expected one or two tensors.");
-  const bool ragged = !cu_seqlens.is_none();
-  std::vector<PyView> in, out;
   const char* in_names[2] = {"q", "k"};
   const char* out_names[2] = {"q_out", "k_out"};
   for (size_t i = 0; i < n; ++i) {
@@ -251,7 +248,6 @@ void apply(const py::list& xs, const py::list& outs, const py::object& offset, c
     check_input(in.back(), ragged ? 2 : 3);
   }
   for (size_t i = 0; i < n; ++i) {
-    // An output that is its input object is the same view: in place.
     if (outs[i].is(xs[i])) {
       out.push_back(to_view(xs[i], true, n == 1 ? "x" : in_names[i]));
     } else {
@@ -259,14 +255,47 @@ void apply(const py::list& xs, const py::list& outs, const py::object& offset, c
       check_known(out.back(), n == 1 ? "out" : out_names[i]);
     }
   }
-  std::optional<PyView> arr, st;
-  const Positions positions = make_positions(offset, position_ids, cu_seqlens, starts, arr, st);
-  const RopeOptions options = make_options(dims, traditional, freqs, scale, inverse, seq_axis, precision, stream);
+}
+
+void run_views(const std::vector<PyView>& in, const std::vector<PyView>& out, const Positions& positions,
+               const RopeOptions& options) {
   py::gil_scoped_release release;
-  if (n == 1)
+  if (in.size() == 1)
     rope(in[0].v, out[0].v, positions, options);
   else
     rope_qk(in[0].v, in[1].v, out[0].v, out[1].v, positions, options);
+}
+
+// The extended API: one or two tensors (q and k) into outputs (which may be the inputs).
+void apply(const py::list& xs, const py::list& outs, const py::object& offset, const py::object& position_ids,
+           const py::object& cu_seqlens, const py::object& starts, int dims, bool traditional,
+           const Frequencies& freqs, float scale, bool inverse, int seq_axis,
+           const std::optional<std::string>& precision, std::uintptr_t stream) {
+  std::vector<PyView> in, out;
+  tensor_views(xs, outs, !cu_seqlens.is_none(), in, out);
+  std::optional<PyView> arr, st;
+  const Positions positions = make_positions(offset, position_ids, cu_seqlens, starts, arr, st);
+  const RopeOptions options = make_options(dims, traditional, freqs, scale, inverse, seq_axis, precision, stream);
+  run_views(in, out, positions, options);
+}
+
+// Caller-given cos/sin (CosSinTable): rows indexed by (b, t), or by position when position_ids
+// is given; hf_rounding selects transformers' eager rounding (TableRounding::hf).
+void apply_table(const py::list& xs, const py::list& outs, const py::object& cos, const py::object& sin,
+                 const py::object& position_ids, bool traditional, bool inverse, int seq_axis, bool hf_rounding) {
+  std::vector<PyView> in, out;
+  tensor_views(xs, outs, false, in, out);
+  const PyView c = to_view(cos, false, "cos"), s = to_view(sin, false, "sin");
+  check_known(c, "cos");
+  check_known(s, "sin");
+  std::optional<PyView> arr, st;
+  const py::object none = py::none();
+  const Positions positions = make_positions(py::int_(0), position_ids, none, none, arr, st);
+  const CosSinTable table{c.v, s.v, position_ids.is_none() ? CosSinTable::Rows::token : CosSinTable::Rows::position};
+  RopeOptions options = make_options(0, traditional, Frequencies{}, 1.0f, inverse, seq_axis, std::nullopt, 0);
+  options.table = &table;
+  options.rounding = hf_rounding ? TableRounding::hf : TableRounding::fused;
+  run_views(in, out, positions, options);
 }
 
 // The float64 oracle of the C++ library (tests): the exact result as a new float64 array.
@@ -292,6 +321,13 @@ std::string freqs_repr(const Frequencies& f) {
   if (f.attention_factor != 1.0) s += ", attention_factor=" + std::string(py::str(py::float_(f.attention_factor)));
   if (f.position_streams != 1) s += ", num_streams=" + std::to_string(f.position_streams);
   return s + ")";
+}
+
+// Caller-given cos/sin tables (rotary.hf.apply_rotary_pos_emb).
+void bind_table(py::module_& m) {
+  m.def("apply_table", &apply_table, py::arg("xs"), py::arg("outs"), py::arg("cos"), py::arg("sin"),
+        py::arg("position_ids").none(true), py::arg("traditional"), py::arg("inverse"), py::arg("seq_axis"),
+        py::arg("hf_rounding"), "q (and k) rotated with caller-given cos/sin tables (CosSinTable).");
 }
 
 }  // namespace
@@ -360,6 +396,8 @@ which position stream each pair reads.)doc")
         py::arg("cu_seqlens").none(true), py::arg("starts").none(true), py::arg("dims"), py::arg("traditional"),
         py::arg("freqs"), py::arg("scale"), py::arg("inverse"), py::arg("seq_axis"),
         py::arg("precision").none(true), py::arg("stream") = 0);
+
+  bind_table(m);
 
   m.def("_oracle", &oracle, py::arg("x"), py::arg("offset"), py::arg("position_ids").none(true),
         py::arg("cu_seqlens").none(true), py::arg("starts").none(true), py::arg("dims"), py::arg("traditional"),
