@@ -204,8 +204,8 @@ def test_unpatched_model_sharing_the_modeling_file_is_unaffected():
 
 
 def _same_code(a, b):
-    """Same bytecode, names and constants (the docstring aside)."""
-    ca, cb = a.__code__, b.__code__
+    """Same bytecode, names and constants (the docstring aside), under any rotary.hf.patch wrapper."""
+    ca, cb = getattr(a, "__wrapped__", a).__code__, getattr(b, "__wrapped__", b).__code__
     return ca.co_code == cb.co_code and ca.co_names == cb.co_names and ca.co_consts[1:] == cb.co_consts[1:]
 
 

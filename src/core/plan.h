@@ -107,11 +107,11 @@ struct PositionPlan {
 };
 
 // One of a table's cos/sin arrays, on the plan's device. Strides in elements (stride_b 0:
-// broadcast over the batch).
+// broadcast over the batch). Host readers only (table calls run on the CPU backend).
 struct TableArray {
   const void* data = nullptr;
   int64_t stride_b = 0, stride_row = 0, stride_w = 1;
-  ROTARY_HD double at(Dtype dtype, int64_t b, int64_t row, int64_t w) const {
+  double at(Dtype dtype, int64_t b, int64_t row, int64_t w) const {
     const int64_t i = b * stride_b + row * stride_row + w * stride_w;
     if (dtype == float32) return static_cast<const float*>(data)[i];
     if (dtype == float64) return static_cast<const double*>(data)[i];
@@ -129,10 +129,10 @@ struct TablePlan {
   bool hf_rounding = false;
 
   // cos/sin of feature column w for token (b, t).
-  ROTARY_HD double cos_at(const PositionPlan& pp, int64_t b, int64_t t, int64_t w) const {
+  double cos_at(const PositionPlan& pp, int64_t b, int64_t t, int64_t w) const {
     return by_position ? cos.at(dtype, 0, pp.at(b, t, 0), w) : cos.at(dtype, b, t, w);
   }
-  ROTARY_HD double sin_at(const PositionPlan& pp, int64_t b, int64_t t, int64_t w) const {
+  double sin_at(const PositionPlan& pp, int64_t b, int64_t t, int64_t w) const {
     return by_position ? sin.at(dtype, 0, pp.at(b, t, 0), w) : sin.at(dtype, b, t, w);
   }
 };
