@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   for (size_t b = 0; b < off.size(); ++b) off[b] = int32_t(100 + 7 * b);
   const Array offsets(off.data(), {shape[0]});
   RopeOptions o;
-  o.traditional = layout == "interleaved";
+  o.layout = layout == "interleaved" ? PairLayout::interleaved : PairLayout::half_split;
   o.freqs = Frequencies::from_base(128, 10000);
   const Positions pos = decode ? Positions::offsets(offsets.view()) : Positions(0);
   const auto run = [&] {

@@ -70,6 +70,24 @@ inline constexpr PairLayout pair_layout(bool traditional) {
   return traditional ? PairLayout::interleaved : PairLayout::half_split;
 }
 
+// Caller-given cos and sin, the angle source instead of frequencies (RopeOptions::table).
+// cos and sin have one shape and a floating dtype (float32, or x's dtype). Their last axis W is
+// dims/2 (one value per pair) or dims (one per rotated feature, Hugging Face's cat(freqs, freqs)
+// or, interleaved, repeat_interleave form: feature j reads column j). rows token: (T, W) or
+// (B or 1, T, W), token (b, t) reads row (b, t). rows position: (P, W), a token reads the row of
+// its position (position stream 0), which must be below P. Values are used as given: no
+// attention factor; inverse negates sin.
+struct CosSinTable {
+  enum class Rows { token, position };
+  TensorView cos, sin;
+  Rows rows = Rows::token;
+};
+
+// How a table rotation rounds. fused: out = fma(x1, c, -(x2 s)) in float32 (float64 for
+// float64 x), as the formed-angle path. hf: transformers' eager arithmetic, each product
+// rounded to x's dtype, then their sum in x's dtype (no fused multiply-add).
+enum class TableRounding { fused, hf };
+
 struct RopeOptions {
   int dims = 0;               // rotated features (even); 0 means all of D
   PairLayout layout = PairLayout::half_split;
@@ -79,6 +97,8 @@ struct RopeOptions {
   int seq_axis = -2;          // -2: (B, *heads, T, D); -3: (B, T, *heads, D). Ragged: ignored
   std::optional<Precision> precision;  // default_precision() when unset
   void* cuda_stream = nullptr;  // cudaStream_t for device tensors; null: the default stream
+  const CosSinTable* table = nullptr;  // caller-given cos/sin instead of freqs (CPU only)
+  TableRounding rounding = TableRounding::fused;  // table calls only
 };
 
 // Rotates x into a new array of its shape and dtype.

@@ -23,9 +23,11 @@ import re
 import sys
 import threading
 
+from . import _rotary
+from ._core import _view
 from .config import from_hf_config
 
-__all__ = ["RopeAngles", "patch", "unpatch", "rope_for_layer_type"]
+__all__ = ["RopeAngles", "apply_rotary_pos_emb", "patch", "unpatch", "rope_for_layer_type"]
 
 # Functions with HF's apply signature (q, k, cos, sin, ...) in the modeling files.
 _APPLY_NAME = re.compile(r"apply_(multimodal_)?rotary_pos_emb\w*")
@@ -50,6 +52,63 @@ class RopeAngles:
 
     def __repr__(self):
         return f"RopeAngles(position_ids shape {tuple(self.position_ids.shape)}, {self.rope})"
+
+
+_KERNEL_DTYPES = ("float32", "float16", "bfloat16", "float64")
+
+
+def _eager(q, k, cos, sin, unsqueeze_dim):
+    """transformers' own formula, for what the kernel does not take (autograd, CUDA, other shapes)."""
+    import torch
+
+    def rotate_half(x):
+        half = x.shape[-1] // 2
+        return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+    cos, sin = cos.unsqueeze(unsqueeze_dim), sin.unsqueeze(unsqueeze_dim)
+    return (q * cos) + (rotate_half(q) * sin), (k * cos) + (rotate_half(k) * sin)
+
+
+def _kernel_takes(q, k, cos, sin, unsqueeze_dim):
+    import torch
+
+    tensors = (q, k, cos, sin)
+    if unsqueeze_dim not in (1, 2) or q.dim() != 4 or k.dim() != 4 or cos.dim() != 3 or sin.shape != cos.shape:
+        return False
+    if any(t.device.type != "cpu" for t in tensors):
+        return False
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return False
+    token_axis = 2 if unsqueeze_dim == 1 else 1
+    return all(x.shape[-1] == cos.shape[-1] and x.shape[token_axis] == cos.shape[1]
+               and cos.shape[0] in (1, x.shape[0]) for x in (q, k))
+
+
+def apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=1):
+    """transformers' ``apply_rotary_pos_emb`` (modeling_llama): same signature, semantics and
+    bits. q, k: (B, H, T, D) for unsqueeze_dim 1, (B, T, H, D) for 2; cos, sin: (B or 1, T, D).
+    Computed as transformers does, ``(x * cos) + (rotate_half(x) * sin)`` with each product
+    rounded to the result dtype, then the sum (torch's type promotion of x with cos/sin), by
+    rotary's cos/sin-table kernel on the CPU; anything else (autograd, CUDA tensors, other
+    shapes) takes transformers' formula in torch."""
+    import torch
+
+    if not _kernel_takes(q, k, cos, sin, unsqueeze_dim):
+        return _eager(q, k, cos, sin, unsqueeze_dim)
+    table_dtype = torch.promote_types(cos.dtype, sin.dtype)
+    dtypes = [torch.promote_types(x.dtype, table_dtype) for x in (q, k)]
+    if any(str(d).removeprefix("torch.") not in _KERNEL_DTYPES for d in dtypes):
+        return _eager(q, k, cos, sin, unsqueeze_dim)
+    seq_axis = -2 if unsqueeze_dim == 1 else -3
+    groups = [[0, 1]] if dtypes[0] == dtypes[1] else [[0], [1]]
+    xs = (q, k)
+    outs = [torch.empty(x.shape, dtype=d) for x, d in zip(xs, dtypes)]
+    for group in groups:
+        d = dtypes[group[0]]
+        ins = [xs[i].to(d) for i in group]
+        _rotary.apply_table([_view(x) for x in ins], [_view(outs[i]) for i in group], _view(cos.to(d)),
+                            _view(sin.to(d)), None, False, False, seq_axis, True)
+    return outs[0], outs[1]
 
 
 def rope_for_layer_type(config, layer_type=None):

@@ -399,14 +399,12 @@ std::string options_repr(const RopeOptions& o) {
   return s.substr(0, s.size() - 2) + ")";
 }
 
-// The extended API: one or two tensors (q and k) into outputs (which may be the inputs).
-void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::object& offsets,
-           const py::object& position_ids, const py::object& cu_seqlens, const py::object& starts,
-           const RopeOptions& options, std::uintptr_t stream) {
+// The views of one or two tensors (q and k) and their outputs; an output that is its input
+// object is the same view (in place).
+void tensor_views(const py::list& xs, const py::list& outs, bool ragged, std::vector<PyView>& in,
+                  std::vector<PyView>& out) {
   const size_t n = xs.size();
   if (n < 1 || n > 2 || outs.size() != n) fail("[rope] internal: expected one or two tensors.");
-  const bool ragged = !cu_seqlens.is_none();
-  std::vector<PyView> in, out;
   const char* in_names[2] = {"q", "k"};
   const char* out_names[2] = {"q_out", "k_out"};
   for (size_t i = 0; i < n; ++i) {
@@ -414,7 +412,6 @@ void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::o
     check_input(in.back(), ragged ? 2 : 3);
   }
   for (size_t i = 0; i < n; ++i) {
-    // An output that is its input object is the same view: in place.
     if (outs[i].is(xs[i])) {
       out.push_back(to_view(xs[i], true, n == 1 ? "x" : in_names[i]));
     } else {
@@ -422,6 +419,23 @@ void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::o
       check_known(out.back(), n == 1 ? "out" : out_names[i]);
     }
   }
+}
+
+void run_views(const std::vector<PyView>& in, const std::vector<PyView>& out, const Positions& positions,
+               const RopeOptions& options) {
+  py::gil_scoped_release release;
+  if (in.size() == 1)
+    rope(in[0].v, out[0].v, positions, options);
+  else
+    rope_qk(in[0].v, in[1].v, out[0].v, out[1].v, positions, options);
+}
+
+// The extended API: one or two tensors (q and k) into outputs (which may be the inputs).
+void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::object& offsets,
+           const py::object& position_ids, const py::object& cu_seqlens, const py::object& starts,
+           const RopeOptions& options, std::uintptr_t stream) {
+  std::vector<PyView> in, out;
+  tensor_views(xs, outs, !cu_seqlens.is_none(), in, out);
   const CallPositions p = make_positions(offset, offsets, position_ids, cu_seqlens, starts);
   // The current stream, unless the caller gave cuda_stream; copied only then (the options hold
   // the frequencies: no per-call copy of them on CPU).
@@ -430,12 +444,28 @@ void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::o
     on_stream = options;
     on_stream->cuda_stream = reinterpret_cast<void*>(stream);
   }
-  const RopeOptions& o = on_stream ? *on_stream : options;
-  py::gil_scoped_release release;
-  if (n == 1)
-    rope(in[0].v, out[0].v, p.positions, o);
-  else
-    rope_qk(in[0].v, in[1].v, out[0].v, out[1].v, p.positions, o);
+  run_views(in, out, p.positions, on_stream ? *on_stream : options);
+}
+
+// Caller-given cos/sin (CosSinTable): rows indexed by (b, t), or by position when position_ids
+// is given; hf_rounding selects transformers' eager rounding (TableRounding::hf).
+void apply_table(const py::list& xs, const py::list& outs, const py::object& cos, const py::object& sin,
+                 const py::object& position_ids, bool traditional, bool inverse, int seq_axis, bool hf_rounding) {
+  std::vector<PyView> in, out;
+  tensor_views(xs, outs, false, in, out);
+  const PyView c = to_view(cos, false, "cos"), s = to_view(sin, false, "sin");
+  check_known(c, "cos");
+  check_known(s, "sin");
+  const py::object none = py::none();
+  const CallPositions p = make_positions(0, none, position_ids, none, none);
+  const CosSinTable table{c.v, s.v, position_ids.is_none() ? CosSinTable::Rows::token : CosSinTable::Rows::position};
+  RopeOptions options;
+  options.layout = pair_layout(traditional);
+  options.inverse = inverse;
+  options.seq_axis = seq_axis;
+  options.table = &table;
+  options.rounding = hf_rounding ? TableRounding::hf : TableRounding::fused;
+  run_views(in, out, p.positions, options);
 }
 
 // The float64 oracle of the C++ library (tests): the exact result as a new float64 array.
@@ -559,6 +589,9 @@ void bind_calls(py::module_& m) {
   m.def("oracle", &oracle, py::arg("x"), py::arg("offset"), py::arg("offsets").none(true),
         py::arg("position_ids").none(true), py::arg("cu_seqlens").none(true), py::arg("starts").none(true),
         py::arg("options"), "The C++ float64 oracle (for tests).");
+  m.def("apply_table", &apply_table, py::arg("xs"), py::arg("outs"), py::arg("cos"), py::arg("sin"),
+        py::arg("position_ids").none(true), py::arg("traditional"), py::arg("inverse"), py::arg("seq_axis"),
+        py::arg("hf_rounding"), "q (and k) rotated with caller-given cos/sin tables (CosSinTable).");
 }
 
 void bind_scaling(py::module_& m) {

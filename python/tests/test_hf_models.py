@@ -60,9 +60,9 @@ MODELS = {
 }
 
 
-def build(model_type):
+def build(model_type, **overrides):
     name, kwargs, _ = MODELS[model_type]
-    config = getattr(transformers, name)(**kwargs)
+    config = getattr(transformers, name)(**dict(kwargs, **overrides))
     torch.manual_seed(0)
     return transformers.AutoModelForCausalLM.from_config(config).eval()
 
@@ -201,3 +201,57 @@ def test_unpatched_model_sharing_the_modeling_file_is_unaffected():
             assert torch.equal(plain(ids).logits, ref)  # same modeling file, transformers' path
         finally:
             rotary.hf.unpatch(patched)
+
+
+def _same_code(a, b):
+    """Same bytecode, names and constants (the docstring aside), under any rotary.hf.patch wrapper."""
+    ca, cb = getattr(a, "__wrapped__", a).__code__, getattr(b, "__wrapped__", b).__code__
+    return ca.co_code == cb.co_code and ca.co_names == cb.co_names and ca.co_consts[1:] == cb.co_consts[1:]
+
+
+def _standard_apply_modules(model):
+    """The modeling files of the model whose apply_rotary_pos_emb and rotate_half are
+    transformers' standard ones (modeling_llama's), so the table drop-in can replace them."""
+    from transformers.models.llama import modeling_llama as llama
+    out = []
+    for mod, fname in rotary.hf._apply_functions(model):
+        fn = getattr(mod, fname)
+        rotate_half = getattr(mod, "rotate_half", None)
+        if (fname == "apply_rotary_pos_emb" and rotate_half is not None and _same_code(fn, llama.apply_rotary_pos_emb)
+                and _same_code(rotate_half, llama.rotate_half)):
+            out.append(mod)
+    return out
+
+
+# The models whose modeling file calls a non-standard apply function, which the table drop-in
+# (transformers' standard signature and semantics) does not replace: Phi-3 and GPT-NeoX slice
+# the rotated part (partial rotary) inside it, GLM-4 rotates interleaved pairs of a partial
+# head, GPT-OSS has its own (x1*cos - x2*sin with half-width tables, _apply_rotary_emb).
+# Qwen2.5-VL (not in MODELS; its own test above) splits M-RoPE sections in
+# apply_multimodal_rotary_pos_emb. DeepSeek-V3 calls the standard function only with
+# rope_interleave false (else apply_rotary_pos_emb_interleave): tested so.
+NOT_STANDARD = {"phi3", "gpt_neox", "glm4", "gpt_oss"}
+DROP_IN_OVERRIDES = {"deepseek_v3": dict(rope_interleave=False)}
+
+
+@pytest.mark.parametrize("model_type", list(MODELS))
+def test_table_drop_in_logits_bit_identical(model_type, monkeypatch):
+    model = build(model_type, **DROP_IN_OVERRIDES.get(model_type, {}))
+    modules = _standard_apply_modules(model)
+    assert bool(modules) == (model_type not in NOT_STANDARD)
+    if not modules:
+        pytest.skip(f"{model_type}: its modeling file's apply function is not the standard one (see NOT_STANDARD)")
+    ids = prompt(model_type)
+    calls = []
+
+    def drop_in(q, k, cos, sin, unsqueeze_dim=1):
+        calls.append(q.dtype)
+        return rotary.hf.apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim)
+
+    with torch.no_grad():
+        ref = model(ids).logits
+        for mod in modules:
+            monkeypatch.setattr(mod, "apply_rotary_pos_emb", drop_in)
+        got = model(ids).logits
+    assert calls  # the drop-in was really called
+    assert torch.equal(got, ref)

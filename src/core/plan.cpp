@@ -343,6 +343,11 @@ RopePlan make_plan(const TensorView* inputs, const TensorView* outputs, int n_te
   const Frequencies& freqs = call_frequencies(options.freqs, plan.dims);
   plan_rotation(options, freqs, plan);
   plan.positions = plan_positions(positions, x, plan.B, plan.T, freqs.position_streams);
+  if (options.table) {
+    plan.table = plan_table(*options.table, x, options, plan);
+    plan.attention_factor = 1.0;  // the caller's cos/sin are used as given
+    if (!plan.table.by_position && plan.table.cos.stride_b != 0) plan.positions.batch_invariant = false;
+  }
 
   plan.n_tensors = n_tensors;
   for (int k = 0; k < n_tensors; ++k) {

@@ -114,6 +114,37 @@ struct PositionPlan {
   }
 };
 
+// One of a table's cos/sin arrays, on the plan's device. Strides in elements (stride_b 0:
+// broadcast over the batch). Host readers only (table calls run on the CPU backend).
+struct TableArray {
+  const void* data = nullptr;
+  int64_t stride_b = 0, stride_row = 0, stride_w = 1;
+  double at(Dtype dtype, int64_t b, int64_t row, int64_t w) const {
+    const int64_t i = b * stride_b + row * stride_row + w * stride_w;
+    if (dtype == float32) return static_cast<const float*>(data)[i];
+    if (dtype == float64) return static_cast<const double*>(data)[i];
+    if (dtype == float16) return to_float(static_cast<const float16_t*>(data)[i]);
+    return to_float(static_cast<const bfloat16_t*>(data)[i]);
+  }
+};
+
+// A call's caller-given cos/sin (CosSinTable, validated). cos.data null: angles are formed.
+struct TablePlan {
+  TableArray cos, sin;
+  Dtype dtype = float32;
+  bool by_position = false;  // rows indexed by the token's position, else by (b, t)
+  int width = 0;             // pairs (per pair) or dims (per feature)
+  bool hf_rounding = false;
+
+  // cos/sin of feature column w for token (b, t).
+  double cos_at(const PositionPlan& pp, int64_t b, int64_t t, int64_t w) const {
+    return by_position ? cos.at(dtype, 0, pp.at(b, t, 0), w) : cos.at(dtype, b, t, w);
+  }
+  double sin_at(const PositionPlan& pp, int64_t b, int64_t t, int64_t w) const {
+    return by_position ? sin.at(dtype, 0, pp.at(b, t, 0), w) : sin.at(dtype, b, t, w);
+  }
+};
+
 struct RopePlan {
   Dtype dtype = float32;
   Device device = cpu;
@@ -136,6 +167,8 @@ struct RopePlan {
   double scale = 1.0;
   double attention_factor = 1.0;
 
+  TablePlan table;  // caller-given cos/sin (table.cos.data non-null), else angles from inv_freq
+
   void* cuda_stream = nullptr;
 
   // Heads of every tensor together (Q's then K's).
@@ -154,6 +187,11 @@ RopePlan make_plan(const TensorView* inputs, const TensorView* outputs, int n_te
 // the options and the call's frequencies (those must have `pairs` values). Also used by the
 // fused calls' plans (core/fused_plan.h).
 void plan_rotation(const RopeOptions& options, const Frequencies& freqs, RopePlan& plan);
+
+// The table part of make_plan (plan_table.cpp): checks options.table against x and the plan's
+// shape and positions (already planned), and returns it in plan form.
+TablePlan plan_table(const CosSinTable& table, const TensorView& x, const RopeOptions& options,
+                     const RopePlan& plan);
 
 // Runs a plan on the backend of its device.
 void execute(const RopePlan& plan);

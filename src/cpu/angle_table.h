@@ -60,4 +60,16 @@ void fill_angles(const core::RopePlan& plan, const AngleSetup& setup, int64_t b,
   }
 }
 
+// Table calls: the caller's cos/sin of token (b, t), plan.table.width columns, sin negated for
+// the inverse; the row kernels then rotate with them as with formed angles.
+template <typename Acc>
+void fill_from_table(const core::RopePlan& plan, int64_t b, int64_t t, Acc* cos_out, Acc* sin_out) {
+  const core::TablePlan& table = plan.table;
+  const Acc sign = plan.inverse ? Acc(-1) : Acc(1);
+  for (int w = 0; w < table.width; ++w) {
+    cos_out[w] = static_cast<Acc>(table.cos_at(plan.positions, b, t, w));
+    sin_out[w] = static_cast<Acc>(table.sin_at(plan.positions, b, t, w)) * sign;
+  }
+}
+
 }  // namespace rotary::cpu_backend

@@ -82,21 +82,44 @@ std::atomic<KernelMode>& mode_flag() {
 // kernel the per-feature form (2*pairs per row).
 struct TilePlan;
 
+// Columns of a tile table row: the caller's table width, else one per pair.
+int table_width(const RopePlan& plan) { return plan.table.cos.data ? plan.table.width : plan.pairs; }
+
+// Table calls the SIMD row kernels cannot take: per-feature tables (width dims) and hf rounding
+// rotate with the scalar rotate_row; bfloat16 too, as the SIMD store needs finite tables (unchecked here).
+bool scalar_table(const RopePlan& plan) {
+  return plan.table.cos.data &&
+         (plan.table.width != plan.pairs || plan.table.hf_rounding || plan.dtype == bfloat16);
+}
+
 template <typename Acc>
 struct TileTable {
   std::vector<Acc> cos, sin;
   std::vector<float> cos2, sin2;
   PairPositions positions;  // several position streams
-  TileTable(int pairs, const TilePlan& tp);
+  TileTable(int width, const TilePlan& tp);
 };
+
+template <typename Acc>
+void expand_interleaved_table(const Acc* c, const Acc* s, int pairs, TileTable<Acc>& tab, int64_t r) {
+  if constexpr (std::is_same_v<Acc, float>)
+    expand_interleaved(c, s, pairs, tab.cos2.data() + r * 2 * pairs, tab.sin2.data() + r * 2 * pairs);
+}
 
 template <typename Acc>
 void fill_tile(const RopePlan& plan, const AngleSetup& setup, bool simd, bool expand, int64_t pb, int64_t t0,
                int64_t nt, TileTable<Acc>& tab) {
   const int pairs = plan.pairs;
+  const int width = table_width(plan);
   for (int64_t r = 0; r < nt; ++r) {
-    Acc* c = tab.cos.data() + r * pairs;
-    Acc* s = tab.sin.data() + r * pairs;
+    Acc* c = tab.cos.data() + r * width;
+    Acc* s = tab.sin.data() + r * width;
+    if (plan.table.cos.data) {
+      fill_from_table(plan, pb, t0 + r, c, s);
+      if (expand)
+        expand_interleaved_table(c, s, pairs, tab, r);
+      continue;
+    }
     if constexpr (std::is_same_v<Acc, float>) {
       if (simd) {
         sincos_position_row(plan, setup, pb, t0 + r, tab.positions, c, s);
@@ -122,10 +145,11 @@ struct TilePlan {
 template <typename T>
 TilePlan plan_tiles(const RopePlan& plan) {
   TilePlan tp;
-  tp.simd = !std::is_same_v<T, double> && kernel_mode() == KernelMode::simd && simd_usable() && finite_tables(plan);
+  tp.simd = !std::is_same_v<T, double> && kernel_mode() == KernelMode::simd && simd_usable() &&
+            !scalar_table(plan) && (plan.table.cos.data || finite_tables(plan));
   tp.expand = tp.simd && plan.layout == PairLayout::interleaved;
   // Tile: about 64 KiB of table; the rows of one head in a tile form one long run.
-  const int64_t table_floats = (tp.expand ? 6 : 2) * int64_t(plan.pairs);
+  const int64_t table_floats = (tp.expand ? 6 : 2) * int64_t(table_width(plan));
   tp.tile_rows = std::clamp<int64_t>(kTableFloats / std::max<int64_t>(table_floats, 1), 1, plan.T);
   tp.tiles = (plan.T + tp.tile_rows - 1) / tp.tile_rows;
   const int64_t row_bytes = plan.heads_total() * plan.D * int64_t(sizeof(T));
@@ -136,11 +160,11 @@ TilePlan plan_tiles(const RopePlan& plan) {
 }
 
 template <typename Acc>
-TileTable<Acc>::TileTable(int pairs, const TilePlan& tp)
-    : cos(tp.tile_rows * pairs), sin(tp.tile_rows * pairs) {
+TileTable<Acc>::TileTable(int width, const TilePlan& tp)
+    : cos(tp.tile_rows * width), sin(tp.tile_rows * width) {
   if (!tp.expand) return;
-  cos2.resize(tp.tile_rows * 2 * pairs);
-  sin2.resize(tp.tile_rows * 2 * pairs);
+  cos2.resize(tp.tile_rows * 2 * width);
+  sin2.resize(tp.tile_rows * 2 * width);
 }
 
 // One work item: tile rows [t0, t0 + nt) of batch row b, with the angles of position row pb.
@@ -204,17 +228,19 @@ void simd_over_tokens(const RopePlan& plan, const TilePlan& tp, const core::Tens
   }
 }
 
-// Scalar: any feature stride, float64, or SIMD off.
+// Scalar: any feature stride, float64, SIMD off, or a table call the SIMD kernels do not take.
 template <typename T, typename Acc>
 void scalar_rows(const RopePlan& plan, const core::TensorPair& tensor, const TileTable<Acc>& tab, const T* in,
                  T* out, int64_t nt) {
+  const int width = table_width(plan);
   for (int64_t h = 0; h < tensor.heads; ++h) {
     const T* ih = in + tensor.in.head_offset(h);
     T* oh = out + tensor.out.head_offset(h);
     for (int64_t r = 0; r < nt; ++r)
       rotate_row<T>(ih + r * tensor.in.stride_t, oh + r * tensor.out.stride_t, tensor.in.stride_d,
                     tensor.out.stride_d, plan.pairs, plan.D, plan.layout, tensor.in_place,
-                    tab.cos.data() + r * plan.pairs, tab.sin.data() + r * plan.pairs);
+                    tab.cos.data() + r * width, tab.sin.data() + r * width, width != plan.pairs,
+                    plan.table.hf_rounding);
   }
 }
 
@@ -242,7 +268,7 @@ void run_typed(const RopePlan& plan) {
   const TilePlan tp = plan_tiles<T>(plan);
   const bool shared = plan.positions.batch_invariant;
   parallel_for(tp.tiles * plan.B, tp.item_bytes, [&](int64_t begin, int64_t end) {
-    TileTable<Acc> tab(plan.pairs, tp);
+    TileTable<Acc> tab(table_width(plan), tp);
     int64_t filled = -1;
     for (int64_t it = begin; it < end; ++it) {
       // Shared positions: tile-major so one table serves the batch rows that follow.
