@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.h"
 #include "core/fp8.h"
 #include "cpu/parallel.h"
 #include "cpu/simd.h"
@@ -236,16 +237,15 @@ Result shift_case(int B, int T) {
 int main(int argc, char** argv) {
   std::string filter;
   double min_time = 0.25;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind("--filter=", 0) == 0) filter = a.substr(9);
-    else if (a.rfind("--threads=", 0) == 0) set_num_threads(std::atoi(a.c_str() + 10));
-    else if (a.rfind("--min-time=", 0) == 0) min_time = std::atof(a.c_str() + 11);
-    else {
-      std::fprintf(stderr, "usage: %s [--filter=S] [--threads=N] [--min-time=s]\n", argv[0]);
-      return 2;
-    }
-  }
+  int threads = 0;
+  CLI::App app{"CPU speed of the fused paths (RoPE + KV-cache append, QK-norm + RoPE, MLA, re-rotation) "
+               "against the unfused sequence and a memcpy of the bytes they must move"};
+  app.add_option("--filter", filter, "only cases whose name contains this");
+  app.add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::PositiveNumber);
+  app.add_option("--min-time", min_time, "seconds of timing per measurement")->check(CLI::PositiveNumber);
+  if (const int rc = bench::parse(app, argc, argv); rc >= 0) return rc;
+  if (threads > 0) set_num_threads(threads);
+  bench::start_output("fused_bench");
   std::printf("SIMD target %s, %d threads\n\n", cpu_backend::simd_target_name(), num_threads());
   std::printf("| case                       | MiB moved | fused us | unfused us | speedup | GB/s | vs memcpy |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|\n");

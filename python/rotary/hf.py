@@ -24,7 +24,7 @@ import sys
 import threading
 
 from . import _rotary
-from ._core import _view
+from ._call import view as _view
 from .config import from_hf_config
 
 __all__ = ["RopeAngles", "apply_rotary_pos_emb", "patch", "unpatch", "rope_for_layer_type"]

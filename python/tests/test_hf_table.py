@@ -10,7 +10,7 @@ from transformers.models.llama import modeling_llama  # noqa: E402
 import hf_reference  # noqa: E402
 import rotary.hf  # noqa: E402
 from rotary import _rotary  # noqa: E402
-from rotary._core import _view  # noqa: E402
+from rotary._call import view as _view  # noqa: E402
 
 
 def _inputs(dtype, unsqueeze_dim, table_dtype=None, batch_cos=2):

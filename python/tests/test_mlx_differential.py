@@ -122,12 +122,7 @@ def invalid_calls():
     ]
 
 
-DIMS_TOO_LARGE = 9  # MLX prints D, "(8)"; the C++ validation still prints "(D)" (issue 11 item 11)
-
-
-@pytest.mark.parametrize("i", [pytest.param(i, marks=pytest.mark.xfail(
-    strict=True, reason="C++ check_dims prints (D), MLX the number (issue 11 item 11, core validation)"))
-    if i == DIMS_TOO_LARGE else i for i in range(12)])
+@pytest.mark.parametrize("i", range(12))
 def test_error_text_equals_mlx(i):
     x, dims, kw = invalid_calls()[i]
     with pytest.raises(Exception) as theirs:

@@ -100,6 +100,8 @@ std::vector<std::string> read_layer_types(const Section& text, const std::string
 std::string nope_by_type(const std::string& model_type, const std::string& type) {
   if (model_type == "cohere2" && type != "sliding_attention") return "layer_types: Cohere2 rotates only sliding_attention layers";
   if (model_type == "qwen3_next" && type == "linear_attention") return "layer_types: linear_attention layers have no RoPE";
+  // Hybrid models name their attention-free layers ("mlp", "mamba", "conv"): nothing to rotate.
+  if (type.find("attention") == std::string::npos) return "layer_types: " + type + " layers have no attention";
   return "";
 }
 

@@ -144,6 +144,21 @@ TEST(HfLayers, InconsistentConfigsNameTheKey) {
                              "'sliding_attention'"), std::string::npos) << error_of(c);
 }
 
+// Hybrid models (transformers' Dory) list attention-free layers in layer_types: those are NoPE,
+// not an inconsistent config.
+TEST(HfLayers, AttentionFreeLayerTypesHaveNoRope) {
+  std::ifstream g(model_path("gemma3_text_v5.json"));
+  json c = json::parse(g);
+  std::vector<std::string> types = c["layer_types"];
+  types[1] = "mlp";
+  c["layer_types"] = types;
+  const RopeConfig r = from_hf_config(c);
+  ASSERT_GT(r.layers.size(), 1u);
+  EXPECT_EQ(r.layers[1].rope, -1);
+  EXPECT_NE(r.layers[1].nope_key.find("mlp layers have no attention"), std::string::npos);
+  EXPECT_GE(r.layers[0].rope, 0);
+}
+
 TEST(HfLayers, PathOverloadsAreUnambiguous) {
   const std::string file = model_path("glm4_9b.json");
   EXPECT_EQ(from_hf_config(file.c_str()).rotated_dims, 64);  // const char*: a path
