@@ -40,7 +40,7 @@ Array make_table(const std::vector<double>& inv_freq, int64_t rows, int width, b
       const double theta = double(row_position(r)) * inv_freq[pair];
       v[r * width + w] = want_sin ? std::sin(theta) : std::cos(theta);
     }
-  return Array(v.data(), Shape{rows, int64_t(width)}).astype(table_dtype);
+  return Array(v.data(), Shape{int(rows), width}).astype(table_dtype);
 }
 
 bool is_16bit(Dtype d) { return d == float16 || d == bfloat16; }
