@@ -23,6 +23,8 @@ import re
 import sys
 import threading
 
+import torch
+
 from . import _rotary
 from ._call import view as _view
 from .config import from_hf_config
@@ -59,8 +61,6 @@ _KERNEL_DTYPES = ("float32", "float16", "bfloat16", "float64")
 
 def _eager(q, k, cos, sin, unsqueeze_dim):
     """transformers' own formula, for what the kernel does not take (autograd, CUDA, other shapes)."""
-    import torch
-
     def rotate_half(x):
         half = x.shape[-1] // 2
         return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
@@ -70,8 +70,6 @@ def _eager(q, k, cos, sin, unsqueeze_dim):
 
 
 def _kernel_takes(q, k, cos, sin, unsqueeze_dim):
-    import torch
-
     tensors = (q, k, cos, sin)
     if unsqueeze_dim not in (1, 2) or q.dim() != 4 or k.dim() != 4 or cos.dim() != 3 or sin.shape != cos.shape:
         return False
@@ -91,8 +89,6 @@ def apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=1):
     rounded to the result dtype, then the sum (torch's type promotion of x with cos/sin), by
     rotary's cos/sin-table kernel on the CPU; anything else (autograd, CUDA tensors, other
     shapes) takes transformers' formula in torch."""
-    import torch
-
     if not _kernel_takes(q, k, cos, sin, unsqueeze_dim):
         return _eager(q, k, cos, sin, unsqueeze_dim)
     table_dtype = torch.promote_types(cos.dtype, sin.dtype)

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "config/config_error.h"
 #include "rotary/config.h"
 #include "scaling/expected_data.h"
 
@@ -129,14 +130,7 @@ TEST(HfConfig, GenericScalingMethods) {
   EXPECT_EQ(s.frequencies(17).inv_freq[0], 0.5);
 }
 
-std::string error_of(const json& config) {
-  try {
-    from_hf_config(config);
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "no exception";
-}
+using testing::error_of;
 
 TEST(HfConfig, ErrorsNameTheKey) {
   const json base = {{"hidden_size", 64}, {"num_attention_heads", 4},

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "config/config_error.h"
 #include "rotary/config.h"
 
 namespace rotary {
@@ -115,14 +116,7 @@ TEST(HfLayers, SeveralRopesAreDistinctAndTheMainOneIsFullAttention) {
   EXPECT_EQ(from_hf_config(model_path("smollm3_3b.json")).layers[3].nope_key, "no_rope_layers[3]");
 }
 
-std::string error_of(const json& config) {
-  try {
-    from_hf_config(config);
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "no exception";
-}
+using testing::error_of;
 
 TEST(HfLayers, InconsistentConfigsNameTheKey) {
   std::ifstream in(model_path("smollm3_3b.json"));
