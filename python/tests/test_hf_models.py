@@ -1,5 +1,7 @@
 """rotary.hf.patch on real transformers model code: tiny random-weight models built from
 configs (no download), patched model against the unpatched one."""
+import sys
+
 import pytest
 
 transformers = pytest.importorskip("transformers")
@@ -104,9 +106,10 @@ def test_patch_compat_logits_and_generate(model_type):
     assert torch.equal(again, ref)  # unpatch restores transformers' path exactly
 
 
-def test_qwen2_5_vl_mrope_with_image_like_positions():
-    # M-RoPE: the text model's rotary module sees (3, B, T) ids; here 4 text tokens, a 4x4
-    # image grid (temporal fixed, height and width varying) and 4 more text tokens.
+def qwen2_5_vl():
+    """A tiny Qwen2.5-VL, a prompt and M-RoPE position ids: the text model's rotary module sees
+    (3, B, T) ids; here 4 text tokens, a 4x4 image grid (temporal fixed, height and width
+    varying) and 4 more text tokens."""
     config = transformers.Qwen2_5_VLConfig(
         text_config=dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
@@ -120,6 +123,11 @@ def test_qwen2_5_vl_mrope_with_image_like_positions():
     text, after = torch.arange(4), 8 + torch.arange(4)
     grid = [torch.full((16,), 4), 4 + torch.arange(4).repeat_interleave(4), 4 + torch.arange(4).repeat(4)]
     pos = torch.stack([torch.cat([text, g, after]) for g in grid])[:, None, :]
+    return model, ids, pos
+
+
+def test_qwen2_5_vl_mrope_with_image_like_positions():
+    model, ids, pos = qwen2_5_vl()
     with torch.no_grad():
         ref = model(ids, position_ids=pos).logits
         ref_tokens = model.generate(ids, max_new_tokens=20, do_sample=False, min_new_tokens=20)
@@ -203,55 +211,68 @@ def test_unpatched_model_sharing_the_modeling_file_is_unaffected():
             rotary.hf.unpatch(patched)
 
 
-def _same_code(a, b):
-    """Same bytecode, names and constants (the docstring aside), under any rotary.hf.patch wrapper."""
-    ca, cb = getattr(a, "__wrapped__", a).__code__, getattr(b, "__wrapped__", b).__code__
-    return ca.co_code == cb.co_code and ca.co_names == cb.co_names and ca.co_consts[1:] == cb.co_consts[1:]
+# Each model's modeling-file apply function and the rotary.hf table drop-in with its signature
+# and semantics: (model type, config overrides, function name, drop-in).
+DROP_INS = {
+    "llama": ("llama", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb),
+    "qwen2": ("qwen2", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb),
+    "gemma3_text": ("gemma3_text", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb),
+    "smollm3": ("smollm3", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb),
+    # Phi-3 and GPT-NeoX rotate the leading cos.shape[-1] features and concatenate the rest back
+    "phi3": ("phi3", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_partial),
+    "gpt_neox": ("gpt_neox", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_partial),
+    # GLM-4: interleaved pairs of the leading half, cos[..., :W/2].repeat_interleave(2)
+    "glm4": ("glm4", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_glm),
+    # GPT-OSS: _apply_rotary_emb on the halves with one cos/sin column per pair
+    "gpt_oss": ("gpt_oss", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_gpt_oss),
+    # DeepSeek-V3: rope_interleave (the default) reads interleaved pairs, writes them de-interleaved
+    "deepseek_v3": ("deepseek_v3", {}, "apply_rotary_pos_emb_interleave", rotary.hf.apply_rotary_pos_emb_interleave),
+    "deepseek_v3_no_interleave": ("deepseek_v3", dict(rope_interleave=False), "apply_rotary_pos_emb",
+                                  rotary.hf.apply_rotary_pos_emb),
+}
 
 
-def _standard_apply_modules(model):
-    """The modeling files of the model whose apply_rotary_pos_emb and rotate_half are
-    transformers' standard ones (modeling_llama's), so the table drop-in can replace them."""
-    from transformers.models.llama import modeling_llama as llama
-    out = []
-    for mod, fname in rotary.hf._apply_functions(model):
-        fn = getattr(mod, fname)
-        rotate_half = getattr(mod, "rotate_half", None)
-        if (fname == "apply_rotary_pos_emb" and rotate_half is not None and _same_code(fn, llama.apply_rotary_pos_emb)
-                and _same_code(rotate_half, llama.rotate_half)):
-            out.append(mod)
-    return out
+def _logits_with_drop_in(model, fname, drop_in, monkeypatch, *args, **kwargs):
+    """The model's logits unpatched, and with its modeling file's `fname` replaced by `drop_in`
+    (which must be called, and rotate every time with the C++ table kernel)."""
+    mod = sys.modules[type(model).__module__]
+    assert (mod, fname) in rotary.hf._apply_functions(model)
+    calls, kernel_calls = [], []
+    apply_table = rotary.hf._rotary.apply_table
 
+    def counted(*a, **kw):
+        calls.append(a[0].dtype)
+        return drop_in(*a, **kw)
 
-# The models whose modeling file calls a non-standard apply function, which the table drop-in
-# (transformers' standard signature and semantics) does not replace: Phi-3 and GPT-NeoX slice
-# the rotated part (partial rotary) inside it, GLM-4 rotates interleaved pairs of a partial
-# head, GPT-OSS has its own (x1*cos - x2*sin with half-width tables, _apply_rotary_emb).
-# Qwen2.5-VL (not in MODELS; its own test above) splits M-RoPE sections in
-# apply_multimodal_rotary_pos_emb. DeepSeek-V3 calls the standard function only with
-# rope_interleave false (else apply_rotary_pos_emb_interleave): tested so.
-NOT_STANDARD = {"phi3", "gpt_neox", "glm4", "gpt_oss"}
-DROP_IN_OVERRIDES = {"deepseek_v3": dict(rope_interleave=False)}
-
-
-@pytest.mark.parametrize("model_type", list(MODELS))
-def test_table_drop_in_logits_bit_identical(model_type, monkeypatch):
-    model = build(model_type, **DROP_IN_OVERRIDES.get(model_type, {}))
-    modules = _standard_apply_modules(model)
-    assert bool(modules) == (model_type not in NOT_STANDARD)
-    if not modules:
-        pytest.skip(f"{model_type}: its modeling file's apply function is not the standard one (see NOT_STANDARD)")
-    ids = prompt(model_type)
-    calls = []
-
-    def drop_in(q, k, cos, sin, unsqueeze_dim=1):
-        calls.append(q.dtype)
-        return rotary.hf.apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim)
+    def kernel(*a, **kw):
+        kernel_calls.append(a[2])
+        return apply_table(*a, **kw)
 
     with torch.no_grad():
-        ref = model(ids).logits
-        for mod in modules:
-            monkeypatch.setattr(mod, "apply_rotary_pos_emb", drop_in)
-        got = model(ids).logits
-    assert calls  # the drop-in was really called
+        ref = model(*args, **kwargs).logits
+        monkeypatch.setattr(mod, fname, counted)
+        monkeypatch.setattr(rotary.hf._rotary, "apply_table", kernel)
+        got = model(*args, **kwargs).logits
+    assert calls and len(kernel_calls) == len(calls)  # no call fell back to torch
+    return got, ref
+
+
+def test_every_model_has_a_table_drop_in():
+    assert set(MODELS) <= {case[0] for case in DROP_INS.values()}
+
+
+@pytest.mark.parametrize("case", list(DROP_INS))
+def test_table_drop_in_logits_bit_identical(case, monkeypatch):
+    model_type, overrides, fname, drop_in = DROP_INS[case]
+    model = build(model_type, **overrides)
+    got, ref = _logits_with_drop_in(model, fname, drop_in, monkeypatch, prompt(model_type))
+    assert torch.equal(got, ref)
+
+
+def test_qwen2_5_vl_table_drop_in_logits_bit_identical(monkeypatch):
+    # The text model's rotary module recomposes the M-RoPE sections into (B, T, D) cos/sin, so
+    # its attention calls the standard apply_rotary_pos_emb.
+    model, ids, pos = qwen2_5_vl()
+    got, ref = _logits_with_drop_in(model, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb, monkeypatch,
+                                    ids, position_ids=pos)
     assert torch.equal(got, ref)
