@@ -14,7 +14,12 @@ given ``RopeAngles``, they rotate q and k with rotary's fused kernel, the angles
 kernel (no cos/sin tables are built). Given tensors they call transformers' own function, so
 other (unpatched) models sharing the modeling file are unaffected. Layers without RoPE (NoPE,
 e.g. SmolLM3's ``no_rope_layers``) never call the function and stay as they are; per-layer-type
-RoPE (Gemma 3's sliding/full layers) gets one RoPE per layer type.
+RoPE (Gemma 3's sliding/full layers) gets each layer type's RoPE from the C++ loader's
+per-layer description (``rotary.from_hf_config(config).layers``).
+
+The table drop-ins (``apply_rotary_pos_emb`` and its ``_partial``, ``_glm``, ``_interleave``,
+``_gpt_oss`` variants) take transformers' cos/sin instead: each has the signature and the
+bits of one modeling file's function, to be set in that file's module in its place.
 """
 from __future__ import annotations
 

@@ -32,6 +32,10 @@ MODELS = {
         layer_types=["sliding_attention", "full_attention"] * 2,
         rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
                          "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e6}}), 24),
+    # the same written as transformers v4 did (rope_local_base_freq, rope_scaling, a pattern)
+    "gemma3_text_v4": ("Gemma3TextConfig", dict(
+        SMALL, num_hidden_layers=4, sliding_window=8, sliding_window_pattern=2, rope_theta=1e6,
+        rope_local_base_freq=10000.0, rope_scaling={"rope_type": "linear", "factor": 8.0}), 24),
     # LongRoPE: the prompt (40) is past original_max_position_embeddings (32): long factors
     "phi3": ("Phi3Config", dict(
         SMALL, num_hidden_layers=2, max_position_embeddings=128, original_max_position_embeddings=32,
@@ -150,6 +154,8 @@ def test_patched_rotary_module_builds_no_tables():
             cos, sin = model.model.rotary_emb(x, torch.arange(3)[None], layer_type)
             assert isinstance(cos, rotary.hf.RopeAngles) and cos is sin
         assert cos.rope.method == "linear" and cos.rope.base == 1e6
+        with pytest.raises(ValueError, match="no layer of type 'chunked_attention' rotates"):
+            model.model.rotary_emb(x, torch.arange(3)[None], "chunked_attention")
     finally:
         rotary.hf.unpatch(model)
     cos, _ = model.model.rotary_emb(x, torch.arange(3)[None], "full_attention")
@@ -217,6 +223,7 @@ DROP_INS = {
     "llama": ("llama", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb),
     "qwen2": ("qwen2", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb),
     "gemma3_text": ("gemma3_text", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb),
+    "gemma3_text_v4": ("gemma3_text_v4", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb),
     "smollm3": ("smollm3", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb),
     # Phi-3 and GPT-NeoX rotate the leading cos.shape[-1] features and concatenate the rest back
     "phi3": ("phi3", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_partial),
