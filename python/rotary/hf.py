@@ -18,7 +18,7 @@ RoPE (Gemma 3's sliding/full layers) gets each layer type's RoPE from the C++ lo
 per-layer description (``rotary.from_hf_config(config).layers``).
 
 The table drop-ins (``apply_rotary_pos_emb`` and its ``_partial``, ``_glm``, ``_interleave``,
-``_gpt_oss`` variants) take transformers' cos/sin instead: each has the signature and the
+``_gpt_oss``, ``_float`` variants) take transformers' cos/sin instead: each has the signature and the
 bits of one modeling file's function, to be set in that file's module in its place.
 """
 from __future__ import annotations
@@ -34,7 +34,8 @@ from . import _rotary
 from ._call import view as _view
 from .config import from_hf_config
 
-__all__ = ["RopeAngles", "apply_rotary_pos_emb", "apply_rotary_pos_emb_glm", "apply_rotary_pos_emb_gpt_oss",
+__all__ = ["RopeAngles", "apply_rotary_pos_emb", "apply_rotary_pos_emb_float", "apply_rotary_pos_emb_glm",
+           "apply_rotary_pos_emb_gpt_oss",
            "apply_rotary_pos_emb_interleave", "apply_rotary_pos_emb_partial", "patch", "unpatch"]
 
 # Functions with HF's apply signature (q, k, cos, sin, ...) in the modeling files.
@@ -156,6 +157,13 @@ def apply_rotary_pos_emb_interleave(q, k, cos, sin, position_ids=None, unsqueeze
     width = cos.shape[-1]
     q_out, k_out = _rotate(q, k, cos[..., :width // 2], sin[..., :width // 2], unsqueeze_dim, q.shape[-1], True, True)
     return tuple(torch.cat((x[..., 0::2], x[..., 1::2]), dim=-1) for x in (q_out, k_out))
+
+
+def apply_rotary_pos_emb_float(q, k, cos, sin, unsqueeze_dim=1):
+    """ModernBERT's ``apply_rotary_pos_emb``: q and k rotated in float32 (``q.float() * cos``
+    ...), both results cast back to q's dtype."""
+    q_out, k_out = _rotate(q.float(), k.float(), cos, sin, unsqueeze_dim, q.shape[-1], False)
+    return q_out.to(q.dtype), k_out.to(q.dtype)
 
 
 def apply_rotary_pos_emb_gpt_oss(q, k, cos, sin, unsqueeze_dim=1):

@@ -283,3 +283,37 @@ def test_qwen2_5_vl_table_drop_in_logits_bit_identical(monkeypatch):
     got, ref = _logits_with_drop_in(model, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb, monkeypatch,
                                     ids, position_ids=pos)
     assert torch.equal(got, ref)
+
+
+def modernbert():
+    """A tiny ModernBERT (an encoder): global layers with theta 160000, local ones with 10000,
+    one RoPE per layer type."""
+    config = transformers.ModernBertConfig(
+        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
+        max_position_embeddings=256, local_attention=8, global_rope_theta=160000.0, local_rope_theta=10000.0,
+        pad_token_id=0, bos_token_id=1, eos_token_id=2, cls_token_id=1, sep_token_id=2)
+    torch.manual_seed(0)
+    return transformers.ModernBertForMaskedLM(config).eval(), prompt("llama")
+
+
+def test_modernbert_patch_routes_each_layer_type():
+    model, ids = modernbert()
+    layers = rotary.from_hf_config(model.config).layers
+    assert [(layer.layer_type, layer.rope.base) for layer in layers] == [
+        ("full_attention", 160000.0), ("sliding_attention", 10000.0), ("sliding_attention", 10000.0)]
+    with torch.no_grad():
+        ref = model(ids).logits
+        rotary.hf.patch(model, precision="compat")
+        try:
+            got = model(ids).logits
+        finally:
+            rotary.hf.unpatch(model)
+    assert (got - ref).abs().max().item() <= LOGITS_ATOL
+
+
+def test_modernbert_table_drop_in_logits_bit_identical(monkeypatch):
+    # ModernBERT's apply_rotary_pos_emb computes in float32 and casts back to q's dtype
+    model, ids = modernbert()
+    got, ref = _logits_with_drop_in(model, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_float,
+                                    monkeypatch, ids)
+    assert torch.equal(got, ref)

@@ -107,6 +107,7 @@ NON_STANDARD = {
     "glm4": ("glm4", "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_glm, 16),
     "gpt_oss": ("gpt_oss", "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_gpt_oss, 16),
     "deepseek_v3": ("deepseek_v3", "apply_rotary_pos_emb_interleave", rotary.hf.apply_rotary_pos_emb_interleave, 32),
+    "modernbert": ("modernbert", "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_float, 32),
 }
 
 
