@@ -97,7 +97,7 @@ struct RopeOptions {
   int seq_axis = -2;          // -2: (B, *heads, T, D); -3: (B, T, *heads, D). Ragged: ignored
   std::optional<Precision> precision;  // default_precision() when unset
   void* cuda_stream = nullptr;  // cudaStream_t for device tensors; null: the default stream
-  const CosSinTable* table = nullptr;  // caller-given cos/sin instead of freqs (CPU only)
+  const CosSinTable* table = nullptr;  // caller-given cos/sin instead of freqs (on x's device)
   TableRounding rounding = TableRounding::fused;  // table calls only
 };
 

@@ -26,6 +26,7 @@ import threading
 import torch
 
 from . import _rotary
+from ._call import stream_of as _stream_of
 from ._call import view as _view
 from .config import from_hf_config
 
@@ -69,11 +70,16 @@ def _eager(q, k, cos, sin, unsqueeze_dim):
     return (q * cos) + (rotate_half(q) * sin), (k * cos) + (rotate_half(k) * sin)
 
 
+def _kernel_device(x):
+    """The CPU, or a CUDA device on torch's default stream (apply_table queues on stream 0)."""
+    return x.device.type == "cpu" or (x.is_cuda and _rotary.has_cuda and _stream_of(x) == 0)
+
+
 def _kernel_takes(q, k, cos, sin, unsqueeze_dim):
     tensors = (q, k, cos, sin)
     if unsqueeze_dim not in (1, 2) or q.dim() != 4 or k.dim() != 4 or cos.dim() != 3 or sin.shape != cos.shape:
         return False
-    if any(t.device.type != "cpu" for t in tensors):
+    if len({t.device for t in tensors}) != 1 or not _kernel_device(q):
         return False
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return False
@@ -87,8 +93,9 @@ def apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=1):
     bits. q, k: (B, H, T, D) for unsqueeze_dim 1, (B, T, H, D) for 2; cos, sin: (B or 1, T, D).
     Computed as transformers does, ``(x * cos) + (rotate_half(x) * sin)`` with each product
     rounded to the result dtype, then the sum (torch's type promotion of x with cos/sin), by
-    rotary's cos/sin-table kernel on the CPU; anything else (autograd, CUDA tensors, other
-    shapes) takes transformers' formula in torch."""
+    rotary's cos/sin-table kernel on the CPU or the GPU (CUDA tensors on torch's default
+    stream); anything else (autograd, other streams, other shapes) takes transformers' formula
+    in torch."""
     if not _kernel_takes(q, k, cos, sin, unsqueeze_dim):
         return _eager(q, k, cos, sin, unsqueeze_dim)
     table_dtype = torch.promote_types(cos.dtype, sin.dtype)
@@ -98,7 +105,7 @@ def apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=1):
     seq_axis = -2 if unsqueeze_dim == 1 else -3
     groups = [[0, 1]] if dtypes[0] == dtypes[1] else [[0], [1]]
     xs = (q, k)
-    outs = [torch.empty(x.shape, dtype=d) for x, d in zip(xs, dtypes)]
+    outs = [torch.empty(x.shape, dtype=d, device=x.device) for x, d in zip(xs, dtypes)]
     for group in groups:
         d = dtypes[group[0]]
         ins = [xs[i].to(d) for i in group]

@@ -91,3 +91,20 @@ def test_position_indexed_table_as_vllm_cos_sin_cache():
     with pytest.raises(ValueError, match=r"table has 64 rows \(positions 0..63\) but token \(0, 1\) is at position 64"):
         _rotary.apply_table([_view(x)], [_view(out)], _view(cache[:, :8]), _view(cache[:, 8:]),
                             _view(ids * 0 + torch.tensor([0, 64, 0, 0, 0])), False, False, -2, False)
+
+
+@pytest.mark.skipif(not (torch.cuda.is_available() and _rotary.has_cuda),
+                    reason="no CUDA GPU (or rotary built without CUDA): GPU test skipped")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_cuda_tensors_take_the_table_kernel_bit_identical_to_transformers(dtype, monkeypatch):
+    q, k, cos, sin = (t.cuda() for t in _inputs(dtype, 1))
+    calls = []
+    table_kernel = _rotary.apply_table
+    monkeypatch.setattr(_rotary, "apply_table", lambda *a: calls.append(a) or table_kernel(*a))
+    want = modeling_llama.apply_rotary_pos_emb(q, k, cos, sin)
+    with torch.no_grad():
+        got = rotary.hf.apply_rotary_pos_emb(q, k, cos, sin)
+    assert calls, "CUDA tensors did not reach rotary's table kernel"
+    for g, w in zip(got, want):
+        assert g.device == w.device and g.dtype == w.dtype
+        assert torch.equal(g, w)
