@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -186,6 +187,52 @@ FreqArgs freq_args(const core::RopePlan& r, const char* api) {
   return f;
 }
 
+// A device call's host-resident slot arrays (already checked by the planner) copied to the
+// device on the call's stream, and the plan's pointers moved to the copies. A copy from
+// pageable memory returns once the driver has staged it, so the call does not wait for the
+// kernel; the buffers are freed on the stream after it.
+class StagedSlots {
+ public:
+  StagedSlots(core::FusedPlan& plan, cudaStream_t stream) : stream_(stream) {
+    core::SlotPlan& sp = plan.slots;
+    const core::RopePlan& r = plan.rope;
+    using Kind = CacheSlots::Kind;
+    if (sp.kind == Kind::write_positions) sp.index = stage(sp.index, sp.index_dtype, {{plan.num_seqs, sp.stride_s}}, 0);
+    if (sp.kind == Kind::slot_mapping)
+      sp.index = stage(sp.index, sp.index_dtype, {{r.B, sp.stride_b}, {r.T, sp.stride_t}}, 0);
+    if (sp.kind == Kind::block_table) {
+      sp.index = stage(sp.index, sp.index_dtype, {{plan.num_seqs, sp.stride_s}, {sp.table_cols, sp.stride_c}}, 0);
+      sp.lens = stage(sp.lens, sp.lens_dtype, {{plan.num_seqs, sp.lens_stride}}, 1);
+    }
+  }
+  ~StagedSlots() {
+    for (void* b : buffers_)
+      if (b) cudaFreeAsync(b, stream_);
+  }
+  StagedSlots(const StagedSlots&) = delete;
+  StagedSlots& operator=(const StagedSlots&) = delete;
+
+ private:
+  struct Axis {
+    int64_t size, stride;
+  };
+  // The elements a strided view spans, copied; returns where element 0 lands on the device.
+  const void* stage(const void* host, Dtype dtype, std::initializer_list<Axis> axes, int k) {
+    int64_t lo = 0, hi = 0;
+    for (const Axis& a : axes) {
+      if (a.size == 0) return host;  // empty: never read
+      (a.stride < 0 ? lo : hi) += (a.size - 1) * a.stride;
+    }
+    const size_t bytes = size_t(hi - lo + 1) * dtype.size;
+    check(cudaMallocAsync(&buffers_[k], bytes, stream_), "cudaMallocAsync");
+    const char* first = static_cast<const char*>(host) + lo * dtype.size;
+    check(cudaMemcpyAsync(buffers_[k], first, bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
+    return static_cast<const char*>(buffers_[k]) - lo * dtype.size;
+  }
+  cudaStream_t stream_;
+  void* buffers_[2] = {nullptr, nullptr};
+};
+
 template <typename Acc>
 void launch_fused(const FusedArgs& a, size_t smem, cudaStream_t s) {
   if (smem > 48 * 1024) check(cudaFuncSetAttribute(fused_kernel<Acc>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "cudaFuncSetAttribute");
@@ -200,9 +247,16 @@ void run_fused(const core::FusedPlan& plan) {
   const int64_t tokens = r.B * r.T;
   if (tokens > 0x7fffffff) core::fail("[rope_and_cache] too many tokens for one CUDA launch.");
   cudaStream_t stream = static_cast<cudaStream_t>(r.cuda_stream);
-  std::optional<ErrorFlag> bad;  // with a cache: raised by a slot index outside it
-  if (plan.to_cache) bad.emplace(stream);
-  FusedArgs a{plan, freq_args(r, "rope_and_cache"), bad ? bad->device() : nullptr};
+  FusedArgs a{plan, freq_args(r, "rope_and_cache"), nullptr};
+  // Host-resident slots were checked by the planner: copied over, no wait. Device-resident
+  // ones can only be checked by the kernel, which raises the flag; the call waits to report it.
+  std::optional<StagedSlots> staged;
+  std::optional<ErrorFlag> bad;
+  if (plan.to_cache && plan.slots.host_resident) staged.emplace(a.plan, stream);
+  if (plan.to_cache && !plan.slots.host_resident) {
+    bad.emplace(stream);
+    a.error = bad->device();
+  }
   const bool wide = r.dtype == float64;
   const size_t acc = wide ? sizeof(double) : sizeof(float);
   const size_t smem = acc * size_t(2 * r.pairs + kWarps * r.D);
