@@ -1,8 +1,9 @@
 // Caller-given cos/sin (RopeOptions::table) on the GPU: every case of the CPU table test
 // (tests/table_cases.h: each dtype, layout, table width, token or position rows, the inverse,
 // fused and hf rounding) with x, the position ids and the table on the device, checked against
-// the CPU result bit for bit (both roundings do the same products and sums in the same order;
-// hf with __fmul_rn / __fadd_rn, so nothing is contracted) and against the float64 oracle. And
+// the CPU's scalar rotate_row bit for bit (both roundings do the same products and sums in the
+// same order; hf with __fmul_rn / __fadd_rn, so nothing is contracted) and against the float64
+// oracle. And
 // positions past a position-indexed table, device-resident or not, refused with x unchanged.
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/backend.h"
 #include "cuda/cuda_util.h"
 #include "table_cases.h"
 
@@ -28,8 +30,19 @@ namespace {
   return ::testing::AssertionSuccess();
 }
 
+// The CPU in scalar mode for the duration of a test: rotate_row is the formula the GPU mirrors.
+class CpuScalar {
+ public:
+  CpuScalar() { cpu_backend::set_kernel_mode(cpu_backend::KernelMode::scalar); }
+  ~CpuScalar() { cpu_backend::set_kernel_mode(mode_); }
+
+ private:
+  cpu_backend::KernelMode mode_ = cpu_backend::kernel_mode();
+};
+
 TEST(CudaTable, EveryCaseEqualsTheCpuBitForBitAndMatchesTheOracle) {
   ROTARY_REQUIRE_GPU();
+  const CpuScalar scalar;
   for (const TableCase& c : all_table_cases()) {
     const TableInputs in(c);
     const CosSinTable host_table = in.table(in.cos, in.sin);
