@@ -113,9 +113,11 @@ void report(const std::string& name, const Case& c, double empty_us) {
 
 // GQA append of B x T tokens: a paged (blocks, 16, 8, 128) cache by slot mapping, or a contiguous
 // (B, max_T, 8, 128) cache by write positions; bfloat16 or FP8 cache; optionally QK-norm first.
-Case append_case(int B, int T, bool paged, Dtype cache_dtype, bool norm) {
+// host_slots: the fused call takes the slot arrays from host memory (checked on the host, no
+// stream wait) instead of the device (checked in the kernel, the call waits to report).
+Case append_case(int B, int T, bool paged, Dtype cache_dtype, bool norm, bool host_slots = false) {
   struct State {
-    Array q, k, v, kc, vc, slots, starts, offsets, w;
+    Array q, k, v, kc, vc, slots, starts, offsets, w, slots_host, starts_host;
   };
   const int64_t n = int64_t(B) * T, max_T = T + 1024;
   const int64_t pages = paged ? (n + kBlock - 1) / kBlock + B : B, rows = paged ? kBlock : max_T;
@@ -128,11 +130,14 @@ Case append_case(int B, int T, bool paged, Dtype cache_dtype, bool norm) {
                                          device_zeros({int(pages), int(rows), kHkv, kD}, cache_dtype),
                                          device_zeros({int(pages), int(rows), kHkv, kD}, cache_dtype),
                                          device_ints(slot), device_ints(start), device_ints(off),
-                                         device_random({kD}, bfloat16)});
+                                         device_random({kD}, bfloat16), Array(slot.data(), {int(n)}),
+                                         Array(start.data(), {B})});
   RopeOptions o;
   o.seq_axis = -3;
   const Positions pos = Positions::offsets(s->offsets.view());
-  const CacheSlots where = paged ? CacheSlots::slot_mapping(s->slots.view()) : CacheSlots::write_positions(s->starts.view());
+  const Array& slots = host_slots ? s->slots_host : s->slots;
+  const Array& starts = host_slots ? s->starts_host : s->starts;
+  const CacheSlots where = paged ? CacheSlots::slot_mapping(slots.view()) : CacheSlots::write_positions(starts.view());
   const KVCache cache{s->kc.view(), s->vc.view(), CacheLayout::rows_then_heads, where, 0.05f, 0.05f};
   std::optional<QKNorm> qk;
   if (norm) qk = QKNorm{s->w.view(), s->w.view(), 1e-6f, false};
@@ -257,8 +262,10 @@ int main(int argc, char** argv) {
   const std::vector<std::pair<std::string, std::function<Case()>>> cases = {
       {"append paged prefill B=4 T=4096", [] { return append_case(4, 4096, true, bfloat16, false); }},
       {"append paged decode B=256", [] { return append_case(256, 1, true, bfloat16, false); }},
+      {"append paged decode B=256, host slots", [] { return append_case(256, 1, true, bfloat16, false, true); }},
       {"append contiguous prefill B=4 T=4096", [] { return append_case(4, 4096, false, bfloat16, false); }},
       {"append contiguous decode B=256", [] { return append_case(256, 1, false, bfloat16, false); }},
+      {"append contiguous decode B=256, host slots", [] { return append_case(256, 1, false, bfloat16, false, true); }},
       {"append fp8 paged prefill B=4 T=4096", [] { return append_case(4, 4096, true, float8_e4m3, false); }},
       {"append fp8 paged decode B=256", [] { return append_case(256, 1, true, float8_e4m3, false); }},
       {"norm+rope prefill B=4 T=4096", [] { return norm_case(4, 4096); }},
