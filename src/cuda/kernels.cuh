@@ -63,8 +63,11 @@ __device__ void store_elem(char* base, Dtype dt, int64_t i, Acc v, float scale) 
 }
 
 // Products and sums rounded once each: the _rn intrinsics are never contracted into an FMA.
+// fma_rn names the width explicitly (a float fma, never a double one rounded twice).
 __device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
 __device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
+__device__ __forceinline__ float fma_rn(float a, float b, float c) { return __fmaf_rn(a, b, c); }
+__device__ __forceinline__ double fma_rn(double a, double b, double c) { return __fma_rn(a, b, c); }
 __device__ __forceinline__ float add_rn(float a, float b) { return __fadd_rn(a, b); }
 __device__ __forceinline__ double add_rn(double a, double b) { return __dadd_rn(a, b); }
 
@@ -72,7 +75,7 @@ __device__ __forceinline__ double add_rn(double a, double b) { return __dadd_rn(
 // x1 for its second), in the CPU's order (cpu/rotate_row.h rotated_feature): fma(x, c, partner*s).
 template <typename Acc>
 __device__ __forceinline__ Acc rotated_fused(Acc x, Acc partner, Acc c, Acc s) {
-  return fma(x, c, mul_rn(partner, s));
+  return fma_rn(x, c, mul_rn(partner, s));
 }
 
 // The same with a table call's rounding: fused, or hf (transformers' eager order: each product
