@@ -119,10 +119,13 @@ Case append_case(int B, int T, bool paged, Dtype cache_dtype, bool norm, bool ho
   struct State {
     Array q, k, v, kc, vc, slots, starts, offsets, w, slots_host, starts_host;
   };
-  const int64_t n = int64_t(B) * T, max_T = T + 1024;
+  const int64_t n = int64_t(B) * T, max_T = T + 100 + 3 * int64_t(B);  // room for every start + T
   const int64_t pages = paged ? (n + kBlock - 1) / kBlock + B : B, rows = paged ? kBlock : max_T;
   std::vector<int64_t> slot(n), start(B), off(B);
-  for (int b = 0; b < B; ++b) start[b] = off[b] = 100 + 37 * b;
+  for (int b = 0; b < B; ++b) {
+    off[b] = 100 + 37 * b;  // positions, as in bench/fused_bench.cpp
+    start[b] = 100 + 3 * b;  // contiguous cache rows written: [start, start + T) of max_T
+  }
   for (int64_t i = 0; i < n; ++i)  // paged: scattered, distinct; contiguous: row start + t of page b
     slot[i] = paged ? (i * 7) % (pages * kBlock) : (i / T) * max_T + start[i / T] + i % T;
   auto s = std::make_shared<State>(State{device_random({B, T, kHq, kD}, bfloat16), device_random({B, T, kHkv, kD}, bfloat16),
