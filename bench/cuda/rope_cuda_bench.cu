@@ -11,100 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "cuda_bench_common.cuh"
 #include "rotary/cuda.h"
 #include "rotary/rotary.h"
 
 namespace {
 
 using namespace rotary;
-
-#define CHECK(call)                                                                  \
-  do {                                                                               \
-    cudaError_t e_ = (call);                                                         \
-    if (e_ != cudaSuccess) {                                                         \
-      std::fprintf(stderr, "%s: %s\n", #call, cudaGetErrorString(e_));              \
-      std::exit(1);                                                                  \
-    }                                                                                \
-  } while (0)
-
-__global__ void empty_kernel() {}
-
-// Mean microseconds per call over enough back-to-back calls to fill ~100 ms.
-double time_us(const std::function<void()>& fn) {
-  cudaEvent_t a, b;
-  CHECK(cudaEventCreate(&a));
-  CHECK(cudaEventCreate(&b));
-  for (int i = 0; i < 3; ++i) fn();
-  CHECK(cudaEventRecord(a));
-  for (int i = 0; i < 5; ++i) fn();
-  CHECK(cudaEventRecord(b));
-  CHECK(cudaEventSynchronize(b));
-  float ms = 0;
-  CHECK(cudaEventElapsedTime(&ms, a, b));
-  const int iters = std::clamp(int(100.0 / std::max(ms / 5, 1e-3f)), 20, 20000);
-  CHECK(cudaEventRecord(a));
-  for (int i = 0; i < iters; ++i) fn();
-  CHECK(cudaEventRecord(b));
-  CHECK(cudaEventSynchronize(b));
-  CHECK(cudaEventElapsedTime(&ms, a, b));
-  CHECK(cudaGetLastError());
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return 1000.0 * ms / iters;
-}
-
-// A vectorised device copy: 16-byte loads and stores, a few per thread in flight, grid-stride.
-__global__ void copy16_kernel(const int4* __restrict__ src, int4* __restrict__ dst, size_t n16) {
-  constexpr int kUnroll = 4;
-  const size_t stride = size_t(gridDim.x) * blockDim.x;
-  size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  for (; i + (kUnroll - 1) * stride < n16; i += kUnroll * stride) {
-    int4 v[kUnroll];
-    for (int u = 0; u < kUnroll; ++u) v[u] = src[i + u * stride];
-    for (int u = 0; u < kUnroll; ++u) dst[i + u * stride] = v[u];
-  }
-  for (; i < n16; i += stride) dst[i] = src[i];
-}
-
-struct CopyBaseline {
-  double us;
-  const char* kind;
-};
-
-// The best device copy of `bytes` (read `bytes`, write `bytes`, as rope reads and writes its
-// tensors): the faster of cudaMemcpyAsync and the vectorised kernel, both timed here.
-CopyBaseline copy_us(size_t bytes) {
-  const Array src = Array::empty({int(bytes / 4)}, float32, cuda(0));
-  const Array dst = Array::empty({int(bytes / 4)}, float32, cuda(0));
-  const double memcpy_us =
-      time_us([&] { CHECK(cudaMemcpyAsync(dst.raw_data(), src.raw_data(), bytes, cudaMemcpyDeviceToDevice)); });
-  int sms = 0;
-  CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
-  const size_t n16 = bytes / 16;  // every tensor here is a multiple of 16 bytes
-  const int threads = 256;
-  const int blocks = int(std::min<size_t>((n16 + threads - 1) / threads, size_t(sms) * 8));
-  const double kernel_us = time_us([&] {
-    copy16_kernel<<<std::max(blocks, 1), threads>>>(static_cast<const int4*>(src.raw_data()),
-                                                   static_cast<int4*>(dst.raw_data()), n16);
-  });
-  return kernel_us < memcpy_us ? CopyBaseline{kernel_us, "copy kernel"} : CopyBaseline{memcpy_us, "cudaMemcpyAsync"};
-}
-
-Array device_random(const Shape& shape, Dtype dtype) {
-  int64_t n = 1;
-  for (int s : shape) n *= s;
-  std::vector<float> v(size_t(std::min<int64_t>(n, 1 << 20)));
-  std::mt19937 gen(1);
-  std::uniform_real_distribution<float> dist(-1, 1);
-  for (float& f : v) f = dist(gen);
-  Array out = Array::empty(shape, dtype, cuda(0));
-  const Array chunk = to_device(Array(v.data(), {int(v.size())}, dtype), cuda(0));
-  const size_t cb = chunk.nbytes(), total = out.nbytes();
-  for (size_t off = 0; off < total; off += cb)
-    CHECK(cudaMemcpy(static_cast<char*>(out.raw_data()) + off, chunk.raw_data(), std::min(cb, total - off),
-                     cudaMemcpyDeviceToDevice));
-  return out;
-}
+using namespace rotary::bench_cuda;
 
 void row(const char* name, Dtype dtype, size_t tensor_bytes, double us, const char* note = "") {
   const CopyBaseline copy = copy_us(tensor_bytes);
@@ -132,7 +46,7 @@ int main() {
   cudaDeviceProp prop;
   CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s, %d SMs\n\n", prop.name, prop.multiProcessorCount);
-  const double empty = time_us([] { empty_kernel<<<1, 1>>>(); });
+  const double empty = empty_launch_us();
   std::printf("empty kernel launch: %.2f us per call\n\n", empty);
   std::printf("| case | dtype | MB moved | us/call | GB/s | best copy GB/s | best copy | ratio to it | note |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");

@@ -21,7 +21,7 @@ cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DROTARY_BUILD_PYTHON=OFF -DR
   -DROTARY_CUDA_ARCHITECTURES=90 -DCMAKE_CUDA_COMPILER="$NVCC" -DCMAKE_PREFIX_PATH="$DEPS" \
   > "$OUT/configure.log" 2>&1 || { tail -40 "$OUT/configure.log"; exit 1; }
 grep -E "CUDA backend|GTest" "$OUT/configure.log"
-cmake --build build-gpu -j16 --target rotary_cuda_tests rope_cuda_bench > "$OUT/build.log" 2>&1 ||
+cmake --build build-gpu -j16 --target rotary_cuda_tests rope_cuda_bench fused_cuda_bench > "$OUT/build.log" 2>&1 ||
   { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; exit 1; }
 export LD_LIBRARY_PATH=$DEPS/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 
@@ -32,6 +32,8 @@ echo "tests exit: ${PIPESTATUS[0]}"
 if [ -z "${SKIP_BENCH:-}" ]; then  # SKIP_BENCH=1: tests only
   echo "== benchmark ($((SECONDS - START)) s)"
   timeout 150 ./build-gpu/bench/cuda/rope_cuda_bench 2>&1 | tee "$OUT/bench.md"
+  echo "== fused paths ($((SECONDS - START)) s)"
+  timeout 150 ./build-gpu/bench/cuda/fused_cuda_bench 2>&1 | tee "$OUT/fused_bench.md"
   echo "== PyTorch eager HF-style ($((SECONDS - START)) s)"
   PYTHONUNBUFFERED=1 timeout 120 python3 bench/cuda/torch_hf_bench.py 2>&1 | tee "$OUT/torch.md"
 fi

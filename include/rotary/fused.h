@@ -49,7 +49,10 @@ class CacheSlots {
 };
 
 // The cache a call writes into. k and v have the same layout and page/row counts; v may have
-// its own head size and is empty (data null) when only keys are written.
+// its own head size and is empty (data null) when only keys are written. The slot arrays are
+// on the tensors' device, or on the host for device tensors: host ones are checked before the
+// call and copied over (the call returns without waiting); device ones are checked by the
+// kernel, and the call waits for the stream to report a bad one.
 struct KVCache {
   TensorView k;
   TensorView v;

@@ -76,7 +76,9 @@ inline constexpr PairLayout pair_layout(bool traditional) {
 // or, interleaved, repeat_interleave form: feature j reads column j). rows token: (T, W) or
 // (B or 1, T, W), token (b, t) reads row (b, t). rows position: (P, W), a token reads the row of
 // its position (position stream 0), which must be below P. Values are used as given: no
-// attention factor; inverse negates sin.
+// attention factor; inverse negates sin. cos and sin are on x's device (CPU or CUDA); on CUDA a
+// position-indexed table read through device-resident positions has its rows checked on the
+// device before anything is written, and that call waits for its stream.
 struct CosSinTable {
   enum class Rows { token, position };
   TensorView cos, sin;
@@ -97,7 +99,7 @@ struct RopeOptions {
   int seq_axis = -2;          // -2: (B, *heads, T, D); -3: (B, T, *heads, D). Ragged: ignored
   std::optional<Precision> precision;  // default_precision() when unset
   void* cuda_stream = nullptr;  // cudaStream_t for device tensors; null: the default stream
-  const CosSinTable* table = nullptr;  // caller-given cos/sin instead of freqs (CPU only)
+  const CosSinTable* table = nullptr;  // caller-given cos/sin instead of freqs (on x's device)
   TableRounding rounding = TableRounding::fused;  // table calls only
 };
 

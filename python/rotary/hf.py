@@ -31,6 +31,7 @@ import threading
 import torch
 
 from . import _rotary
+from ._call import stream_of as _stream_of
 from ._call import view as _view
 from .config import from_hf_config
 
@@ -84,11 +85,16 @@ def _eager(x, cos, sin, dims, traditional):
     return torch.cat((out, rest), dim=-1) if rest.shape[-1] else out
 
 
+def _kernel_device(x):
+    """The CPU, or a CUDA device on torch's default stream (apply_table queues on stream 0)."""
+    return x.device.type == "cpu" or (x.is_cuda and _rotary.has_cuda and _stream_of(x) == 0)
+
+
 def _kernel_takes(q, k, cos, sin, unsqueeze_dim, dims, per_pair):
     tensors = (q, k, cos, sin)
     if unsqueeze_dim not in (1, 2) or q.dim() != 4 or k.dim() != 4 or cos.dim() != 3 or sin.shape != cos.shape:
         return False
-    if any(t.device.type != "cpu" for t in tensors):
+    if len({t.device for t in tensors}) != 1 or not _kernel_device(q):
         return False
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return False
@@ -104,7 +110,8 @@ def _rotate(q, k, cos, sin, unsqueeze_dim, dims, traditional, per_pair=False):
     per feature (W = dims) or per_pair (W = dims / 2), half-split or interleaved pairs; the
     rest passed through. Each product rounded to the result dtype (torch's promotion of x
     with cos/sin), then the sum, as transformers computes it: rotary's cos/sin-table kernel on
-    the CPU (TableRounding::hf), transformers' formula in torch otherwise."""
+    the CPU or the GPU (CUDA tensors on torch's default stream; TableRounding::hf),
+    transformers' formula in torch otherwise (autograd, other streams, other shapes)."""
     kernel = _kernel_takes(q, k, cos, sin, unsqueeze_dim, dims, per_pair)
     table_dtype = torch.promote_types(cos.dtype, sin.dtype)
     dtypes = [torch.promote_types(x.dtype, table_dtype) for x in (q, k)]
@@ -116,7 +123,7 @@ def _rotate(q, k, cos, sin, unsqueeze_dim, dims, traditional, per_pair=False):
     seq_axis = -2 if unsqueeze_dim == 1 else -3
     groups = [[0, 1]] if dtypes[0] == dtypes[1] else [[0], [1]]
     xs = (q, k)
-    outs = [torch.empty(x.shape, dtype=d) for x, d in zip(xs, dtypes)]
+    outs = [torch.empty(x.shape, dtype=d, device=x.device) for x, d in zip(xs, dtypes)]
     for group in groups:
         d = dtypes[group[0]]
         ins = [xs[i].to(d) for i in group]
@@ -131,7 +138,8 @@ def apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=1):
     and bits. q, k: (B, H, T, D) for unsqueeze_dim 1, (B, T, H, D) for 2; cos, sin: (B or 1,
     T, D). Computed as transformers does, ``(x * cos) + (rotate_half(x) * sin)`` with each
     product rounded to the result dtype, then the sum, by rotary's cos/sin-table kernel on the
-    CPU; anything else (autograd, CUDA tensors, other shapes) takes transformers' formula."""
+    CPU or the GPU; anything else (autograd, other streams, other shapes) takes transformers'
+    formula."""
     return _rotate(q, k, cos, sin, unsqueeze_dim, q.shape[-1], False)
 
 

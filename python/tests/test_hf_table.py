@@ -157,3 +157,20 @@ def test_standard_drop_in_refuses_narrow_tables_as_transformers_does():
         modeling_llama.apply_rotary_pos_emb(q, k, cos, sin)
     with pytest.raises(RuntimeError):
         rotary.hf.apply_rotary_pos_emb(q, k, cos, sin)
+
+
+@pytest.mark.skipif(not (torch.cuda.is_available() and _rotary.has_cuda),
+                    reason="no CUDA GPU (or rotary built without CUDA): GPU test skipped")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_cuda_tensors_take_the_table_kernel_bit_identical_to_transformers(dtype, monkeypatch):
+    q, k, cos, sin = (t.cuda() for t in _inputs(dtype, 1))
+    calls = []
+    table_kernel = _rotary.apply_table
+    monkeypatch.setattr(_rotary, "apply_table", lambda *a: calls.append(a) or table_kernel(*a))
+    want = modeling_llama.apply_rotary_pos_emb(q, k, cos, sin)
+    with torch.no_grad():
+        got = rotary.hf.apply_rotary_pos_emb(q, k, cos, sin)
+    assert calls, "CUDA tensors did not reach rotary's table kernel"
+    for g, w in zip(got, want):
+        assert g.device == w.device and g.dtype == w.dtype
+        assert torch.equal(g, w)

@@ -32,13 +32,16 @@ int64_t element(const TensorView& v, int64_t i) {
 
 bool on_host(const TensorView& v) { return v.device.type == Device::Type::cpu; }
 
-void check_index_array(const Checker& c, const TensorView& v, const char* name, const TensorView& x) {
+// host_ok: the array may also be in host memory when the tensors are on a device (cache slots:
+// checked here, copied to the device by the backend, so the call need not wait for a report).
+void check_index_array(const Checker& c, const TensorView& v, const char* name, const TensorView& x,
+                       bool host_ok = false) {
   if (!is_integer(v.dtype))
     c.fail(std::string(name) + " must be an integer array (int32, int64 or uint32) but has dtype " +
            rotary::to_string(v.dtype) + ".");
-  if (v.device != x.device)
+  if (v.device != x.device && !(host_ok && on_host(v)))
     c.fail(std::string(name) + " is on " + rotary::to_string(v.device) + " but the tensors are on " +
-           rotary::to_string(x.device) + ".");
+           rotary::to_string(x.device) + (host_ok ? " (it may also be on the host)." : "."));
 }
 
 // A cache array of `layout` whose dtype, heads and head size must fit the rows written to it.
@@ -162,14 +165,16 @@ void plan_slots(const Checker& c, FusedPlan& p, const CacheSlots& slots, const P
   sp.pages = p.k_cache.pages;
   sp.rows = p.k_cache.rows;
   const TensorView& idx = slots.index();
-  check_index_array(c, idx, "cache.slots", x);
+  check_index_array(c, idx, "cache.slots", x, true);
   sp.index = idx.data;
   sp.index_dtype = idx.dtype;
+  sp.host_resident = !on_host(x) && on_host(idx);
   const bool host_lens = positions.kind() != Positions::Kind::ragged || on_host(positions.array());
   const std::vector<int64_t> lens = host_lens ? sequence_lengths(p, positions) : std::vector<int64_t>{};
+  if (lens.empty() && on_host(idx) && slots.kind() != CacheSlots::Kind::slot_mapping)
+    c.fail("cache.slots needs cu_seqlens on the host to check the rows.");
   switch (slots.kind()) {
     case CacheSlots::Kind::write_positions:
-      if (lens.empty() && on_host(idx)) c.fail("cache.slots needs cu_seqlens on the host to check the rows.");
       check_write_positions(c, p, idx, lens);
       sp.stride_s = idx.strides[0];
       break;
@@ -180,7 +185,9 @@ void plan_slots(const Checker& c, FusedPlan& p, const CacheSlots& slots, const P
       break;
     case CacheSlots::Kind::block_table: {
       const TensorView& cl = slots.lens();
-      check_index_array(c, cl, "cache.slots cache_lens", x);
+      check_index_array(c, cl, "cache.slots cache_lens", x, true);
+      if (on_host(cl) != on_host(idx))
+        c.fail("cache.slots block_table and cache_lens must both be on the host or both on the tensors' device.");
       check_block_table(c, p, idx, cl, lens);
       sp.stride_s = idx.strides[0];
       sp.stride_c = idx.strides[1];

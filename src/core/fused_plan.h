@@ -38,6 +38,9 @@ struct SlotPlan {
   Dtype lens_dtype = int64;
   int64_t lens_stride = 0;
   int64_t pages = 0, rows = 0, table_cols = 0;
+  // A device call's index (and lens) in host memory: checked by the planner, copied to the
+  // device by the CUDA backend, which then need not wait to report bad slots.
+  bool host_resident = false;
 
   // Where the j-th new token of sequence s (token (b, t) of the input) goes.
   ROTARY_HD SlotStatus locate(int64_t s, int64_t j, int64_t b, int64_t t, int64_t& page, int64_t& row) const {

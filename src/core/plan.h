@@ -115,12 +115,15 @@ struct PositionPlan {
 };
 
 // One of a table's cos/sin arrays, on the plan's device. Strides in elements (stride_b 0:
-// broadcast over the batch). Host readers only (table calls run on the CPU backend).
+// broadcast over the batch). The element index is shared by host and device readers; each side
+// converts the element with its own loader (at() on the host, load_elem in cuda/kernels.cuh).
 struct TableArray {
   const void* data = nullptr;
   int64_t stride_b = 0, stride_row = 0, stride_w = 1;
-  double at(Dtype dtype, int64_t b, int64_t row, int64_t w) const {
-    const int64_t i = b * stride_b + row * stride_row + w * stride_w;
+  ROTARY_HD int64_t index(int64_t b, int64_t row, int64_t w) const {
+    return b * stride_b + row * stride_row + w * stride_w;
+  }
+  double at(Dtype dtype, int64_t i) const {
     if (dtype == float32) return static_cast<const float*>(data)[i];
     if (dtype == float64) return static_cast<const double*>(data)[i];
     if (dtype == float16) return to_float(static_cast<const float16_t*>(data)[i]);
@@ -135,13 +138,22 @@ struct TablePlan {
   bool by_position = false;  // rows indexed by the token's position, else by (b, t)
   int width = 0;             // pairs (per pair) or dims (per feature)
   bool hf_rounding = false;
+  int64_t rows = 0;          // the table's rows (positions 0..rows-1 when by_position)
+  // by_position with positions on the device: the planner could not read them, so the backend
+  // checks every position against `rows` before it writes (CUDA: cuda/backend.cu).
+  bool rows_unchecked = false;
 
-  // cos/sin of feature column w for token (b, t).
+  // The table row token t at stream-0 position pos reads (with batch row b: index(b, row, w)).
+  ROTARY_HD int64_t row_of(int64_t t, int64_t pos) const { return by_position ? pos : t; }
+  // The column feature e of pair i reads: one per pair, or one per feature (width dims).
+  ROTARY_HD int64_t column_of(int i, int64_t e, int pairs) const { return width == pairs ? i : e; }
+
+  // cos/sin of feature column w for token (b, t), on the host.
   double cos_at(const PositionPlan& pp, int64_t b, int64_t t, int64_t w) const {
-    return by_position ? cos.at(dtype, 0, pp.at(b, t, 0), w) : cos.at(dtype, b, t, w);
+    return cos.at(dtype, cos.index(b, row_of(t, by_position ? pp.at(b, t, 0) : 0), w));
   }
   double sin_at(const PositionPlan& pp, int64_t b, int64_t t, int64_t w) const {
-    return by_position ? sin.at(dtype, 0, pp.at(b, t, 0), w) : sin.at(dtype, b, t, w);
+    return sin.at(dtype, sin.index(b, row_of(t, by_position ? pp.at(b, t, 0) : 0), w));
   }
 };
 

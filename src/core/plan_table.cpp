@@ -52,7 +52,7 @@ TableArray table_array(const TensorView& a) {
   return t;
 }
 
-// Every token's position must name a row of a position-indexed table (host positions only).
+// Every token's position must name a row of a position-indexed table (host-readable positions).
 void check_table_rows(const RopePlan& plan, int64_t rows) {
   for (int64_t b = 0; b < plan.B; ++b)
     for (int64_t t = 0; t < plan.T; ++t) {
@@ -70,8 +70,6 @@ TablePlan plan_table(const CosSinTable& table, const TensorView& x, const RopeOp
                      const RopePlan& plan) {
   if (!options.freqs.inv_freq.empty())
     fail("[rope] freqs and table are two angle sources; pass one of them.");
-  if (x.device.type != Device::Type::cpu)
-    fail("[rope] table: caller-given cos/sin run on the CPU only; x is on " + to_string(x.device) + ".");
   check_table_array(table.cos, "cos", x);
   check_table_array(table.sin, "sin", x);
   if (table.sin.dtype != table.cos.dtype)
@@ -85,7 +83,11 @@ TablePlan plan_table(const CosSinTable& table, const TensorView& x, const RopeOp
   tp.by_position = table.rows == CosSinTable::Rows::position;
   tp.width = int(table.cos.shape.back());
   tp.hf_rounding = options.rounding == TableRounding::hf;
-  if (tp.by_position) check_table_rows(plan, table.cos.shape[0]);
+  tp.rows = table.cos.shape[tp.by_position ? 0 : int(table.cos.shape.size()) - 2];
+  // Position arrays live on x's device: on a GPU only a scalar offset is readable here.
+  const bool host_positions = x.device.type == Device::Type::cpu || plan.positions.array == nullptr;
+  if (tp.by_position && host_positions) check_table_rows(plan, tp.rows);
+  tp.rows_unchecked = tp.by_position && !host_positions;
   return tp;
 }
 

@@ -48,8 +48,9 @@ bool aligned(const core::TensorGeometry& g, const core::RopePlan& plan, int v) {
 }
 
 // Feature chunks per row for the vectorised kernel, or 0 when it cannot run.
+// Table calls take the generic kernel (per-feature columns, hf rounding).
 int vec_chunks(const core::RopePlan& plan) {
-  if (plan.dtype == float64) return 0;
+  if (plan.dtype == float64 || plan.table.cos.data) return 0;
   const int v = 16 / plan.dtype.size;
   const int rotated = plan.layout == PairLayout::interleaved ? plan.dims : plan.pairs;  // elements a lane set covers
   if (rotated % v != 0) return 0;
@@ -130,6 +131,31 @@ void launch_typed(LaunchArgs& args) {
   launch<rope_generic_kernel<T>>(args, 0);
 }
 
+// Position-indexed tables with device-resident positions: raises *bad when a token's stream-0
+// position is not a row of the table (run before the rotation, which then writes nothing).
+__global__ void table_rows_kernel(const __grid_constant__ core::RopePlan p, int* bad) {
+  const int64_t tokens = p.B * p.T;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < tokens; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t b = i / p.T, pos = p.positions.at(b, i - b * p.T, 0);
+    if (pos < 0 || pos >= p.table.rows) atomicExch(bad, 1);
+  }
+}
+
+// A position-indexed table read through device-resident positions (the planner could not read
+// them): every position must name a table row. Checked on the device before the rotation is
+// queued, so a bad position writes nothing; this waits for the stream once.
+void check_table_rows(const core::RopePlan& plan) {
+  cudaStream_t stream = static_cast<cudaStream_t>(plan.cuda_stream);
+  ErrorFlag bad(stream);
+  const int64_t tokens = plan.B * plan.T, blocks = (tokens + kBlockThreads - 1) / kBlockThreads;
+  table_rows_kernel<<<unsigned(blocks < 1024 ? blocks : 1024), kBlockThreads, 0, stream>>>(plan, bad.device());
+  check(cudaGetLastError(), "kernel launch");
+  if (bad.raised())
+    core::fail("[rope] table has " + std::to_string(plan.table.rows) + " rows (positions 0.." +
+               std::to_string(plan.table.rows - 1) +
+               ") but a token's position (device-resident positions) is outside them; nothing was written.");
+}
+
 }  // namespace
 
 void run(const core::RopePlan& plan) {
@@ -137,6 +163,7 @@ void run(const core::RopePlan& plan) {
     core::fail("[rope] dims must be at most " + std::to_string(2 * kMaxPairs) + " on CUDA devices but is " +
                std::to_string(plan.dims) + ".");
   DeviceGuard guard(plan.device);
+  if (plan.table.rows_unchecked) check_table_rows(plan);
   LaunchArgs args;
   args.plan = plan;
   for (int i = 0; i < plan.pairs; ++i) args.inv_freq[i] = plan.inv_freq[i];

@@ -22,4 +22,20 @@ DeviceGuard::~DeviceGuard() {
   if (switched_) cudaSetDevice(previous_);
 }
 
+ErrorFlag::ErrorFlag(cudaStream_t stream) : stream_(stream) {
+  check(cudaMallocAsync(reinterpret_cast<void**>(&flag_), sizeof(int), stream_), "cudaMallocAsync");
+  const cudaError_t err = cudaMemsetAsync(flag_, 0, sizeof(int), stream_);
+  if (err != cudaSuccess) cudaFreeAsync(flag_, stream_);
+  check(err, "cudaMemsetAsync");
+}
+
+ErrorFlag::~ErrorFlag() { cudaFreeAsync(flag_, stream_); }
+
+bool ErrorFlag::raised() {
+  int value = 0;
+  check(cudaMemcpyAsync(&value, flag_, sizeof(int), cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync");
+  check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  return value != 0;
+}
+
 }  // namespace rotary::cuda_backend

@@ -24,4 +24,21 @@ class DeviceGuard {
   bool switched_ = false;
 };
 
+// A device int that kernels raise (set to 1) when a device-resident index is bad, for one call:
+// allocated and cleared on the call's stream (stream-ordered, so concurrent calls on other
+// streams have their own), freed on it after. raised() waits for the stream.
+class ErrorFlag {
+ public:
+  explicit ErrorFlag(cudaStream_t stream);
+  ~ErrorFlag();
+  ErrorFlag(const ErrorFlag&) = delete;
+  ErrorFlag& operator=(const ErrorFlag&) = delete;
+  int* device() const { return flag_; }
+  bool raised();
+
+ private:
+  cudaStream_t stream_;
+  int* flag_ = nullptr;
+};
+
 }  // namespace rotary::cuda_backend

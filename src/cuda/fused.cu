@@ -7,7 +7,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <mutex>
+#include <initializer_list>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -36,36 +37,13 @@ struct FreqArgs {
 struct FusedArgs {
   core::FusedPlan plan;
   FreqArgs freqs;
-  int* error;  // device flag: a slot index outside the cache
+  int* error;  // device flag (ErrorFlag): a slot index outside the cache; null without a cache
 };
 struct ShiftArgs {
   core::ShiftPlan plan;
   FreqArgs freqs;
 };
 static_assert(sizeof(FusedArgs) <= 4096 && sizeof(ShiftArgs) <= 4096, "launch parameters must fit 4 KiB");
-
-// --- elements ---------------------------------------------------------------------------------
-// (Dtype constants are host variables: device code compares the enum value.)
-
-// An element of any cache or activation dtype to Acc and back, through the RoPE kernels' Conv
-// (FP8 through core/fp8.h, times / divided by the scale).
-template <typename Acc>
-__device__ Acc load_elem(const char* base, Dtype dt, int64_t i, float scale) {
-  if (dt.val == Dtype::Val::float32) return reinterpret_cast<const float*>(base)[i];
-  if (dt.val == Dtype::Val::float64) return Acc(reinterpret_cast<const double*>(base)[i]);
-  if (dt.val == Dtype::Val::float16) return Conv<float16_t>::ld(reinterpret_cast<const float16_t*>(base)[i]);
-  if (dt.val == Dtype::Val::bfloat16) return Conv<bfloat16_t>::ld(reinterpret_cast<const bfloat16_t*>(base)[i]);
-  return Acc(core::to_float(reinterpret_cast<const core::float8_e4m3_t*>(base)[i])) * Acc(scale);
-}
-
-template <typename Acc>
-__device__ void store_elem(char* base, Dtype dt, int64_t i, Acc v, float scale) {
-  if (dt.val == Dtype::Val::float32) reinterpret_cast<float*>(base)[i] = float(v);
-  else if (dt.val == Dtype::Val::float64) reinterpret_cast<double*>(base)[i] = double(v);
-  else if (dt.val == Dtype::Val::float16) reinterpret_cast<float16_t*>(base)[i] = Conv<float16_t>::st(float(v));
-  else if (dt.val == Dtype::Val::bfloat16) reinterpret_cast<bfloat16_t*>(base)[i] = Conv<bfloat16_t>::st(float(v));
-  else reinterpret_cast<core::float8_e4m3_t*>(base)[i] = core::to_float8_e4m3(float(v / Acc(scale)));
-}
 
 // One row's destination: element base, dtype, feature stride, FP8 scale.
 struct Dest {
@@ -105,8 +83,8 @@ __device__ void warp_row(const FusedArgs& a, const char* src, Dtype src_dt, int6
   for (int i = lane; i < r.pairs; i += 32) {
     const int64_t i1 = r.layout == PairLayout::interleaved ? 2 * int64_t(i) : i, i2 = r.layout == PairLayout::interleaved ? i1 + 1 : i1 + r.pairs;
     const Acc x1 = buf[i1], x2 = buf[i2];
-    store_elem(d.data, d.dtype, i1 * d.stride_d, Acc(fma(x1, cs[i], -(x2 * sn[i]))), d.scale);
-    store_elem(d.data, d.dtype, i2 * d.stride_d, Acc(fma(x2, cs[i], x1 * sn[i])), d.scale);
+    store_elem(d.data, d.dtype, i1 * d.stride_d, rotated_fused(x1, -x2, cs[i], sn[i]), d.scale);
+    store_elem(d.data, d.dtype, i2 * d.stride_d, rotated_fused(x2, x1, cs[i], sn[i]), d.scale);
   }
   for (int64_t i = r.dims + lane; i < D; i += 32) store_elem(d.data, d.dtype, i * d.stride_d, buf[i], d.scale);
   __syncwarp();
@@ -135,7 +113,7 @@ __global__ void __launch_bounds__(kThreads) fused_kernel(const __grid_constant__
       int64_t s, j, page = 0, row = 0;
       p.sequence_of(b, t, s, j);
       const core::SlotStatus st = p.slots.locate(s, j, b, t, page, row);
-      if (st == core::SlotStatus::out_of_range) atomicExch(a.error, 1);
+      if (st == core::SlotStatus::out_of_range && a.error) atomicExch(a.error, 1);
       s_write_kv = st == core::SlotStatus::write;
       s_page = page;
       s_row = row;
@@ -190,8 +168,8 @@ __global__ void __launch_bounds__(kThreads) shift_kernel(const __grid_constant__
       const int64_t i1 = r.layout == PairLayout::interleaved ? 2 * int64_t(i) : i, i2 = r.layout == PairLayout::interleaved ? i1 + 1 : i1 + r.pairs;
       const Acc x1 = load_elem<Acc>(x, c.dtype, i1 * c.stride_d, c.scale);
       const Acc x2 = load_elem<Acc>(x, c.dtype, i2 * c.stride_d, c.scale);
-      store_elem(x, c.dtype, i1 * c.stride_d, Acc(fma(x1, cs[i], -(x2 * sn[i]))), c.scale);
-      store_elem(x, c.dtype, i2 * c.stride_d, Acc(fma(x2, cs[i], x1 * sn[i])), c.scale);
+      store_elem(x, c.dtype, i1 * c.stride_d, rotated_fused(x1, -x2, cs[i], sn[i]), c.scale);
+      store_elem(x, c.dtype, i2 * c.stride_d, rotated_fused(x2, x1, cs[i], sn[i]), c.scale);
     }
   }
 }
@@ -209,15 +187,51 @@ FreqArgs freq_args(const core::RopePlan& r, const char* api) {
   return f;
 }
 
-// The error flag of a device, allocated once.
-int* error_flag(int device) {
-  static std::mutex mutex;
-  static int* flags[64] = {};
-  std::lock_guard<std::mutex> lock(mutex);
-  if (device < 0 || device >= 64) core::fail("[rope_and_cache] CUDA device index out of range.");
-  if (!flags[device]) check(cudaMalloc(&flags[device], sizeof(int)), "cudaMalloc");
-  return flags[device];
-}
+// A device call's host-resident slot arrays (already checked by the planner) copied to the
+// device on the call's stream, and the plan's pointers moved to the copies. A copy from
+// pageable memory returns once the driver has staged it, so the call does not wait for the
+// kernel; the buffers are freed on the stream after it.
+class StagedSlots {
+ public:
+  StagedSlots(core::FusedPlan& plan, cudaStream_t stream) : stream_(stream) {
+    core::SlotPlan& sp = plan.slots;
+    const core::RopePlan& r = plan.rope;
+    using Kind = CacheSlots::Kind;
+    if (sp.kind == Kind::write_positions) sp.index = stage(sp.index, sp.index_dtype, {{plan.num_seqs, sp.stride_s}}, 0);
+    if (sp.kind == Kind::slot_mapping)
+      sp.index = stage(sp.index, sp.index_dtype, {{r.B, sp.stride_b}, {r.T, sp.stride_t}}, 0);
+    if (sp.kind == Kind::block_table) {
+      sp.index = stage(sp.index, sp.index_dtype, {{plan.num_seqs, sp.stride_s}, {sp.table_cols, sp.stride_c}}, 0);
+      sp.lens = stage(sp.lens, sp.lens_dtype, {{plan.num_seqs, sp.lens_stride}}, 1);
+    }
+  }
+  ~StagedSlots() {
+    for (void* b : buffers_)
+      if (b) cudaFreeAsync(b, stream_);
+  }
+  StagedSlots(const StagedSlots&) = delete;
+  StagedSlots& operator=(const StagedSlots&) = delete;
+
+ private:
+  struct Axis {
+    int64_t size, stride;
+  };
+  // The elements a strided view spans, copied; returns where element 0 lands on the device.
+  const void* stage(const void* host, Dtype dtype, std::initializer_list<Axis> axes, int k) {
+    int64_t lo = 0, hi = 0;
+    for (const Axis& a : axes) {
+      if (a.size == 0) return host;  // empty: never read
+      (a.stride < 0 ? lo : hi) += (a.size - 1) * a.stride;
+    }
+    const size_t bytes = size_t(hi - lo + 1) * dtype.size;
+    check(cudaMallocAsync(&buffers_[k], bytes, stream_), "cudaMallocAsync");
+    const char* first = static_cast<const char*>(host) + lo * dtype.size;
+    check(cudaMemcpyAsync(buffers_[k], first, bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
+    return static_cast<const char*>(buffers_[k]) - lo * dtype.size;
+  }
+  cudaStream_t stream_;
+  void* buffers_[2] = {nullptr, nullptr};
+};
 
 template <typename Acc>
 void launch_fused(const FusedArgs& a, size_t smem, cudaStream_t s) {
@@ -230,22 +244,26 @@ void launch_fused(const FusedArgs& a, size_t smem, cudaStream_t s) {
 void run_fused(const core::FusedPlan& plan) {
   const core::RopePlan& r = plan.rope;
   DeviceGuard guard(r.device);
-  FusedArgs a{plan, freq_args(r, "rope_and_cache"), error_flag(r.device.index)};
   const int64_t tokens = r.B * r.T;
   if (tokens > 0x7fffffff) core::fail("[rope_and_cache] too many tokens for one CUDA launch.");
+  cudaStream_t stream = static_cast<cudaStream_t>(r.cuda_stream);
+  FusedArgs a{plan, freq_args(r, "rope_and_cache"), nullptr};
+  // Host-resident slots were checked by the planner: copied over, no wait. Device-resident
+  // ones can only be checked by the kernel, which raises the flag; the call waits to report it.
+  std::optional<StagedSlots> staged;
+  std::optional<ErrorFlag> bad;
+  if (plan.to_cache && plan.slots.host_resident) staged.emplace(a.plan, stream);
+  if (plan.to_cache && !plan.slots.host_resident) {
+    bad.emplace(stream);
+    a.error = bad->device();
+  }
   const bool wide = r.dtype == float64;
   const size_t acc = wide ? sizeof(double) : sizeof(float);
   const size_t smem = acc * size_t(2 * r.pairs + kWarps * r.D);
-  cudaStream_t stream = static_cast<cudaStream_t>(r.cuda_stream);
-  check(cudaMemsetAsync(a.error, 0, sizeof(int), stream), "cudaMemsetAsync");
   if (wide) launch_fused<double>(a, smem, stream);
   else launch_fused<float>(a, smem, stream);
   check(cudaGetLastError(), "kernel launch");
-  if (!plan.to_cache) return;
-  int flagged = 0;  // device-resident slots are only known here: wait and report
-  check(cudaMemcpyAsync(&flagged, a.error, sizeof(int), cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync");
-  check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
-  if (flagged)
+  if (bad && bad->raised())  // device-resident slots are only known here: wait and report
     core::fail("[rope_and_cache] cache.slots addressed a row outside the cache (a slot, block table entry or start "
                "beyond its pages or rows); those tokens' k and v rows were not written.");
 }

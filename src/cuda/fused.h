@@ -10,7 +10,9 @@ namespace rotary::cuda_backend {
 // block tables, cache lengths) cannot be read on the host: the kernel checks every index
 // against the cache, never writes outside it (the token's k and v rows are skipped), and
 // reports: after the kernel the call waits for the stream and throws std::invalid_argument
-// naming cache.slots when any index was outside the cache.
+// naming cache.slots when any index was outside the cache. Host-resident slot arrays were
+// checked by the planner: they are copied to the device on the stream and the call returns
+// without waiting.
 void run_fused(const core::FusedPlan& plan);
 void run_shift(const core::ShiftPlan& plan);
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "core/fp8.h"
 #include "cuda/launch_args.cuh"
 
 namespace rotary::cuda_backend {
@@ -39,6 +40,64 @@ template <> struct Conv<bfloat16_t> {
     return bfloat16_t{__bfloat16_as_ushort(__float2bfloat16_rn(v))};
   }
 };
+
+// An element of any activation, table or cache dtype to Acc and back, through Conv (FP8 through
+// core/fp8.h, times / divided by the scale). (Dtype constants are host variables: device code
+// compares the enum value.)
+template <typename Acc>
+__device__ Acc load_elem(const char* base, Dtype dt, int64_t i, float scale) {
+  if (dt.val == Dtype::Val::float32) return reinterpret_cast<const float*>(base)[i];
+  if (dt.val == Dtype::Val::float64) return Acc(reinterpret_cast<const double*>(base)[i]);
+  if (dt.val == Dtype::Val::float16) return Conv<float16_t>::ld(reinterpret_cast<const float16_t*>(base)[i]);
+  if (dt.val == Dtype::Val::bfloat16) return Conv<bfloat16_t>::ld(reinterpret_cast<const bfloat16_t*>(base)[i]);
+  return Acc(core::to_float(reinterpret_cast<const core::float8_e4m3_t*>(base)[i])) * Acc(scale);
+}
+
+template <typename Acc>
+__device__ void store_elem(char* base, Dtype dt, int64_t i, Acc v, float scale) {
+  if (dt.val == Dtype::Val::float32) reinterpret_cast<float*>(base)[i] = float(v);
+  else if (dt.val == Dtype::Val::float64) reinterpret_cast<double*>(base)[i] = double(v);
+  else if (dt.val == Dtype::Val::float16) reinterpret_cast<float16_t*>(base)[i] = Conv<float16_t>::st(float(v));
+  else if (dt.val == Dtype::Val::bfloat16) reinterpret_cast<bfloat16_t*>(base)[i] = Conv<bfloat16_t>::st(float(v));
+  else reinterpret_cast<core::float8_e4m3_t*>(base)[i] = core::to_float8_e4m3(float(v / Acc(scale)));
+}
+
+// Products and sums rounded once each: the _rn intrinsics are never contracted into an FMA.
+// fma_rn names the width explicitly (a float fma, never a double one rounded twice).
+__device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
+__device__ __forceinline__ float fma_rn(float a, float b, float c) { return __fmaf_rn(a, b, c); }
+__device__ __forceinline__ double fma_rn(double a, double b, double c) { return __fma_rn(a, b, c); }
+__device__ __forceinline__ float add_rn(float a, float b) { return __fadd_rn(a, b); }
+__device__ __forceinline__ double add_rn(double a, double b) { return __dadd_rn(a, b); }
+
+// One rotated feature x*c + partner*s, partner already signed (-x2 for a pair's first feature,
+// x1 for its second), in the CPU's order (cpu/rotate_row.h rotated_feature): fma(x, c, partner*s).
+template <typename Acc>
+__device__ __forceinline__ Acc rotated_fused(Acc x, Acc partner, Acc c, Acc s) {
+  return fma_rn(x, c, mul_rn(partner, s));
+}
+
+// The same with a table call's rounding: fused, or hf (transformers' eager order: each product
+// rounded to storage type T, then their sum), bit for bit the CPU's.
+template <typename T, typename Acc>
+__device__ __forceinline__ Acc rotated_feature(Acc x, Acc partner, Acc c, Acc s, bool hf) {
+  using C = Conv<T>;
+  if (!hf) return rotated_fused(x, partner, c, s);
+  return add_rn(Acc(C::ld(C::st(mul_rn(x, c)))), Acc(C::ld(C::st(mul_rn(partner, s)))));
+}
+
+// The caller's cos/sin (RopePlan::table) at column w for token (b, t) at stream-0 position pos,
+// sin negated for the inverse: the CPU's fill_from_table.
+template <typename Acc>
+__device__ __forceinline__ void table_cos_sin(const core::RopePlan& p, int64_t b, int64_t t, int64_t pos, int64_t w,
+                                              Acc& c, Acc& s) {
+  const core::TablePlan& tb = p.table;
+  const int64_t row = tb.row_of(t, pos);
+  c = load_elem<Acc>(static_cast<const char*>(tb.cos.data), tb.dtype, tb.cos.index(b, row, w), 1.f);
+  s = load_elem<Acc>(static_cast<const char*>(tb.sin.data), tb.dtype, tb.sin.index(b, row, w), 1.f) *
+      (p.inverse ? Acc(-1) : Acc(1));
+}
 
 // 16 bytes of elements, moved with one vector load or store.
 template <typename T>
@@ -140,16 +199,16 @@ __global__ void __launch_bounds__(kBlockThreads) rope_vec_kernel(const __grid_co
 #pragma unroll
         for (int j = 0; j < NP; ++j) {
           const float a = C::ld(x[k].e[2 * j]), d = C::ld(x[k].e[2 * j + 1]);
-          x[k].e[2 * j] = C::st(fmaf(a, cs[j], -d * sn[j]));
-          x[k].e[2 * j + 1] = C::st(fmaf(a, sn[j], d * cs[j]));
+          x[k].e[2 * j] = C::st(rotated_fused(a, -d, cs[j], sn[j]));
+          x[k].e[2 * j + 1] = C::st(rotated_fused(d, a, cs[j], sn[j]));
         }
         *reinterpret_cast<uint4*>(outp[k]) = x[k].u;
       } else {
 #pragma unroll
         for (int j = 0; j < NP; ++j) {
           const float a = C::ld(x[k].e[j]), d = C::ld(y[k].e[j]);
-          x[k].e[j] = C::st(fmaf(a, cs[j], -d * sn[j]));
-          y[k].e[j] = C::st(fmaf(a, sn[j], d * cs[j]));
+          x[k].e[j] = C::st(rotated_fused(a, -d, cs[j], sn[j]));
+          y[k].e[j] = C::st(rotated_fused(d, a, cs[j], sn[j]));
         }
         *reinterpret_cast<uint4*>(outp[k]) = x[k].u;
         *reinterpret_cast<uint4*>(outp[k] + pairs) = y[k].u;
@@ -158,8 +217,10 @@ __global__ void __launch_bounds__(kBlockThreads) rope_vec_kernel(const __grid_co
   }
 }
 
-// Generic path: any feature stride, any dims, float64. Each thread takes pairs (then tail
-// elements) of its row with stride blockDim.x, and every head of its group.
+// Generic path: any feature stride, any dims, float64, and the table calls. Each thread takes
+// pairs (then tail elements) of its row with stride blockDim.x, and every head of its group. A
+// pair's cos/sin are formed (pair_angle) or read from the caller's table: one column per pair,
+// or one per feature (each feature of the pair its own), with the table's rounding.
 template <typename T>
 __global__ void __launch_bounds__(kBlockThreads) rope_generic_kernel(const __grid_constant__ LaunchArgs args) {
   using C = Conv<T>;
@@ -176,6 +237,7 @@ __global__ void __launch_bounds__(kBlockThreads) rope_generic_kernel(const __gri
   int64_t pos[core::kMaxPositionStreams];
   p.positions.at_streams(b, t, pos);
   const int64_t items = p.pairs + (p.D - p.dims);
+  const bool from_table = p.table.cos.data != nullptr, hf = p.table.hf_rounding;
 
   for (int64_t item = threadIdx.x; item < items; item += blockDim.x) {
     if (item >= p.pairs) {  // unrotated tail element: copied unless in place
@@ -189,17 +251,24 @@ __global__ void __launch_bounds__(kBlockThreads) rope_generic_kernel(const __gri
       continue;
     }
     const int i = int(item);
-    Acc cs, sn;
-    pair_angle<Acc>(p, s_inv, pos[pair_stream_of(args, i)], i, cs, sn);
     const int64_t e1 = i * p.pair_step();
     const int64_t e2 = e1 + p.partner_distance();
+    Acc c1, s1, c2, s2;
+    if (from_table) {
+      table_cos_sin<Acc>(p, b, t, pos[0], p.table.column_of(i, e1, p.pairs), c1, s1);
+      table_cos_sin<Acc>(p, b, t, pos[0], p.table.column_of(i, e2, p.pairs), c2, s2);
+    } else {
+      pair_angle<Acc>(p, s_inv, pos[pair_stream_of(args, i)], i, c1, s1);
+      c2 = c1;
+      s2 = s1;
+    }
     for (int64_t h = h0; h < h1; ++h) {
       const T* in;
       T* out;
       const core::TensorPair& tp = head_row(p, b, t, h, in, out);
       const Acc x1 = C::ld(in[e1 * tp.in.stride_d]), x2 = C::ld(in[e2 * tp.in.stride_d]);
-      out[e1 * tp.out.stride_d] = C::st(fma(x1, cs, -x2 * sn));
-      out[e2 * tp.out.stride_d] = C::st(fma(x1, sn, x2 * cs));
+      out[e1 * tp.out.stride_d] = C::st(rotated_feature<T>(x1, -x2, c1, s1, hf));
+      out[e2 * tp.out.stride_d] = C::st(rotated_feature<T>(x2, x1, c2, s2, hf));
     }
   }
 }

@@ -4,95 +4,26 @@
 // scalar mode, hf rounding; and each argument error.
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <functional>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "cpu/backend.h"
-#include "test_util.h"
+#include "table_cases.h"
 
 namespace rotary {
 namespace {
 
-using testing::close_to_oracle;
 using testing::max_abs;
 using testing::random_array;
+using testing::TableCase;
+using testing::TableInputs;
 
-struct Case {
-  Dtype dtype = float32;
-  bool interleaved = false;
-  bool per_feature = false;  // table width dims (else dims/2)
-  bool by_position = false;
-  bool inverse = false;
-  TableRounding rounding = TableRounding::fused;
-};
-
-constexpr int64_t kB = 2, kH = 3, kT = 5, kD = 16, kDims = 12, kRows = 40;
-
-// cos/sin of every table row r at position row_position(r), width columns, in table_dtype.
-Array make_table(const std::vector<double>& inv_freq, int64_t rows, int width, bool interleaved, bool want_sin,
-                 Dtype table_dtype, const std::function<int64_t(int64_t)>& row_position) {
-  const int pairs = int(inv_freq.size());
-  std::vector<double> v(rows * width);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int w = 0; w < width; ++w) {
-      const int pair = width == pairs ? w : (interleaved ? w / 2 : w % pairs);
-      const double theta = double(row_position(r)) * inv_freq[pair];
-      v[r * width + w] = want_sin ? std::sin(theta) : std::cos(theta);
-    }
-  return Array(v.data(), Shape{int(rows), width}).astype(table_dtype);
-}
-
-bool is_16bit(Dtype d) { return d == float16 || d == bfloat16; }
-
-// hf rounding in a 16-bit dtype rounds three times, each product at its own magnitude: within
-// 1.5 ulps of the largest input of the exact result (three half-ulp roundings); 2 allowed.
-::testing::AssertionResult within_hf_rounding(const Array& got, const Array& exact, double input_scale) {
-  const double allowed = 2 * testing::ulp(input_scale, got.dtype());
-  for (int64_t i = 0; i < got.size(); ++i)
-    if (std::fabs(got.at(i) - exact.at(i)) > allowed)
-      return ::testing::AssertionFailure() << "element " << i << ": got " << got.at(i) << ", exact " << exact.at(i);
-  return ::testing::AssertionSuccess();
-}
-
-void check_case(const Case& c) {
-  const Array x = random_array({kB, kH, kT, kD}, c.dtype, 7);
-  std::vector<int64_t> ids(kB * kT);
-  for (int64_t i = 0; i < kB * kT; ++i) ids[i] = (i * 7 + 3) % kRows;
-  const Array id_array(ids.data(), {kB, kT});
-  const Positions positions = Positions::ids(id_array.view());
-  RopeOptions exact;
-  exact.dims = kDims;
-  exact.layout = pair_layout(c.interleaved);
-  exact.inverse = c.inverse;
-  exact.freqs.inv_freq = reference::inv_freq_from_base(kDims, 10000);
-  const Array want = reference::rope(x, positions, exact);
-
-  const int width = c.per_feature ? kDims : kDims / 2;
-  const Dtype table_dtype = c.dtype == float64 ? float64 : float32;
-  auto by_token = [&](int64_t r) { return ids[r]; };  // row r = b * T + t
-  auto identity = [](int64_t r) { return r; };
-  const int64_t rows = c.by_position ? kRows : kB * kT;
-  const auto& where = c.by_position ? std::function<int64_t(int64_t)>(identity) : by_token;
-  Array cos = make_table(exact.freqs.inv_freq, rows, width, c.interleaved, false, table_dtype, where);
-  Array sin = make_table(exact.freqs.inv_freq, rows, width, c.interleaved, true, table_dtype, where);
-  CosSinTable table;
-  table.cos = cos.view();
-  table.sin = sin.view();
-  table.rows = c.by_position ? CosSinTable::Rows::position : CosSinTable::Rows::token;
-  if (!c.by_position) {
-    table.cos.shape = table.sin.shape = {kB, kT, width};
-    table.cos.strides = table.sin.strides = {kT * width, width, 1};
-  }
-  RopeOptions options = exact;
-  options.freqs = {};
-  options.table = &table;
-  options.rounding = c.rounding;
-  const Array got = rope(x, positions, options);
-  EXPECT_TRUE(c.rounding == TableRounding::hf && is_16bit(c.dtype) ? within_hf_rounding(got, want, max_abs(x))
-                                                                   : close_to_oracle(got, want, max_abs(x)))
-      << to_string(c.dtype) << " interleaved " << c.interleaved << " per_feature " << c.per_feature
-      << " by_position " << c.by_position << " inverse " << c.inverse << " hf " << int(c.rounding);
+void check_case(const TableCase& c) {
+  const TableInputs in(c);
+  const CosSinTable table = in.table(in.cos, in.sin);
+  const Array got = rope(in.x, Positions::ids(in.ids.view()), in.options(table));
+  EXPECT_TRUE(testing::table_result_close(c, got, in.oracle(), max_abs(in.x))) << testing::describe(c);
 }
 
 class TableTest : public ::testing::TestWithParam<cpu_backend::KernelMode> {
@@ -103,13 +34,7 @@ class TableTest : public ::testing::TestWithParam<cpu_backend::KernelMode> {
 };
 
 TEST_P(TableTest, MatchesOracleForEveryDtypeLayoutWidthAndRowKind) {
-  for (Dtype dtype : {float32, float16, bfloat16, float64})
-    for (bool interleaved : {false, true})
-      for (bool per_feature : {false, true})
-        for (bool by_position : {false, true})
-          for (bool inverse : {false, true})
-            for (TableRounding rounding : {TableRounding::fused, TableRounding::hf})
-              check_case({dtype, interleaved, per_feature, by_position, inverse, rounding});
+  for (const TableCase& c : testing::all_table_cases()) check_case(c);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, TableTest,
@@ -164,6 +89,35 @@ TEST(TableErrors, NameTheArgumentAndWhatWasExpected) {
             std::string::npos);
   o.freqs.inv_freq = reference::inv_freq_from_base(8, 10000);
   EXPECT_NE(error_of(x, Positions(), o).find("freqs and table are two angle sources"), std::string::npos);
+}
+
+// cos and sin must be on x's device. A table marked cuda:0 with a host x, and a host table with
+// an x marked cuda:0 (views over host memory: the planner refuses before any backend runs, so
+// this needs no GPU), each an error naming table.cos, with x left as it was.
+TEST(TableErrors, TableOnAnotherDeviceThanX) {
+  const Array x = random_array({1, 2, 4, 8}, float32);
+  const Array c = Array::zeros({4, 4}, float32), s = Array::zeros({4, 4}, float32);
+  std::vector<double> before(size_t(x.size()));
+  for (int64_t i = 0; i < x.size(); ++i) before[size_t(i)] = x.at(i);
+  auto error_in_place = [&](bool x_on_device) {
+    TensorView xv = x.view();
+    CosSinTable table{c.view(), s.view(), CosSinTable::Rows::token};
+    (x_on_device ? xv.device : table.cos.device) = cuda(0);
+    if (!x_on_device) table.sin.device = cuda(0);
+    RopeOptions o;
+    o.table = &table;
+    try {
+      rope(xv, xv, Positions(), o);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_in_place(false).find("table.cos is on cuda:0 but x is on cpu"), std::string::npos)
+      << error_in_place(false);
+  EXPECT_NE(error_in_place(true).find("table.cos is on cpu but x is on cuda:0"), std::string::npos)
+      << error_in_place(true);
+  for (int64_t i = 0; i < x.size(); ++i) ASSERT_EQ(x.at(i), before[size_t(i)]) << "element " << i << " was written";
 }
 
 }  // namespace

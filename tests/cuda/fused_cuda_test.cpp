@@ -1,6 +1,7 @@
 // The fused paths on the GPU against the float64 oracle: append into every cache layout,
-// addressing and cache dtype, QK RMSNorm + RoPE, MLA, re-rotation, and device-resident slots
-// outside the cache (reported, never written). Each test skips without a GPU.
+// addressing and cache dtype, host-resident slots with device tensors, QK RMSNorm + RoPE, MLA,
+// re-rotation, and device-resident slots outside the cache (reported, never written). Each test
+// skips without a GPU.
 #include <gtest/gtest.h>
 
 #include "cuda/cuda_util.h"
@@ -62,6 +63,37 @@ TEST(CudaFused, AppendEveryDtypeLayoutAndAddressing) {
             EXPECT_TRUE(cache_matches(host(dc.k), want.k, *tc.cache.k_scale));
             EXPECT_TRUE(cache_matches(host(dc.v), want.v, *tc.cache.v_scale));
           }
+}
+
+// Host-resident slot arrays with device tensors (checked by the planner, copied to the device,
+// no stream wait): every addressing gives the device-slot result bit for bit and the oracle's.
+TEST(CudaFused, HostSlotsWithDeviceTensorsWriteWhatDeviceSlotsWrite) {
+  ROTARY_REQUIRE_GPU();
+  const int B = 2, T = 3, Hq = 8, Hkv = 2, D = 64;
+  for (Dtype cd : {bfloat16, float8_e4m3})
+    for (auto s : {CacheSlots::Kind::write_positions, CacheSlots::Kind::slot_mapping, CacheSlots::Kind::block_table}) {
+      const AppendCase c{bfloat16, cd, CacheLayout::rows_then_heads, s, false, true};
+      SCOPED_TRACE(c.name());
+      RopeOptions o;
+      o.seq_axis = -3;
+      const Array q = random_array({B, T, Hq, D}, bfloat16, 1), k = random_array({B, T, Hkv, D}, bfloat16, 2);
+      const Array v = random_array({B, T, Hkv, D}, bfloat16, 3), offsets = int_array({5, 900}, {2});
+      const TestCache tc = make_cache(c, {T, T}, Hkv, D, D);
+      const Array k_d = gpu(k), v_d = gpu(v), off_d = gpu(offsets);
+      DeviceCache device_slots = to_gpu(tc), host_slots = to_gpu(tc);
+      host_slots.cache.slots = tc.cache.slots;  // the host arrays of tc
+      Array q1 = gpu(q), q2 = gpu(q);
+      rope_and_cache(q1.view(), k_d.view(), v_d.view(), q1.view(), device_slots.cache, Positions::offsets(off_d.view()), o);
+      rope_and_cache(q2.view(), k_d.view(), v_d.view(), q2.view(), host_slots.cache, Positions::offsets(off_d.view()), o);
+      EXPECT_TRUE(bit_equal(host(q2), host(q1)));
+      EXPECT_TRUE(bit_equal(host(host_slots.k), host(device_slots.k)));
+      EXPECT_TRUE(bit_equal(host(host_slots.v), host(device_slots.v)));
+      const Positions pos = Positions::offsets(offsets.view());
+      const reference::CacheContents want =
+          reference::cache_after(reference::rope(k, pos, o), v, tc.k, tc.v, tc.cache, pos, o.seq_axis);
+      EXPECT_TRUE(cache_matches(host(host_slots.k), want.k, *tc.cache.k_scale));
+      EXPECT_TRUE(cache_matches(host(host_slots.v), want.v, *tc.cache.v_scale));
+    }
 }
 
 TEST(CudaFused, NormRopeAndRaggedAppend) {

@@ -139,5 +139,48 @@ TEST(FusedValidation, ShiftCache) {
   EXPECT_TRUE(bit_equal(cache, c0));
 }
 
+// Device tensors with host-resident cache slots: the planner checks the host slots as for a CPU
+// call (the CUDA backend then copies them over and does not wait for a report). The tensors
+// are views marked cuda:0 over host memory: each case is refused by the planner, before any
+// backend runs, so no GPU is needed.
+TensorView on_gpu(const Array& a) {
+  TensorView v = a.view();
+  v.device = cuda(0);
+  return v;
+}
+
+void expect_refused_on_device(Call& s, const CacheSlots& slots, const std::string& needle) {
+  const Array q0 = s.q.copy(), k0 = s.kc.copy(), v0 = s.vc.copy();
+  const KVCache cache{on_gpu(s.kc), on_gpu(s.vc), CacheLayout::rows_then_heads, slots, {}, {}};
+  EXPECT_TRUE(throws_with(
+      [&] { rope_and_cache(on_gpu(s.q), on_gpu(s.k), on_gpu(s.v), on_gpu(s.q), cache, Positions(0), s.o); }, needle));
+  EXPECT_TRUE(bit_equal(s.q, q0));
+  EXPECT_TRUE(bit_equal(s.kc, k0));
+  EXPECT_TRUE(bit_equal(s.vc, v0));
+}
+
+TEST(FusedValidation, HostSlotsOfDeviceTensorsAreCheckedOnTheHost) {
+  Call s;
+  const Array slots = int_array({0, 1, 2, 8, 9, 20}, {B * T});  // 20 slots exist
+  expect_refused_on_device(s, CacheSlots::slot_mapping(slots.view()),
+                           "cache.slots (slot_mapping) element 5 is 20 but the cache holds 20 slots");
+  const Array starts = int_array({0, 2}, {2});  // sequence 1 would write rows 2..4 of 4
+  expect_refused_on_device(s, CacheSlots::write_positions(starts.view()), "cache.slots (write_positions) element 1 is 2");
+  const Array table = int_array({0, -1, 3, 5}, {2, 2}), lens = int_array({1, 2}, {2});
+  expect_refused_on_device(s, CacheSlots::block_table(table.view(), lens.view()),
+                           "cache.slots block_table[1, 1] is 5 but the cache has blocks [0, 5)");
+}
+
+TEST(FusedValidation, SlotsOnAnotherDeviceOrSplitAcrossHostAndDevice) {
+  Call s;
+  TensorView elsewhere = s.slots.view();
+  elsewhere.device = cuda(1);
+  expect_refused_on_device(s, CacheSlots::slot_mapping(elsewhere),
+                           "cache.slots is on cuda:1 but the tensors are on cuda:0 (it may also be on the host).");
+  const Array table = int_array({0, 1, 3, 4}, {2, 2}), lens = int_array({1, 2}, {2});
+  expect_refused_on_device(s, CacheSlots::block_table(table.view(), on_gpu(lens)),
+                           "cache.slots block_table and cache_lens must both be on the host or both on the tensors' device.");
+}
+
 }  // namespace
 }  // namespace rotary
