@@ -106,41 +106,23 @@ void expand_interleaved_table(const Acc* c, const Acc* s, int pairs, TileTable<A
     expand_interleaved(c, s, pairs, tab.cos2.data() + r * 2 * pairs, tab.sin2.data() + r * 2 * pairs);
 }
 
-template <typename Acc>
-void fill_tile(const RopePlan& plan, const AngleSetup& setup, bool simd, bool expand, int64_t pb, int64_t t0,
-               int64_t nt, TileTable<Acc>& tab) {
-  const int pairs = plan.pairs;
-  const int width = table_width(plan);
-  for (int64_t r = 0; r < nt; ++r) {
-    Acc* c = tab.cos.data() + r * width;
-    Acc* s = tab.sin.data() + r * width;
-    if (plan.table.cos.data) {
-      fill_from_table(plan, pb, t0 + r, c, s);
-      if (expand)
-        expand_interleaved_table(c, s, pairs, tab, r);
-      continue;
-    }
-    if constexpr (std::is_same_v<Acc, float>) {
-      if (simd) {
-        sincos_position_row(plan, setup, pb, t0 + r, tab.positions, c, s);
-        if (expand)
-          expand_interleaved(c, s, pairs, tab.cos2.data() + r * 2 * pairs, tab.sin2.data() + r * 2 * pairs);
-        continue;
-      }
-    }
-    fill_angles(plan, setup, pb, t0 + r, c, s);
-  }
-}
-
 // How a call is cut into work items (a tile of position rows of one batch row) and which
 // kernels run: chosen once per call.
 struct TilePlan {
   bool simd = false;         // Highway kernels and vectorised angles
   bool expand = false;       // interleaved SIMD kernel: per-feature tables too
+  bool split = false;        // half-split bfloat16 SIMD kernel: rows split even/odd once (not per head)
   bool nontemporal = false;  // output larger than the caches: non-temporal stores
   int64_t tile_rows = 1, tiles = 1;
   int64_t item_bytes = 0;  // bytes one item reads and writes (the pool's grain)
 };
+
+// Every tensor's features contiguous: no call to the scalar rows, which read tables in natural order.
+bool contiguous_features(const RopePlan& plan) {
+  for (int k = 0; k < plan.n_tensors; ++k)
+    if (plan.tensors[k].in.stride_d != 1 || plan.tensors[k].out.stride_d != 1) return false;
+  return true;
+}
 
 template <typename T>
 TilePlan plan_tiles(const RopePlan& plan) {
@@ -148,6 +130,8 @@ TilePlan plan_tiles(const RopePlan& plan) {
   tp.simd = !std::is_same_v<T, double> && kernel_mode() == KernelMode::simd && simd_usable() &&
             !scalar_table(plan) && (plan.table.cos.data || finite_tables(plan));
   tp.expand = tp.simd && plan.layout == PairLayout::interleaved;
+  tp.split = tp.simd && std::is_same_v<T, bfloat16_t> && plan.layout == PairLayout::half_split &&
+             !plan.table.cos.data && contiguous_features(plan);
   // Tile: about 64 KiB of table; the rows of one head in a tile form one long run.
   const int64_t table_floats = (tp.expand ? 6 : 2) * int64_t(table_width(plan));
   tp.tile_rows = std::clamp<int64_t>(kTableFloats / std::max<int64_t>(table_floats, 1), 1, plan.T);
@@ -165,6 +149,33 @@ TileTable<Acc>::TileTable(int width, const TilePlan& tp)
   if (!tp.expand) return;
   cos2.resize(tp.tile_rows * 2 * width);
   sin2.resize(tp.tile_rows * 2 * width);
+}
+
+template <typename Acc>
+void fill_tile(const RopePlan& plan, const AngleSetup& setup, const TilePlan& tp, int64_t pb, int64_t t0,
+               int64_t nt, TileTable<Acc>& tab) {
+  const int pairs = plan.pairs;
+  const int width = table_width(plan);
+  for (int64_t r = 0; r < nt; ++r) {
+    Acc* c = tab.cos.data() + r * width;
+    Acc* s = tab.sin.data() + r * width;
+    if (plan.table.cos.data) {
+      fill_from_table(plan, pb, t0 + r, c, s);
+      if (tp.expand)
+        expand_interleaved_table(c, s, pairs, tab, r);
+      continue;
+    }
+    if constexpr (std::is_same_v<Acc, float>) {
+      if (tp.simd) {
+        sincos_position_row(plan, setup, pb, t0 + r, tab.positions, c, s);
+        if (tp.expand)
+          expand_interleaved(c, s, pairs, tab.cos2.data() + r * 2 * pairs, tab.sin2.data() + r * 2 * pairs);
+        if (tp.split) split_table_bf16(c, s, pairs);
+        continue;
+      }
+    }
+    fill_angles(plan, setup, pb, t0 + r, c, s);
+  }
 }
 
 // One work item: tile rows [t0, t0 + nt) of batch row b, with the angles of position row pb.
@@ -185,6 +196,7 @@ RowBlock table_block(const RopePlan& plan, const TilePlan& tp, const TileTable<A
   blk.D = plan.D;
   blk.copy_tail = !in_place;
   blk.nontemporal = tp.nontemporal;
+  blk.table_split = tp.split;
   return blk;
 }
 
@@ -279,7 +291,7 @@ void run_typed(const RopePlan& plan) {
       item.t0 = tile * tp.tile_rows;
       item.nt = std::min(tp.tile_rows, plan.T - item.t0);
       if (item.pb * tp.tiles + tile != filled) {
-        fill_tile(plan, setup, tp.simd, tp.expand, item.pb, item.t0, item.nt, tab);
+        fill_tile(plan, setup, tp, item.pb, item.t0, item.nt, tab);
         filled = item.pb * tp.tiles + tile;
       }
       for (int k = 0; k < plan.n_tensors; ++k) rotate_item<T>(plan, tp, plan.tensors[k], tab, item);
