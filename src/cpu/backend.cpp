@@ -25,6 +25,10 @@ using core::RopePlan;
 AngleSetup::AngleSetup(const RopePlan& plan) : scale_f32(static_cast<float>(plan.scale)) {
   if (plan.precision == Precision::compat)
     inv_freq_f32.assign(plan.inv_freq, plan.inv_freq + plan.pairs);
+  for (int i = 0; i < plan.pairs; ++i) {
+    const double f = inv_freq_f32.empty() ? plan.inv_freq[i] : double(inv_freq_f32[i]);
+    inv_freq_max = std::isnan(f) ? HUGE_VAL : std::max(inv_freq_max, std::fabs(f));
+  }
 }
 
 // The SIMD bfloat16 store relies on finite cos/sin tables (see simd_rotate-inl.h); a
@@ -44,6 +48,7 @@ void sincos_position_row(const RopePlan& plan, const AngleSetup& setup, int64_t 
   a.compat = plan.precision == Precision::compat;
   a.inv_freq = plan.inv_freq;
   a.inv_freq_f32 = setup.inv_freq_f32.data();
+  a.inv_freq_max = setup.inv_freq_max;
   a.factor = float(plan.attention_factor);
   a.sign = plan.inverse ? -1.0f : 1.0f;
   int64_t pos[core::kMaxPositionStreams];

@@ -3,6 +3,7 @@
 // Dispatch lives in simd_dispatch.cpp alone; the per-target code in simd_*-inl.h.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -55,6 +56,9 @@ struct AngleArgs {
   const float* posf_per_pair = nullptr;  // compat, multi-stream
   const double* inv_freq = nullptr;
   const float* inv_freq_f32 = nullptr;  // compat
+  // The largest |inv_freq[i]| (compat: of inv_freq_f32) when known: with one position the
+  // row then checks the reduction's bound once, not per vector. Unknown: infinity.
+  double inv_freq_max = HUGE_VAL;
   float factor = 1.0f;                  // attention factor, multiplies cos and sin
   float sign = 1.0f;                    // -1 for the inverse rotation, multiplies sin
 };

@@ -262,17 +262,18 @@ HWY_INLINE void LoadBF16Pairs(DF df, const bfloat16_t* p, hn::Vec<DF>& even, hn:
 }
 template <bool kStream, class DF>
 HWY_INLINE void StoreBF16Pairs(DF df, hn::Vec<DF> even, hn::Vec<DF> odd, bfloat16_t* p) {
+  // StoreF's rounding (nearest even, the same bits) on both halves at once in 16-bit lanes:
+  // hi = the truncated bfloat16 pairs, lo = the bits below them; the carry is
+  // (lo + (hi & 1) + 0x7fff) >> 16, computed without overflow by a rounding average.
   const hn::RebindToUnsigned<DF> du;
   const hn::Repartition<uint16_t, DF> d16;
-  const auto round = [&](hn::Vec<DF> v) {  // StoreF's rounding, before the shift
-    const auto u = hn::BitCast(du, v);
-    return u + hn::Set(du, 0x7fffu) + (hn::ShiftRight<16>(u) & hn::Set(du, 1u));
-  };
+  const auto e = hn::BitCast(du, even), o = hn::BitCast(du, odd);
+  const auto hi = hn::OddEven(hn::BitCast(d16, o), hn::BitCast(d16, hn::ShiftRight<16>(e)));
+  const auto lo = hn::OddEven(hn::BitCast(d16, hn::ShiftLeft<16>(o)), hn::BitCast(d16, e));
+  const auto bias = hn::OrAnd(hn::Set(d16, uint16_t(0x7ffe)), hi, hn::Set(d16, uint16_t(1)));
+  const auto carry = hn::ShiftRight<15>(hn::AverageRound(lo, bias));
   (void)df;
-  // The odd element is the high half of its rounded lane, the even one the high half of its
-  // lane shifted down: one 16-bit blend merges them (not a mask and an or).
-  const auto bits = hn::OddEven(hn::BitCast(d16, round(odd)), hn::BitCast(d16, hn::ShiftRight<16>(round(even))));
-  Put<kStream>(d16, bits, reinterpret_cast<uint16_t*>(p));
+  Put<kStream>(d16, hn::Add(hi, carry), reinterpret_cast<uint16_t*>(p));
 }
 
 // One step of the half-split bfloat16 kernel: 2N pairs from i, the table split even/odd.
@@ -299,40 +300,45 @@ HWY_INLINE void SplitEvenOdd(DF df, const float* table, int64_t main_pairs, floa
   }
 }
 
+// The rows of the half-split bfloat16 kernel with the table split even/odd already (kSplit:
+// `shared` for every row, else each row's) or split in registers per row.
+template <bool kStream, int kPairs, bool kSplit>
+void RotateHalfRowsBF16(const RowBlock& b, const float* shared_c, const float* shared_s) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df));
+  const int64_t pairs = PairsOf<kPairs>(b), main_pairs = pairs - pairs % (2 * N), rows = b.rows;
+  const bool rest = HasRest(b, main_pairs);
+  RowCursor<bfloat16_t> row(b, b.cos, b.sin, b.table_stride);
+  for (int64_t r = 0; r < rows; ++r, row.next()) {
+    const float *c = shared_c ? shared_c : row.c, *s = shared_s ? shared_s : row.s;
+    for (int64_t i = 0; i < main_pairs; i += 2 * N) {
+      const auto ca = hn::LoadU(df, c + i), cb = hn::LoadU(df, c + i + N);
+      const auto sa = hn::LoadU(df, s + i), sb = hn::LoadU(df, s + i + N);
+      if constexpr (kSplit)
+        HalfStepBF16<kStream>(df, row.in, row.out, i, pairs, ca, cb, sa, sb);
+      else
+        HalfStepBF16<kStream>(df, row.in, row.out, i, pairs, hn::ConcatEven(df, cb, ca), hn::ConcatOdd(df, cb, ca),
+                              hn::ConcatEven(df, sb, sa), hn::ConcatOdd(df, sb, sa));
+    }
+    if (rest) HalfRemainder<kStream>(df, b, row.in, row.out, row.c, row.s, main_pairs);
+  }
+}
+
 // Half-split bfloat16: 2N pairs per step with the table split even/odd: split already (the
 // backend's tiles), split here once when every row shares it (the heads of one token), else
 // split in registers per row.
 template <bool kStream, int kPairs>
 void RotateHalfBF16(const RowBlock& b) {
   const hn::ScalableTag<float> df;
-  const int64_t N = int64_t(hn::Lanes(df));
-  const int64_t pairs = PairsOf<kPairs>(b), main_pairs = pairs - pairs % (2 * N), rows = b.rows;
-  const bool rest = HasRest(b, main_pairs);
+  const int64_t pairs = PairsOf<kPairs>(b), main_pairs = pairs - pairs % (2 * int64_t(hn::Lanes(df)));
   constexpr int64_t kMaxSplit = 256;
+  if (b.table_split) return RotateHalfRowsBF16<kStream, kPairs, true>(b, nullptr, nullptr);
+  if (b.table_stride != 0 || b.rows < 2 || main_pairs > kMaxSplit)
+    return RotateHalfRowsBF16<kStream, kPairs, false>(b, nullptr, nullptr);
   HWY_ALIGN float split_c[kMaxSplit], split_s[kMaxSplit];
-  const bool split_here = !b.table_split && b.table_stride == 0 && rows > 1 && main_pairs <= kMaxSplit;
-  if (split_here) {
-    SplitEvenOdd(df, b.cos, main_pairs, split_c);
-    SplitEvenOdd(df, b.sin, main_pairs, split_s);
-  }
-  const bool split = split_here || b.table_split;
-  RowCursor<bfloat16_t> row(b, b.cos, b.sin, b.table_stride);
-  for (int64_t r = 0; r < rows; ++r, row.next()) {
-    const float *c = split_here ? split_c : row.c, *s = split_here ? split_s : row.s;
-    if (split) {
-      for (int64_t i = 0; i < main_pairs; i += 2 * N)
-        HalfStepBF16<kStream>(df, row.in, row.out, i, pairs, hn::LoadU(df, c + i), hn::LoadU(df, c + i + N),
-                              hn::LoadU(df, s + i), hn::LoadU(df, s + i + N));
-    } else {
-      for (int64_t i = 0; i < main_pairs; i += 2 * N) {
-        const auto ca = hn::LoadU(df, c + i), cb = hn::LoadU(df, c + i + N);
-        const auto sa = hn::LoadU(df, s + i), sb = hn::LoadU(df, s + i + N);
-        HalfStepBF16<kStream>(df, row.in, row.out, i, pairs, hn::ConcatEven(df, cb, ca), hn::ConcatOdd(df, cb, ca),
-                              hn::ConcatEven(df, sb, sa), hn::ConcatOdd(df, sb, sa));
-      }
-    }
-    if (rest) HalfRemainder<kStream>(df, b, row.in, row.out, row.c, row.s, main_pairs);
-  }
+  SplitEvenOdd(df, b.cos, main_pairs, split_c);
+  SplitEvenOdd(df, b.sin, main_pairs, split_s);
+  RotateHalfRowsBF16<kStream, kPairs, true>(b, split_c, split_s);
 }
 
 // Interleaved bfloat16: N pairs per step, x1 and x2 straight from the split, half-split table.
