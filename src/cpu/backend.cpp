@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -97,10 +98,19 @@ bool scalar_table(const RopePlan& plan) {
          (plan.table.width != plan.pairs || plan.table.hf_rounding || plan.dtype == bfloat16);
 }
 
+// A buffer left uninitialised, as every element is written before it is read (a tile's table
+// is 64 KiB, which a std::vector would zero for every chunk of every call).
+template <typename T>
+struct Scratch {
+  std::unique_ptr<T[]> values;
+  void resize(int64_t n) { values = std::make_unique_for_overwrite<T[]>(size_t(n)); }
+  T* data() const { return values.get(); }
+};
+
 template <typename Acc>
 struct TileTable {
-  std::vector<Acc> cos, sin;
-  std::vector<float> cos2, sin2;
+  Scratch<Acc> cos, sin;
+  Scratch<float> cos2, sin2;
   PairPositions positions;  // several position streams
   TileTable(int width, const TilePlan& tp);
 };
@@ -149,8 +159,9 @@ TilePlan plan_tiles(const RopePlan& plan) {
 }
 
 template <typename Acc>
-TileTable<Acc>::TileTable(int width, const TilePlan& tp)
-    : cos(tp.tile_rows * width), sin(tp.tile_rows * width) {
+TileTable<Acc>::TileTable(int width, const TilePlan& tp) {
+  cos.resize(tp.tile_rows * width);
+  sin.resize(tp.tile_rows * width);
   if (!tp.expand) return;
   cos2.resize(tp.tile_rows * 2 * width);
   sin2.resize(tp.tile_rows * 2 * width);
