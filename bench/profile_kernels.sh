@@ -2,7 +2,8 @@
 # Instructions per output cache line of every dtype x layout, prefill and decode, one thread,
 # counted by callgrind (repeatable under load, unlike timings). Split into the row kernels
 # (Rotate*), the angles (SinCos*) and everything else (planning, tables, copies).
-#   [CASES='prefill long decode'] bench/profile_kernels.sh [BUILD_DIR=build-dev] [REPS=10]
+#   [CASES='prefill long decode'] [CALLS='buffer inplace'] bench/profile_kernels.sh [BUILD_DIR=build-dev] [REPS=10]
+# CALLS='qk two' counts Q+K (k with 8 heads) in one rope_qk call against two rope calls.
 set -euo pipefail
 BUILD=${1:-build-dev}
 REPS=${2:-10}
@@ -13,7 +14,7 @@ echo "|---|---|---|---|---:|---:|---:|---:|"
 for case in ${CASES:-prefill long decode}; do
   for dtype in float32 float16 bfloat16; do
     for layout in half interleaved; do
-      for call in buffer inplace; do
+      for call in ${CALLS:-buffer inplace}; do
         out=$TMP/cg.out
         info=$(valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$out" \
           "$BUILD/bench/kernel_profile" --case=$case --dtype=$dtype --layout=$layout --call=$call --reps=$REPS 2>/dev/null)

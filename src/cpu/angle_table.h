@@ -16,6 +16,7 @@ namespace rotary::cpu_backend {
 struct AngleSetup {
   std::vector<float> inv_freq_f32;  // compat mode only
   float scale_f32 = 1.0f;
+  double inv_freq_max = 0;  // the largest |frequency| (compat: of inv_freq_f32): AngleArgs::inv_freq_max
   explicit AngleSetup(const core::RopePlan& plan);
 };
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -25,6 +26,10 @@ using core::RopePlan;
 AngleSetup::AngleSetup(const RopePlan& plan) : scale_f32(static_cast<float>(plan.scale)) {
   if (plan.precision == Precision::compat)
     inv_freq_f32.assign(plan.inv_freq, plan.inv_freq + plan.pairs);
+  for (int i = 0; i < plan.pairs; ++i) {
+    const double f = inv_freq_f32.empty() ? plan.inv_freq[i] : double(inv_freq_f32[i]);
+    inv_freq_max = std::isnan(f) ? HUGE_VAL : std::max(inv_freq_max, std::fabs(f));
+  }
 }
 
 // The SIMD bfloat16 store relies on finite cos/sin tables (see simd_rotate-inl.h); a
@@ -44,6 +49,7 @@ void sincos_position_row(const RopePlan& plan, const AngleSetup& setup, int64_t 
   a.compat = plan.precision == Precision::compat;
   a.inv_freq = plan.inv_freq;
   a.inv_freq_f32 = setup.inv_freq_f32.data();
+  a.inv_freq_max = setup.inv_freq_max;
   a.factor = float(plan.attention_factor);
   a.sign = plan.inverse ? -1.0f : 1.0f;
   int64_t pos[core::kMaxPositionStreams];
@@ -92,10 +98,19 @@ bool scalar_table(const RopePlan& plan) {
          (plan.table.width != plan.pairs || plan.table.hf_rounding || plan.dtype == bfloat16);
 }
 
+// A buffer left uninitialised, as every element is written before it is read (a tile's table
+// is 64 KiB, which a std::vector would zero for every chunk of every call).
+template <typename T>
+struct Scratch {
+  std::unique_ptr<T[]> values;
+  void resize(int64_t n) { values = std::make_unique_for_overwrite<T[]>(size_t(n)); }
+  T* data() const { return values.get(); }
+};
+
 template <typename Acc>
 struct TileTable {
-  std::vector<Acc> cos, sin;
-  std::vector<float> cos2, sin2;
+  Scratch<Acc> cos, sin;
+  Scratch<float> cos2, sin2;
   PairPositions positions;  // several position streams
   TileTable(int width, const TilePlan& tp);
 };
@@ -106,41 +121,23 @@ void expand_interleaved_table(const Acc* c, const Acc* s, int pairs, TileTable<A
     expand_interleaved(c, s, pairs, tab.cos2.data() + r * 2 * pairs, tab.sin2.data() + r * 2 * pairs);
 }
 
-template <typename Acc>
-void fill_tile(const RopePlan& plan, const AngleSetup& setup, bool simd, bool expand, int64_t pb, int64_t t0,
-               int64_t nt, TileTable<Acc>& tab) {
-  const int pairs = plan.pairs;
-  const int width = table_width(plan);
-  for (int64_t r = 0; r < nt; ++r) {
-    Acc* c = tab.cos.data() + r * width;
-    Acc* s = tab.sin.data() + r * width;
-    if (plan.table.cos.data) {
-      fill_from_table(plan, pb, t0 + r, c, s);
-      if (expand)
-        expand_interleaved_table(c, s, pairs, tab, r);
-      continue;
-    }
-    if constexpr (std::is_same_v<Acc, float>) {
-      if (simd) {
-        sincos_position_row(plan, setup, pb, t0 + r, tab.positions, c, s);
-        if (expand)
-          expand_interleaved(c, s, pairs, tab.cos2.data() + r * 2 * pairs, tab.sin2.data() + r * 2 * pairs);
-        continue;
-      }
-    }
-    fill_angles(plan, setup, pb, t0 + r, c, s);
-  }
-}
-
 // How a call is cut into work items (a tile of position rows of one batch row) and which
 // kernels run: chosen once per call.
 struct TilePlan {
   bool simd = false;         // Highway kernels and vectorised angles
   bool expand = false;       // interleaved SIMD kernel: per-feature tables too
+  bool split = false;        // half-split bfloat16 SIMD kernel: rows split even/odd once (not per head)
   bool nontemporal = false;  // output larger than the caches: non-temporal stores
   int64_t tile_rows = 1, tiles = 1;
   int64_t item_bytes = 0;  // bytes one item reads and writes (the pool's grain)
 };
+
+// Every tensor's features contiguous: no call to the scalar rows, which read tables in natural order.
+bool contiguous_features(const RopePlan& plan) {
+  for (int k = 0; k < plan.n_tensors; ++k)
+    if (plan.tensors[k].in.stride_d != 1 || plan.tensors[k].out.stride_d != 1) return false;
+  return true;
+}
 
 template <typename T>
 TilePlan plan_tiles(const RopePlan& plan) {
@@ -148,6 +145,8 @@ TilePlan plan_tiles(const RopePlan& plan) {
   tp.simd = !std::is_same_v<T, double> && kernel_mode() == KernelMode::simd && simd_usable() &&
             !scalar_table(plan) && (plan.table.cos.data || finite_tables(plan));
   tp.expand = tp.simd && plan.layout == PairLayout::interleaved;
+  tp.split = tp.simd && std::is_same_v<T, bfloat16_t> && plan.layout == PairLayout::half_split &&
+             !plan.table.cos.data && contiguous_features(plan);
   // Tile: about 64 KiB of table; the rows of one head in a tile form one long run.
   const int64_t table_floats = (tp.expand ? 6 : 2) * int64_t(table_width(plan));
   tp.tile_rows = std::clamp<int64_t>(kTableFloats / std::max<int64_t>(table_floats, 1), 1, plan.T);
@@ -160,11 +159,39 @@ TilePlan plan_tiles(const RopePlan& plan) {
 }
 
 template <typename Acc>
-TileTable<Acc>::TileTable(int width, const TilePlan& tp)
-    : cos(tp.tile_rows * width), sin(tp.tile_rows * width) {
+TileTable<Acc>::TileTable(int width, const TilePlan& tp) {
+  cos.resize(tp.tile_rows * width);
+  sin.resize(tp.tile_rows * width);
   if (!tp.expand) return;
   cos2.resize(tp.tile_rows * 2 * width);
   sin2.resize(tp.tile_rows * 2 * width);
+}
+
+template <typename Acc>
+void fill_tile(const RopePlan& plan, const AngleSetup& setup, const TilePlan& tp, int64_t pb, int64_t t0,
+               int64_t nt, TileTable<Acc>& tab) {
+  const int pairs = plan.pairs;
+  const int width = table_width(plan);
+  for (int64_t r = 0; r < nt; ++r) {
+    Acc* c = tab.cos.data() + r * width;
+    Acc* s = tab.sin.data() + r * width;
+    if (plan.table.cos.data) {
+      fill_from_table(plan, pb, t0 + r, c, s);
+      if (tp.expand)
+        expand_interleaved_table(c, s, pairs, tab, r);
+      continue;
+    }
+    if constexpr (std::is_same_v<Acc, float>) {
+      if (tp.simd) {
+        sincos_position_row(plan, setup, pb, t0 + r, tab.positions, c, s);
+        if (tp.expand)
+          expand_interleaved(c, s, pairs, tab.cos2.data() + r * 2 * pairs, tab.sin2.data() + r * 2 * pairs);
+        if (tp.split) split_table_bf16(c, s, pairs);
+        continue;
+      }
+    }
+    fill_angles(plan, setup, pb, t0 + r, c, s);
+  }
 }
 
 // One work item: tile rows [t0, t0 + nt) of batch row b, with the angles of position row pb.
@@ -185,6 +212,7 @@ RowBlock table_block(const RopePlan& plan, const TilePlan& tp, const TileTable<A
   blk.D = plan.D;
   blk.copy_tail = !in_place;
   blk.nontemporal = tp.nontemporal;
+  blk.table_split = tp.split;
   return blk;
 }
 
@@ -279,7 +307,7 @@ void run_typed(const RopePlan& plan) {
       item.t0 = tile * tp.tile_rows;
       item.nt = std::min(tp.tile_rows, plan.T - item.t0);
       if (item.pb * tp.tiles + tile != filled) {
-        fill_tile(plan, setup, tp.simd, tp.expand, item.pb, item.t0, item.nt, tab);
+        fill_tile(plan, setup, tp, item.pb, item.t0, item.nt, tab);
         filled = item.pb * tp.tiles + tile;
       }
       for (int k = 0; k < plan.n_tensors; ++k) rotate_item<T>(plan, tp, plan.tensors[k], tab, item);

@@ -228,6 +228,10 @@ class FusedRunner {
     if constexpr (std::is_same_v<Acc, float>)
       if (simd_ && contiguous && dst.dtype != float64 && !(copy && !rotate))
         return buffered(src, in, heads, dst, w, rotate, angles, buf, D);
+    if (copy && !rotate && contiguous && dense_heads(in, heads, dst, D)) {  // v: one copy for all heads
+      std::memcpy(dst.data, src, size_t(heads * D) * sizeof(T));
+      return;
+    }
     const int64_t esize = dst.dtype.size;
     for (int64_t h = 0; h < heads; ++h) {
       const T* x = src + in.head_offset(h);
@@ -241,6 +245,13 @@ class FusedRunner {
       if (rotate) rotate_buffer(r_, simd_, expand_, buf, angles);
       store_row(buf, D, RowDest{y, dst.dtype, dst.stride_d, dst.scale});
     }
+  }
+
+  // Whether the heads of a token are D apart at both ends (each head's D features contiguous).
+  static bool dense_heads(const core::TensorGeometry& in, int64_t heads, const Rows& dst, int64_t D) {
+    if (heads == 1) return true;
+    const bool linear = in.n_head_axes <= 1 && (!dst.geometry || dst.geometry->n_head_axes <= 1);
+    return linear && in.head_offset(1) == D && dst.offset(1) == D;
   }
 
   // Rows that change dtype or are normalised: the SIMD row pipeline, one dispatch for all heads

@@ -3,6 +3,7 @@
 // Dispatch lives in simd_dispatch.cpp alone; the per-target code in simd_*-inl.h.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -30,6 +31,9 @@ struct RowBlock {
   const float* pair_cos = nullptr;
   const float* pair_sin = nullptr;
   int64_t pair_table_stride = 0;
+  // Half-split bfloat16: cos/sin rows already in the kernel's even/odd order
+  // (split_table_bf16, on the same target), not split again per row.
+  bool table_split = false;
   int pairs = 0;
   int64_t D = 0;
   bool copy_tail = true;  // copy features [2*pairs, D) (false when in place)
@@ -52,6 +56,9 @@ struct AngleArgs {
   const float* posf_per_pair = nullptr;  // compat, multi-stream
   const double* inv_freq = nullptr;
   const float* inv_freq_f32 = nullptr;  // compat
+  // The largest |inv_freq[i]| (compat: of inv_freq_f32) when known: with one position the
+  // row then checks the reduction's bound once, not per vector. Unknown: infinity.
+  double inv_freq_max = HUGE_VAL;
   float factor = 1.0f;                  // attention factor, multiplies cos and sin
   float sign = 1.0f;                    // -1 for the inverse rotation, multiplies sin
 };
@@ -62,6 +69,11 @@ void sincos_row(const AngleArgs& args, float* cos_out, float* sin_out);
 // Half-split table (pairs values) to the interleaved kernel's per-feature form (2*pairs values):
 // c2[2i] = c2[2i+1] = c[i], s2[2i] = -s[i], s2[2i+1] = s[i].
 void expand_interleaved(const float* c, const float* s, int pairs, float* c2, float* s2);
+
+// In place, a half-split table row (pairs values of cos and of sin) into the order the
+// half-split bfloat16 kernel reads (RowBlock::table_split): per vector step of pairs, the even
+// pairs then the odd ones; the pairs after the last full step stay in place.
+void split_table_bf16(float* cos, float* sin, int pairs);
 
 // Whether the chosen target has hardware fused multiply-add. Without it the backend takes the
 // scalar path (the kernels' bit-exactness with it and the angle reduction rely on FMA).

@@ -88,16 +88,20 @@ HWY_INLINE void SinCosFloat(DF df, V y, V ylo, V q, V& sin_out, V& cos_out) {
 #if HWY_TARGET != HWY_SCALAR
 // Pairs [i, i + Lanes(df)): the reduction in double on each half, cos/sin in float32 on the
 // whole vector (twice the lanes of double).
-template <class DF>
+// kChecked: some |theta| of the row may reach the reduction's bound (else the row's bound
+// said none does); kScaled: the attention factor or the sign is not 1 (times 1 is exact).
+template <bool kChecked, bool kScaled, class DF>
 HWY_INLINE void SinCosVector(DF df, const AngleArgs& a, size_t i, const double* inv, const float* inv_f,
                              const double* pos, const float* posf, float* co, float* so) {
   const hn::Half<DF> dh;
   const hn::Rebind<double, decltype(dh)> dd;
   const size_t nd = hn::Lanes(dd);
   const auto theta_lo = Theta(dd, a, i, inv, inv_f, pos, posf), theta_hi = Theta(dd, a, i + nd, inv, inv_f, pos, posf);
-  const auto factor = hn::Set(df, a.factor), sign = hn::Set(df, a.sign);
+  // sin * (factor * sign) equals (sin * factor) * sign: the sign is +-1.
+  const auto factor = hn::Set(df, a.factor), sin_factor = hn::Set(df, a.factor * a.sign);
   const auto bound = hn::Set(dd, core::kMaxReducedAngle);
-  if (HWY_UNLIKELY(!hn::AllTrue(dd, hn::And(hn::Lt(hn::Abs(theta_lo), bound), hn::Lt(hn::Abs(theta_hi), bound))))) {
+  if (kChecked &&
+      HWY_UNLIKELY(!hn::AllTrue(dd, hn::And(hn::Lt(hn::Abs(theta_lo), bound), hn::Lt(hn::Abs(theta_hi), bound))))) {
     // Past the reduction's bound (or not finite): the C library's, exact for any double.
     HWY_ALIGN double t[2 * HWY_MAX_BYTES / sizeof(double)];
     HWY_ALIGN float c[HWY_MAX_BYTES / sizeof(float)], s[HWY_MAX_BYTES / sizeof(float)];
@@ -108,7 +112,7 @@ HWY_INLINE void SinCosVector(DF df, const AngleArgs& a, size_t i, const double* 
       s[l] = float(std::sin(t[l]));
     }
     hn::StoreU(hn::Mul(hn::Load(df, c), factor), df, co + i);
-    hn::StoreU(hn::Mul(hn::Mul(hn::Load(df, s), factor), sign), df, so + i);
+    hn::StoreU(hn::Mul(hn::Load(df, s), sin_factor), df, so + i);
     return;
   }
   hn::Vec<decltype(dd)> y_lo, q_lo, y_hi, q_hi;
@@ -121,15 +125,36 @@ HWY_INLINE void SinCosVector(DF df, const AngleArgs& a, size_t i, const double* 
   const auto q = hn::Combine(df, hn::DemoteTo(dh, q_hi), hn::DemoteTo(dh, q_lo));
   hn::Vec<DF> s, c;
   SinCosFloat(df, y, ylo, q, s, c);
-  hn::StoreU(hn::Mul(c, factor), df, co + i);
-  hn::StoreU(hn::Mul(hn::Mul(s, factor), sign), df, so + i);
+  hn::StoreU(kScaled ? hn::Mul(c, factor) : c, df, co + i);
+  hn::StoreU(kScaled ? hn::Mul(s, sin_factor) : s, df, so + i);
+}
+
+// The full vectors of a row from pair 0; returns the first pair not done.
+template <bool kChecked, bool kScaled>
+HWY_INLINE size_t SinCosVectors(const AngleArgs& a, float* cos_out, float* sin_out) {
+  const hn::ScalableTag<float> df;
+  const size_t N = hn::Lanes(df), pairs = size_t(a.pairs);
+  size_t i = 0;
+  for (; i + N <= pairs; i += N)
+    SinCosVector<kChecked, kScaled>(df, a, i, a.inv_freq, a.inv_freq_f32, a.pos_per_pair, a.posf_per_pair, cos_out,
+                                    sin_out);
+  return i;
+}
+
+// Whether some |theta_i| of the row may reach the reduction's bound: with one position and a
+// known largest |frequency| m, |theta_i| <= |pos| * m rounded (rounding is monotonic).
+HWY_INLINE bool RowNeedsCheck(const AngleArgs& a) {
+  if (a.compat ? a.posf_per_pair != nullptr : a.pos_per_pair != nullptr) return true;
+  const double bound = a.compat ? double(std::fabs(a.posf) * float(a.inv_freq_max)) : std::fabs(a.pos) * a.inv_freq_max;
+  return !(bound < core::kMaxReducedAngle);  // NaN and inf too
 }
 
 #endif  // HWY_TARGET != HWY_SCALAR
 
-void SinCosRow(const AngleArgs& a, float* cos_out, float* sin_out) {
-  const size_t pairs = size_t(a.pairs);
+void SinCosRow(const AngleArgs& args, float* cos_out, float* sin_out) {
+  const size_t pairs = size_t(args.pairs);
 #if HWY_TARGET == HWY_SCALAR
+  const AngleArgs& a = args;
   // No half vectors here (and no FMA: the backend never calls this target); the reference form.
   for (size_t i = 0; i < pairs; ++i) {
     const hn::ScalableTag<double> dd;
@@ -138,11 +163,13 @@ void SinCosRow(const AngleArgs& a, float* cos_out, float* sin_out) {
     sin_out[i] = float(std::sin(theta)) * a.factor * a.sign;
   }
 #else
+  const AngleArgs a = args;  // a copy the stores below cannot alias: its fields stay in registers
   const hn::ScalableTag<float> df;
-  const size_t N = hn::Lanes(df);
-  size_t i = 0;
-  for (; i + N <= pairs; i += N)
-    SinCosVector(df, a, i, a.inv_freq, a.inv_freq_f32, a.pos_per_pair, a.posf_per_pair, cos_out, sin_out);
+  const bool checked = RowNeedsCheck(a), scaled = a.factor != 1.0f || a.sign != 1.0f;
+  const size_t i = checked ? (scaled ? SinCosVectors<true, true>(a, cos_out, sin_out)
+                                     : SinCosVectors<true, false>(a, cos_out, sin_out))
+                           : (scaled ? SinCosVectors<false, true>(a, cos_out, sin_out)
+                                     : SinCosVectors<false, false>(a, cos_out, sin_out));
   if (i == pairs) return;
   // Tail: a padded copy of the inputs, so the vector code serves it too.
   constexpr size_t kMax = HWY_MAX_BYTES / sizeof(float);
@@ -153,24 +180,30 @@ void SinCosRow(const AngleArgs& a, float* cos_out, float* sin_out) {
   if (a.inv_freq_f32) std::copy(a.inv_freq_f32 + i, a.inv_freq_f32 + pairs, inv_f);
   if (a.pos_per_pair) std::copy(a.pos_per_pair + i, a.pos_per_pair + pairs, pos);
   if (a.posf_per_pair) std::copy(a.posf_per_pair + i, a.posf_per_pair + pairs, posf);
-  SinCosVector(df, a, 0, inv, inv_f, a.pos_per_pair ? pos : nullptr, a.posf_per_pair ? posf : nullptr, co, so);
+  SinCosVector<true, true>(df, a, 0, inv, inv_f, a.pos_per_pair ? pos : nullptr, a.posf_per_pair ? posf : nullptr, co, so);
   std::copy(co, co + n, cos_out + i);
   std::copy(so, so + n, sin_out + i);
 #endif
 }
 
-// The interleaved kernels' per-feature table (see RowBlock): 128-bit vectors, where
-// InterleaveLower/Upper zip whole vectors (wider ones zip within 128-bit blocks).
+// The interleaved kernels' per-feature table (see RowBlock): full vectors, each output vector
+// one lane permutation of c or s (pairs j/2 of the vector's half), the sign of sin flipped in
+// the even lanes (as Neg: the sign bit).
 void ExpandInterleaved(const float* c, const float* s, int pairs, float* c2, float* s2) {
   int i = 0;
 #if HWY_TARGET != HWY_SCALAR
-  const hn::Full128<float> d4;
-  for (; i + 4 <= pairs; i += 4) {
-    const auto vc = hn::LoadU(d4, c + i), vs = hn::LoadU(d4, s + i), ns = hn::Neg(vs);
-    hn::StoreU(hn::InterleaveLower(d4, vc, vc), d4, c2 + 2 * i);
-    hn::StoreU(hn::InterleaveUpper(d4, vc, vc), d4, c2 + 2 * i + 4);
-    hn::StoreU(hn::InterleaveLower(d4, ns, vs), d4, s2 + 2 * i);
-    hn::StoreU(hn::InterleaveUpper(d4, ns, vs), d4, s2 + 2 * i + 4);
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const int N = int(hn::Lanes(df));
+  const auto lower = hn::IndicesFromVec(df, hn::ShiftRight<1>(hn::Iota(di, 0)));
+  const auto upper = hn::IndicesFromVec(df, hn::ShiftRight<1>(hn::Iota(di, N)));
+  const auto sign_even = hn::BitCast(df, hn::OddEven(hn::Zero(di), hn::Set(di, int32_t(0x80000000u))));
+  for (; i + N <= pairs; i += N) {
+    const auto vc = hn::LoadU(df, c + i), vs = hn::LoadU(df, s + i);
+    hn::StoreU(hn::TableLookupLanes(vc, lower), df, c2 + 2 * i);
+    hn::StoreU(hn::TableLookupLanes(vc, upper), df, c2 + 2 * i + N);
+    hn::StoreU(hn::Xor(hn::TableLookupLanes(vs, lower), sign_even), df, s2 + 2 * i);
+    hn::StoreU(hn::Xor(hn::TableLookupLanes(vs, upper), sign_even), df, s2 + 2 * i + N);
   }
 #endif
   for (; i < pairs; ++i) {

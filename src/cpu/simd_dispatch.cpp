@@ -35,6 +35,7 @@ HWY_EXPORT(RotateBF16Half);
 HWY_EXPORT(RotateBF16Interleaved);
 HWY_EXPORT(SinCosRow);
 HWY_EXPORT(ExpandInterleaved);
+HWY_EXPORT(SplitTableBF16);
 HWY_EXPORT(TargetId);
 HWY_EXPORT(TargetHasFma);
 HWY_EXPORT(LoadRowF32);
@@ -68,6 +69,8 @@ void sincos_row(const AngleArgs& args, float* cos_out, float* sin_out) {
 void expand_interleaved(const float* c, const float* s, int pairs, float* c2, float* s2) {
   HWY_DYNAMIC_DISPATCH(ExpandInterleaved)(c, s, pairs, c2, s2);
 }
+
+void split_table_bf16(float* cos, float* sin, int pairs) { HWY_DYNAMIC_DISPATCH(SplitTableBF16)(cos, sin, pairs); }
 
 bool simd_usable() { return HWY_DYNAMIC_DISPATCH(TargetHasFma)(); }
 

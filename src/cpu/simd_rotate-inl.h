@@ -159,6 +159,14 @@ HWY_INLINE bool HasRest(const RowBlock& b, int64_t main_pairs) {
   return main_pairs != b.pairs || (b.copy_tail && b.D > 2 * int64_t(b.pairs));
 }
 
+// The pair count: a compile-time constant for the common head sizes (see Rotate), so the
+// loops over a row have fixed trip counts and immediate offsets (with D = 128 a row is only
+// 2-4 vector steps, and the per-row loop set-up was a fifth of the instructions); 0: b.pairs.
+template <int kPairs>
+HWY_INLINE int64_t PairsOf(const RowBlock& b) {
+  return kPairs ? int64_t(kPairs) : int64_t(b.pairs);
+}
+
 // The end of a half-split row from pair i on: one vector at a time, then pair by pair, then
 // the unrotated tail (shared by the float and the bfloat16 kernels).
 template <bool kStream, class DF, typename T>
@@ -176,14 +184,14 @@ HWY_INLINE void HalfRemainder(DF df, const RowBlock& b, const T* in, T* out, con
 }
 
 // Half-split: own chunk [i, i+N) and partner chunk [i+pairs, i+pairs+N).
-template <typename T, bool kStream>
+template <typename T, bool kStream, int kPairs>
 void RotateHalf(const RowBlock& b) {
   const hn::ScalableTag<float> df;
   const int64_t N = int64_t(hn::Lanes(df));
-  const int64_t pairs = b.pairs, main_pairs = pairs - pairs % (2 * N);
+  const int64_t pairs = PairsOf<kPairs>(b), main_pairs = pairs - pairs % (2 * N), rows = b.rows;
   const bool rest = HasRest(b, main_pairs);
   RowCursor<T> row(b, b.cos, b.sin, b.table_stride);
-  for (int64_t r = 0; r < b.rows; ++r, row.next()) {
+  for (int64_t r = 0; r < rows; ++r, row.next()) {
     const T* in = row.in;
     T* out = row.out;
     const float *c = row.c, *s = row.s;
@@ -202,9 +210,9 @@ void RotateHalf(const RowBlock& b) {
 
 // Interleaved: pairs (2i, 2i+1) sit in adjacent lanes; the partner is the lane swapped with
 // Reverse2, and the per-feature table carries the sign (see RowBlock).
-template <typename T, bool kStream>
+template <typename T, bool kStream, int kPairs>
 void RotateInterleaved(const RowBlock& b) {
-  const int64_t dims = 2 * int64_t(b.pairs);
+  const int64_t dims = 2 * PairsOf<kPairs>(b), rows = b.rows;
 #if HWY_TARGET != HWY_SCALAR
   const hn::ScalableTag<float> df;
   const int64_t N = int64_t(hn::Lanes(df));
@@ -214,7 +222,7 @@ void RotateInterleaved(const RowBlock& b) {
   const int64_t main_dims = HWY_TARGET != HWY_SCALAR ? dims - dims % (2 * N) : 0;
   const bool rest = HasRest(b, main_dims / 2);
   RowCursor<T> row(b, b.cos, b.sin, b.table_stride);
-  for (int64_t r = 0; r < b.rows; ++r, row.next()) {
+  for (int64_t r = 0; r < rows; ++r, row.next()) {
     const T* in = row.in;
     T* out = row.out;
     const float *c = row.c, *s = row.s;
@@ -254,14 +262,18 @@ HWY_INLINE void LoadBF16Pairs(DF df, const bfloat16_t* p, hn::Vec<DF>& even, hn:
 }
 template <bool kStream, class DF>
 HWY_INLINE void StoreBF16Pairs(DF df, hn::Vec<DF> even, hn::Vec<DF> odd, bfloat16_t* p) {
+  // StoreF's rounding (nearest even, the same bits) on both halves at once in 16-bit lanes:
+  // hi = the truncated bfloat16 pairs, lo = the bits below them; the carry is
+  // (lo + (hi & 1) + 0x7fff) >> 16, computed without overflow by a rounding average.
   const hn::RebindToUnsigned<DF> du;
-  const auto round = [&](hn::Vec<DF> v) {  // StoreF's rounding, before the shift
-    const auto u = hn::BitCast(du, v);
-    return u + hn::Set(du, 0x7fffu) + (hn::ShiftRight<16>(u) & hn::Set(du, 1u));
-  };
+  const hn::Repartition<uint16_t, DF> d16;
+  const auto e = hn::BitCast(du, even), o = hn::BitCast(du, odd);
+  const auto hi = hn::OddEven(hn::BitCast(d16, o), hn::BitCast(d16, hn::ShiftRight<16>(e)));
+  const auto lo = hn::OddEven(hn::BitCast(d16, hn::ShiftLeft<16>(o)), hn::BitCast(d16, e));
+  const auto bias = hn::OrAnd(hn::Set(d16, uint16_t(0x7ffe)), hi, hn::Set(d16, uint16_t(1)));
+  const auto carry = hn::ShiftRight<15>(hn::AverageRound(lo, bias));
   (void)df;
-  const auto bits = hn::Or(hn::And(round(odd), hn::Set(du, 0xffff0000u)), hn::ShiftRight<16>(round(even)));
-  Put<kStream>(du, bits, reinterpret_cast<uint32_t*>(p));
+  Put<kStream>(d16, hn::Add(hi, carry), reinterpret_cast<uint16_t*>(p));
 }
 
 // One step of the half-split bfloat16 kernel: 2N pairs from i, the table split even/odd.
@@ -276,53 +288,68 @@ HWY_INLINE void HalfStepBF16(DF df, const bfloat16_t* in, bfloat16_t* out, int64
                           out + i + pairs);
 }
 
-// Half-split bfloat16: 2N pairs per step; the table is split even/odd in registers, or, when
-// every row shares one table (the heads of one token: decode), once per call into `split`.
-template <bool kStream>
-void RotateHalfBF16(const RowBlock& b) {
-  const hn::ScalableTag<float> df;
+// The half-split bfloat16 kernel's table order (RowBlock::table_split): in each step of 2N
+// pairs the even pairs' N values, then the odd pairs'. `split` may be `table`.
+template <class DF>
+HWY_INLINE void SplitEvenOdd(DF df, const float* table, int64_t main_pairs, float* split) {
   const int64_t N = int64_t(hn::Lanes(df));
-  const int64_t pairs = b.pairs, main_pairs = pairs - pairs % (2 * N);
-  const bool rest = HasRest(b, main_pairs);
-  constexpr int64_t kMaxSplit = 256;
-  HWY_ALIGN float split_c[kMaxSplit], split_s[kMaxSplit];
-  const bool presplit = b.table_stride == 0 && b.rows > 1 && main_pairs <= kMaxSplit;
-  for (int64_t i = 0; presplit && i < main_pairs; i += 2 * N) {
-    const auto ca = hn::LoadU(df, b.cos + i), cb = hn::LoadU(df, b.cos + i + N);
-    const auto sa = hn::LoadU(df, b.sin + i), sb = hn::LoadU(df, b.sin + i + N);
-    hn::Store(hn::ConcatEven(df, cb, ca), df, split_c + i);
-    hn::Store(hn::ConcatOdd(df, cb, ca), df, split_c + i + N);
-    hn::Store(hn::ConcatEven(df, sb, sa), df, split_s + i);
-    hn::Store(hn::ConcatOdd(df, sb, sa), df, split_s + i + N);
-  }
-  RowCursor<bfloat16_t> row(b, b.cos, b.sin, b.table_stride);
-  for (int64_t r = 0; r < b.rows; ++r, row.next()) {
-    const float *c = row.c, *s = row.s;
-    if (presplit) {
-      for (int64_t i = 0; i < main_pairs; i += 2 * N)
-        HalfStepBF16<kStream>(df, row.in, row.out, i, pairs, hn::Load(df, split_c + i), hn::Load(df, split_c + i + N),
-                              hn::Load(df, split_s + i), hn::Load(df, split_s + i + N));
-    } else {
-      for (int64_t i = 0; i < main_pairs; i += 2 * N) {
-        const auto ca = hn::LoadU(df, c + i), cb = hn::LoadU(df, c + i + N);
-        const auto sa = hn::LoadU(df, s + i), sb = hn::LoadU(df, s + i + N);
-        HalfStepBF16<kStream>(df, row.in, row.out, i, pairs, hn::ConcatEven(df, cb, ca), hn::ConcatOdd(df, cb, ca),
-                              hn::ConcatEven(df, sb, sa), hn::ConcatOdd(df, sb, sa));
-      }
-    }
-    if (rest) HalfRemainder<kStream>(df, b, row.in, row.out, c, s, main_pairs);
+  for (int64_t i = 0; i < main_pairs; i += 2 * N) {
+    const auto a = hn::LoadU(df, table + i), b = hn::LoadU(df, table + i + N);
+    hn::StoreU(hn::ConcatEven(df, b, a), df, split + i);
+    hn::StoreU(hn::ConcatOdd(df, b, a), df, split + i + N);
   }
 }
 
+// The rows of the half-split bfloat16 kernel with the table split even/odd already (kSplit:
+// `shared` for every row, else each row's) or split in registers per row.
+template <bool kStream, int kPairs, bool kSplit>
+void RotateHalfRowsBF16(const RowBlock& b, const float* shared_c, const float* shared_s) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df));
+  const int64_t pairs = PairsOf<kPairs>(b), main_pairs = pairs - pairs % (2 * N), rows = b.rows;
+  const bool rest = HasRest(b, main_pairs);
+  RowCursor<bfloat16_t> row(b, b.cos, b.sin, b.table_stride);
+  for (int64_t r = 0; r < rows; ++r, row.next()) {
+    const float *c = shared_c ? shared_c : row.c, *s = shared_s ? shared_s : row.s;
+    for (int64_t i = 0; i < main_pairs; i += 2 * N) {
+      const auto ca = hn::LoadU(df, c + i), cb = hn::LoadU(df, c + i + N);
+      const auto sa = hn::LoadU(df, s + i), sb = hn::LoadU(df, s + i + N);
+      if constexpr (kSplit)
+        HalfStepBF16<kStream>(df, row.in, row.out, i, pairs, ca, cb, sa, sb);
+      else
+        HalfStepBF16<kStream>(df, row.in, row.out, i, pairs, hn::ConcatEven(df, cb, ca), hn::ConcatOdd(df, cb, ca),
+                              hn::ConcatEven(df, sb, sa), hn::ConcatOdd(df, sb, sa));
+    }
+    if (rest) HalfRemainder<kStream>(df, b, row.in, row.out, row.c, row.s, main_pairs);
+  }
+}
+
+// Half-split bfloat16: 2N pairs per step with the table split even/odd: split already (the
+// backend's tiles), split here once when every row shares it (the heads of one token), else
+// split in registers per row.
+template <bool kStream, int kPairs>
+void RotateHalfBF16(const RowBlock& b) {
+  const hn::ScalableTag<float> df;
+  const int64_t pairs = PairsOf<kPairs>(b), main_pairs = pairs - pairs % (2 * int64_t(hn::Lanes(df)));
+  constexpr int64_t kMaxSplit = 256;
+  if (b.table_split) return RotateHalfRowsBF16<kStream, kPairs, true>(b, nullptr, nullptr);
+  if (b.table_stride != 0 || b.rows < 2 || main_pairs > kMaxSplit)
+    return RotateHalfRowsBF16<kStream, kPairs, false>(b, nullptr, nullptr);
+  HWY_ALIGN float split_c[kMaxSplit], split_s[kMaxSplit];
+  SplitEvenOdd(df, b.cos, main_pairs, split_c);
+  SplitEvenOdd(df, b.sin, main_pairs, split_s);
+  RotateHalfRowsBF16<kStream, kPairs, true>(b, split_c, split_s);
+}
+
 // Interleaved bfloat16: N pairs per step, x1 and x2 straight from the split, half-split table.
-template <bool kStream>
+template <bool kStream, int kPairs>
 void RotateInterleavedBF16(const RowBlock& b) {
   const hn::ScalableTag<float> df;
   const int64_t N = int64_t(hn::Lanes(df));
-  const int64_t pairs = b.pairs, main_pairs = pairs - pairs % N;
+  const int64_t pairs = PairsOf<kPairs>(b), main_pairs = pairs - pairs % N, rows = b.rows;
   const bool rest = HasRest(b, main_pairs);
   RowCursor<bfloat16_t> row(b, b.pair_cos, b.pair_sin, b.pair_table_stride);
-  for (int64_t r = 0; r < b.rows; ++r, row.next()) {
+  for (int64_t r = 0; r < rows; ++r, row.next()) {
     for (int64_t i = 0; i < main_pairs; i += N) {
       hn::Vec<decltype(df)> x1, x2;
       LoadBF16Pairs(df, row.in + 2 * i, x1, x2);
@@ -336,7 +363,21 @@ void RotateInterleavedBF16(const RowBlock& b) {
     CopyTail<kStream>(b, row.in, row.out);
   }
 }
+
 #endif  // HWY_TARGET != HWY_SCALAR
+
+// In place, the table of a half-split bfloat16 tile row into RotateHalfBF16's order (the
+// scalar target has no such kernel and keeps the natural order).
+void SplitTableBF16(float* cos, float* sin, int pairs) {
+#if HWY_TARGET != HWY_SCALAR
+  const hn::ScalableTag<float> df;
+  const int64_t main_pairs = pairs - pairs % (2 * int64_t(hn::Lanes(df)));
+  SplitEvenOdd(df, cos, main_pairs, cos);
+  SplitEvenOdd(df, sin, main_pairs, sin);
+#else
+  (void)cos, (void)sin, (void)pairs;
+#endif
+}
 
 // Scalar fallback for float16 where the target has no exact hardware conversion.
 template <typename T>
@@ -365,16 +406,27 @@ bool CanStream(const RowBlock& b, bool traditional) {
          (traditional || (b.pairs * int64_t(sizeof(T))) % vec == 0);
 }
 
-template <typename T, bool kStream>
-void RotateAs(const RowBlock& b, bool traditional) {
+template <typename T, bool kStream, int kPairs>
+void RotateFixed(const RowBlock& b, bool traditional) {
 #if HWY_TARGET != HWY_SCALAR
   if constexpr (std::is_same_v<T, bfloat16_t>) {
-    if (traditional && b.pair_cos) return RotateInterleavedBF16<kStream>(b);
-    if (!traditional) return RotateHalfBF16<kStream>(b);
+    if (traditional && b.pair_cos) return RotateInterleavedBF16<kStream, kPairs>(b);
+    if (!traditional) return RotateHalfBF16<kStream, kPairs>(b);
   }
 #endif
-  if (traditional) RotateInterleaved<T, kStream>(b);
-  else RotateHalf<T, kStream>(b);
+  if (traditional) RotateInterleaved<T, kStream, kPairs>(b);
+  else RotateHalf<T, kStream, kPairs>(b);
+}
+
+// The common head sizes (64, 128, 256 features) with their pair count a constant (PairsOf).
+template <typename T, bool kStream>
+void RotateAs(const RowBlock& b, bool traditional) {
+  switch (b.pairs) {
+    case 32: return RotateFixed<T, kStream, 32>(b, traditional);
+    case 64: return RotateFixed<T, kStream, 64>(b, traditional);
+    case 128: return RotateFixed<T, kStream, 128>(b, traditional);
+    default: return RotateFixed<T, kStream, 0>(b, traditional);
+  }
 }
 
 template <typename T>

@@ -1,6 +1,7 @@
 // The SIMD row kernels against the scalar row loop, bit for bit, given the same cos/sin
-// tables: every dtype, both layouts, every D from 2 to 130 (vector tails), partial rotary,
-// in place, and values that exercise float16/bfloat16 rounding (ties, subnormals, overflow).
+// tables: every dtype, both layouts, every D from 2 to 130 and 254 to 258 (vector tails, the
+// constant pair counts), partial rotary, in place, the bfloat16 table split even/odd, and
+// values that exercise float16/bfloat16 rounding (ties, subnormals, overflow).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -66,12 +67,22 @@ template <typename T>
   b.D = D;
   b.copy_tail = !in_place;
   // Interleaved: once with the per-feature table only, once with the half-split table too.
-  for (int with_pairs = 0; with_pairs < (traditional ? 2 : 1); ++with_pairs) {
-  if (with_pairs) {
-    if (in_place) got = x;
+  // Half-split bfloat16: once with the table as is, once split even/odd as the backend's tiles.
+  const bool bf16_half = std::is_same_v<T, bfloat16_t> && !traditional;
+  std::vector<float> split_c = c, split_s = s;
+  for (int r = 0; bf16_half && r < rows; ++r)
+    split_table_bf16(&split_c[size_t(r) * pairs], &split_s[size_t(r) * pairs], pairs);
+  for (int with_pairs = 0; with_pairs < (traditional || bf16_half ? 2 : 1); ++with_pairs) {
+  if (with_pairs && in_place) got = x;
+  if (with_pairs && traditional) {
     b.pair_cos = c.data();
     b.pair_sin = s.data();
     b.pair_table_stride = shared_table ? 0 : pairs;
+  }
+  if (with_pairs && bf16_half) {
+    b.cos = split_c.data();
+    b.sin = split_s.data();
+    b.table_split = true;
   }
   rotate_rows_simd(dtype_for<T>(), pair_layout(traditional), b);
   for (size_t i = 0; i < x.size(); ++i) {
@@ -80,7 +91,7 @@ template <typename T>
     std::memcpy(&e, &want[i], sizeof(T));
     if (a != e)
       return ::testing::AssertionFailure() << "D=" << D << " dims=" << dims << " traditional=" << traditional
-                                           << " pair table " << with_pairs << " shared " << shared_table
+                                           << " pair/split table " << with_pairs << " shared " << shared_table
                                            << " element " << i << ": simd bits "
                                            << std::hex << a << ", scalar " << e;
   }
@@ -88,10 +99,18 @@ template <typename T>
   return ::testing::AssertionSuccess();
 }
 
+// Every D to 130, and the largest head size with a constant pair count (D = 256: 128 pairs).
+std::vector<int> head_sizes() {
+  std::vector<int> sizes;
+  for (int D = 2; D <= 130; ++D) sizes.push_back(D);
+  for (int D : {254, 256, 257, 258}) sizes.push_back(D);
+  return sizes;
+}
+
 template <typename T>
 void every_shape(float magnitude) {
   for (int trad = 0; trad < 2; ++trad)
-    for (int D = 2; D <= 130; ++D) {
+    for (int D : head_sizes()) {
       const int full = D & ~1;
       for (int dims : {full, 2 * ((full / 2 + 1) / 2), 2}) {
         if (dims < 2 || dims > D) continue;

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -154,6 +157,43 @@ TEST(CpuSinCos, CompatUsesTheFloat32Angle) {
     EXPECT_LE(ulps(c[i], std::cos(theta)), 2.0) << i;
     EXPECT_LE(ulps(s[i], std::sin(theta)), 2.0) << i;
   }
+}
+
+// The row-level bound check (AngleArgs::inv_freq_max known) gives the same bits as the
+// per-vector check, on every target: positions from 0 to past the reduction's bound, both
+// modes, with and without factor and sign, with a vector tail.
+TEST(CpuSinCos, RowBoundCheckGivesTheSameBits) {
+  const int64_t big = std::numeric_limits<int64_t>::max();
+  for (const std::string& target : simd_targets()) {
+    SCOPED_TRACE("target " + target);
+    use_simd_target(target);
+    for (int pairs : {21, 64}) {
+      const auto inv = reference::inv_freq_from_base(2 * pairs, 10000);
+      const std::vector<float> inv_f(inv.begin(), inv.end());
+      for (const int64_t p : {int64_t(0), int64_t(3), int64_t(1) << 20, int64_t(1) << 40, -(int64_t(1) << 62), big})
+        for (const double scale : {1.0, 4.0})  // 4 * 2^63: past the bound
+          for (int mode = 0; mode < 4; ++mode) {
+            AngleArgs a;
+            a.pairs = pairs;
+            a.compat = mode & 1;
+            a.pos = double(p) * scale;
+            a.posf = float(scale) * float(p);
+            a.inv_freq = inv.data();
+            a.inv_freq_f32 = inv_f.data();
+            a.factor = mode & 2 ? 0.75f : 1.0f;
+            a.sign = mode & 2 ? -1.0f : 1.0f;
+            std::vector<float> c(pairs), s(pairs), c_row(pairs), s_row(pairs);
+            sincos_row(a, c.data(), s.data());
+            a.inv_freq_max = 1.0;  // inv_freq_from_base: the first frequency, 1, is the largest
+            sincos_row(a, c_row.data(), s_row.data());
+            for (int i = 0; i < pairs; ++i) {
+              ASSERT_EQ(std::memcmp(&c[i], &c_row[i], 4), 0) << "p " << p << " scale " << scale << " mode " << mode << " i " << i;
+              ASSERT_EQ(std::memcmp(&s[i], &s_row[i], 4), 0) << "p " << p << " scale " << scale << " mode " << mode << " i " << i;
+            }
+          }
+    }
+  }
+  use_simd_target("");
 }
 
 }  // namespace
