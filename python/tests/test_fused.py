@@ -280,6 +280,15 @@ def test_errors_name_the_argument_and_leave_the_cache_unchanged():
     refused("scale is not given", lambda: rotary.shift_cache(f8, torch.zeros(PAGES, dtype=torch.int64)), f8)
     refused("deltas must have shape", lambda: rotary.shift_cache(kc, torch.zeros(2, dtype=torch.int64)), kc)
     refused("torch.Tensor", lambda: rotary.rope_and_cache(q.numpy(), k, v, kc, vc, slot_mapping=[[0, 1]], **ok), kc)
+    refused("requires grad", lambda: rotary.rope_and_cache(q.clone().requires_grad_(True), k, v, kc, vc,
+                                                           slot_mapping=torch.tensor([[0, 1]]), **ok), kc, vc)
+    refused(r"deltas must have shape \(3, 5,\)", lambda: rotary.shift_cache(kc, torch.zeros(PAGES, dtype=torch.int64),
+                                                                        mrope_section=[2, 3, 3]), kc)
+    refused("from_freqs and from_positions go together",
+            lambda: rotary.shift_cache(kc, torch.zeros(PAGES, dtype=torch.int64), from_freqs=rotary.Frequencies([1.0] * 8)),
+            kc)
+    refused("positions .* do not apply", lambda: rotary.shift_cache(kc, torch.zeros(PAGES, dtype=torch.int64), offset=3),
+            kc)
 
 
 # --- torch.library ---------------------------------------------------------------------------------
@@ -342,6 +351,21 @@ def test_compiled_decode_step_has_no_graph_break_and_matches_eager():
             assert torch.equal(g, e)
         assert eager[2].any()
     assert counter.frame_count == 1  # one graph for every step
+
+
+def test_compiled_qk_norm_attention_block():
+    torch.manual_seed(9)
+    w = torch.rand(D) + 0.5
+
+    def block(q, k, v, pos):
+        q, k = rotary.rms_norm_rope(q, k, w, w, eps=1e-6, position_ids=pos)
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+
+    compiled = torch.compile(block, fullgraph=True)
+    for T_ in (5, 7):
+        q, k, v = torch.randn(2, HQ, T_, D), torch.randn(2, HK, T_, D), torch.randn(2, HK, T_, D)
+        pos = torch.arange(T_).expand(2, T_) + 3
+        torch.testing.assert_close(compiled(q, k, v, pos), block(q, k, v, pos))
 
 
 def test_version_counters_are_bumped():
