@@ -75,9 +75,15 @@ void scatter(const Array& rows, Array& out, const KVCache& cache, const Position
   }
 }
 
+// The angle of position p at inverse frequency f: exact, or compat's float32 product.
+long double angle(int64_t p, double scale, double f, bool compat) {
+  if (compat) return double(float(float(scale) * float(p)) * float(f));
+  return static_cast<long double>(p) * scale * f;
+}
+
 // The angle pair i of row r of page g turns by under shift_cache.
 long double shift_angle(const TensorView& deltas, const Frequencies& to, const std::optional<FrequencyChange>& change,
-                        double scale, int64_t g, int64_t r, int i) {
+                        double scale, bool compat, int64_t g, int64_t r, int i) {
   const bool mrope = to.position_streams > 1;
   const int stream = to.pair_position_stream.empty() ? 0 : to.pair_position_stream[i];
   const int lead = mrope ? 1 : 0;
@@ -85,11 +91,11 @@ long double shift_angle(const TensorView& deltas, const Frequencies& to, const s
   if (mrope) idx.push_back(stream);
   idx.push_back(g);
   if (deltas.ndim() == lead + 2) idx.push_back(r);
-  const long double d = read_int(deltas, idx), s = scale;
-  if (!change) return d * s * to.inv_freq[i];
+  const int64_t d = read_int(deltas, idx);
+  if (!change) return angle(d, scale, to.inv_freq[i], compat);
   const TensorView& pos = change->positions;
-  const long double p = pos.ndim() == 2 ? read_int(pos, {g, r}) : read_int(pos, {g}) + r;
-  return (p + d) * s * to.inv_freq[i] - p * s * change->from.inv_freq[i];
+  const int64_t p = pos.ndim() == 2 ? read_int(pos, {g, r}) : read_int(pos, {g}) + r;
+  return angle(p + d, scale, to.inv_freq[i], compat) - angle(p, scale, change->from.inv_freq[i], compat);
 }
 
 }  // namespace
@@ -102,6 +108,7 @@ Array shift_cache(const Array& cache, CacheLayout layout, const TensorView& delt
   const Frequencies& to = core::call_frequencies(options.freqs, int(dims));
   const long double ratio = change ? to.attention_factor / change->from.attention_factor : 1.0L;
   const long double sign = options.inverse ? -1.0L : 1.0L;
+  const bool compat = options.precision.value_or(default_precision()) == Precision::compat;
   const bool rows_first = layout == CacheLayout::rows_then_heads;
   const int64_t pages = out.shape(0), rows = out.shape(rows_first ? 1 : 2), heads = out.shape(rows_first ? 2 : 1);
   double* v = out.data<double>();
@@ -112,7 +119,7 @@ Array shift_cache(const Array& cache, CacheLayout layout, const TensorView& delt
         for (int i = 0; i < half; ++i) {
           const int64_t i1 = options.layout == PairLayout::interleaved ? 2 * i : i;
           const int64_t i2 = options.layout == PairLayout::interleaved ? i1 + 1 : i1 + half;
-          const long double theta = shift_angle(deltas, to, change, options.scale, g, r, i);
+          const long double theta = shift_angle(deltas, to, change, options.scale, compat, g, r, i);
           const long double c = std::cos(theta) * ratio, s = std::sin(theta) * ratio * sign;
           const long double x1 = x[i1], x2 = x[i2];
           x[i1] = double(x1 * c - x2 * s);

@@ -172,29 +172,32 @@ TEST(FusedShift, LongRopeRegimeChangeEqualsRopeWithTheLongFactors) {
   ASSERT_NE(lr.long_freqs.attention_factor, lr.short_freqs.attention_factor);
   const double ratio = lr.long_freqs.attention_factor / lr.short_freqs.attention_factor;
   for (Dtype d : {float32, float16, bfloat16, float64})
-    for (bool trad : {false, true}) {
-      SCOPED_TRACE(to_string(d) + (trad ? " interleaved" : " half"));
-      RopeOptions old_o, new_o;
-      old_o.seq_axis = new_o.seq_axis = -3;
-      old_o.layout = new_o.layout = pair_layout(trad);
-      old_o.dims = new_o.dims = dims;
-      old_o.freqs = lr.short_freqs;
-      new_o.freqs = lr.long_freqs;
-      const Array k = random_array({B, T, H, D}, d, 5);
-      const Array p0 = int_array({0, 4000, 4090}, {B}), delta = int_array({0, 17, -90}, {B});
-      Array cache = rope(k, Positions::offsets(p0.view()), old_o);
-      const Array cached = cache.copy();
-      const FrequencyChange change{lr.short_freqs, p0.view()};
-      shift_cache(cache.view(), CacheLayout::rows_then_heads, delta.view(), std::nullopt, new_o, std::nullopt, change);
-      const Array p1 = int_array({0, 4017, 4000}, {B});
-      EXPECT_TRUE(within_pair_ulps(cache, reference::rope(k, Positions::offsets(p1.view()), new_o), new_o,
-                                   2.0 * std::max(1.0, ratio), 4100 + T));
-      // And against the oracle of the shift itself applied to the cached (rounded) keys: one
-      // rounding, plus (float64) the double angle's own error, as for rope at p + delta.
-      const Array exact = reference::shift_cache(cached, CacheLayout::rows_then_heads, delta.view(), std::nullopt,
-                                                 new_o, change);
-      EXPECT_TRUE(within_pair_ulps(cache, exact, new_o, 2.0, 4100 + T));
-    }
+    for (bool trad : {false, true})
+      for (Precision precision : {Precision::accurate, Precision::compat}) {
+        SCOPED_TRACE(to_string(d) + (trad ? " interleaved" : " half") +
+                     (precision == Precision::accurate ? " accurate" : " compat"));
+        RopeOptions old_o, new_o;
+        old_o.precision = new_o.precision = precision;
+        old_o.seq_axis = new_o.seq_axis = -3;
+        old_o.layout = new_o.layout = pair_layout(trad);
+        old_o.dims = new_o.dims = dims;
+        old_o.freqs = lr.short_freqs;
+        new_o.freqs = lr.long_freqs;
+        const Array k = random_array({B, T, H, D}, d, 5);
+        const Array p0 = int_array({0, 4000, 4090}, {B}), delta = int_array({0, 17, -90}, {B});
+        Array cache = rope(k, Positions::offsets(p0.view()), old_o);
+        const Array cached = cache.copy();
+        const FrequencyChange change{lr.short_freqs, p0.view()};
+        shift_cache(cache.view(), CacheLayout::rows_then_heads, delta.view(), std::nullopt, new_o, std::nullopt, change);
+        const Array p1 = int_array({0, 4017, 4000}, {B});
+        EXPECT_TRUE(within_pair_ulps(cache, reference::rope(k, Positions::offsets(p1.view()), new_o), new_o,
+                                     2.0 * std::max(1.0, ratio), 4100 + T));
+        // And against the oracle of the shift itself applied to the cached (rounded) keys: one
+        // rounding, plus (float64) the double angle's own error, as for rope at p + delta.
+        const Array exact = reference::shift_cache(cached, CacheLayout::rows_then_heads, delta.view(), std::nullopt,
+                                                   new_o, change);
+        EXPECT_TRUE(within_pair_ulps(cache, exact, new_o, 2.0, 4100 + T));
+      }
 }
 
 TEST(FusedShift, RegimeChangeOnPagedFp8CacheWithPerRowPositions) {
