@@ -127,6 +127,7 @@ struct FrequencyChange {
 // precision are those of the cached keys (with `change`: those the keys are to have).
 void shift_cache(const TensorView& k_cache, CacheLayout layout, const TensorView& deltas,
                  const std::optional<TensorView>& row_counts, const RopeOptions& options,
-                 std::optional<float> scale = std::nullopt, const std::optional<FrequencyChange>& change = std::nullopt);
+                 std::optional<float> scale = std::nullopt,
+                 const std::optional<FrequencyChange>& change = std::nullopt);
 
 }  // namespace rotary

@@ -13,8 +13,9 @@ def rope_and_cache(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None, k_c
                    v_scale: float | torch.Tensor | None = ..., q_norm_weight: torch.Tensor | None = ...,
                    k_norm_weight: torch.Tensor | None = ..., norm_eps: float = ..., norm_unit_offset: bool = ...,
                    dims: int | None = ..., traditional: bool = ..., base: float = ...,
-                   freqs: Frequencies | Sequence[float] | Any | None = ..., inv_freq: Sequence[float] | Any | None = ...,
-                   scale: float = ..., offset: int | Index = ..., position_ids: Index | None = ...,
+                   freqs: Frequencies | Sequence[float] | Any | None = ...,
+                   inv_freq: Sequence[float] | Any | None = ..., scale: float = ..., offset: int | Index = ...,
+                   position_ids: Index | None = ...,
                    cu_seqlens: Index | None = ..., starts: Index | None = ..., seq_axis: int = ...,
                    precision: str | None = ..., attention_factor: float | None = ...,
                    mrope_section: Sequence[int] | None = ..., mrope_interleaved: bool = ...) -> torch.Tensor: ...
@@ -33,7 +34,8 @@ def rope_and_cache_mla(q_pe: torch.Tensor, k_pe: torch.Tensor, kv_c: torch.Tenso
                        base: float = ..., freqs: Frequencies | Sequence[float] | Any | None = ...,
                        inv_freq: Sequence[float] | Any | None = ..., scale: float = ..., offset: int | Index = ...,
                        position_ids: Index | None = ..., cu_seqlens: Index | None = ..., starts: Index | None = ...,
-                       seq_axis: int = ..., precision: str | None = ..., attention_factor: float | None = ...) -> torch.Tensor: ...
+                       seq_axis: int = ..., precision: str | None = ...,
+                       attention_factor: float | None = ...) -> torch.Tensor: ...
 def shift_cache(k_cache: torch.Tensor, deltas: Index, *, row_counts: Index | None = ..., kv_layout: str = ...,
                 k_scale: float | torch.Tensor | None = ..., from_freqs: Frequencies | None = ...,
                 from_positions: Index | None = ..., dims: int | None = ..., traditional: bool = ...,

@@ -28,8 +28,11 @@ CacheLayout parse_layout(const std::string& s) {
 // Views of a call's tensors; `held` keeps them for as long as the TensorViews are used.
 struct Held {
   std::vector<PyView> views;
+  // An element type rotary has no Dtype for (float8_e5m2, int8, ...) is refused here: its
+  // view would otherwise carry a placeholder dtype.
   const TensorView& add(const py::handle& obj, bool writable, const char* name) {
     views.push_back(to_view(obj, writable, name));
+    check_known(views.back(), name);
     return views.back().v;
   }
   const TensorView& add_index(const py::object& obj, const char* name) {
@@ -41,7 +44,8 @@ struct Held {
 
 CacheSlots make_slots(const py::object& slots, Held& held) {
   const auto kind = slots.attr("kind").cast<std::string>();
-  if (kind == "write_positions") return CacheSlots::write_positions(held.add_index(slots.attr("index"), "write_positions"));
+  if (kind == "write_positions")
+    return CacheSlots::write_positions(held.add_index(slots.attr("index"), "write_positions"));
   if (kind == "slot_mapping") return CacheSlots::slot_mapping(held.add_index(slots.attr("index"), "slot_mapping"));
   if (kind == "block_table")
     return CacheSlots::block_table(held.add_index(slots.attr("index"), "block_table"),

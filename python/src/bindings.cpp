@@ -114,7 +114,10 @@ PyView from_dlpack(const py::capsule& cap, const char* name) {
     case 6: kind = 'b', prefix = "bool"; break;  // kDLBool (DLPack >= 0.8)
     case 10: kind = 'E', prefix = "float8_e4m3fn"; break;  // kDLFloat8_e4m3fn (DLPack >= 1.1)
   }
-  r.dtype_name = kind == 'b' || kind == 'E' ? prefix : prefix ? prefix + std::to_string(bits) : "unknown";
+  r.dtype_name = kind == 'b' || kind == 'E' ? prefix
+                 : prefix ? prefix + std::to_string(bits)
+                          : "of DLPack type code " + std::to_string(int(t.dtype.code)) + " (" + std::to_string(bits) +
+                                " bits)";
   const std::optional<Dtype> dt = dtype_of_kind(kind, bits / 8);
   r.supported = dt.has_value();
   r.v.dtype = dt.value_or(float32);

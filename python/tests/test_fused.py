@@ -274,6 +274,9 @@ def test_errors_name_the_argument_and_leave_the_cache_unchanged():
     f8 = torch.zeros(PAGES, ROWS, HK, D, dtype=FP8)
     refused("k_scale is not given", lambda: rotary.rope_and_cache(q, k, v, f8, vc, slot_mapping=torch.tensor([[0, 1]]),
                                                                   **ok), q, f8, vc)
+    e5m2 = torch.zeros(PAGES, ROWS, HK, D, dtype=torch.float8_e5m2)  # not a rotary cache dtype
+    refused("k_cache has an unsupported element type", lambda: rotary.rope_and_cache(
+        q, k, v, e5m2, vc, slot_mapping=torch.tensor([[0, 1]]), k_scale=1.0, **ok), q, e5m2, vc)
     refused("kv_layout", lambda: rotary.rope_and_cache(q, k, v, kc, vc, slot_mapping=torch.tensor([[0, 1]]),
                                                        kv_layout="BHSD", **ok), q, kc, vc)
     refused("exactly one of slot_mapping", lambda: rotary.rope_and_cache(q, k, v, kc, vc, **ok), q, kc, vc)
@@ -284,11 +287,10 @@ def test_errors_name_the_argument_and_leave_the_cache_unchanged():
                                                            slot_mapping=torch.tensor([[0, 1]]), **ok), kc, vc)
     refused(r"deltas must have shape \(3, 5,\)", lambda: rotary.shift_cache(kc, torch.zeros(PAGES, dtype=torch.int64),
                                                                         mrope_section=[2, 3, 3]), kc)
+    zero = torch.zeros(PAGES, dtype=torch.int64)
     refused("from_freqs and from_positions go together",
-            lambda: rotary.shift_cache(kc, torch.zeros(PAGES, dtype=torch.int64), from_freqs=rotary.Frequencies([1.0] * 8)),
-            kc)
-    refused("positions .* do not apply", lambda: rotary.shift_cache(kc, torch.zeros(PAGES, dtype=torch.int64), offset=3),
-            kc)
+            lambda: rotary.shift_cache(kc, zero, from_freqs=rotary.Frequencies([1.0] * 8)), kc)
+    refused("positions .* do not apply", lambda: rotary.shift_cache(kc, zero, offset=3), kc)
 
 
 # --- torch.library ---------------------------------------------------------------------------------

@@ -188,7 +188,8 @@ TEST(FusedShift, LongRopeRegimeChangeEqualsRopeWithTheLongFactors) {
         Array cache = rope(k, Positions::offsets(p0.view()), old_o);
         const Array cached = cache.copy();
         const FrequencyChange change{lr.short_freqs, p0.view()};
-        shift_cache(cache.view(), CacheLayout::rows_then_heads, delta.view(), std::nullopt, new_o, std::nullopt, change);
+        shift_cache(cache.view(), CacheLayout::rows_then_heads, delta.view(), std::nullopt, new_o, std::nullopt,
+                    change);
         const Array p1 = int_array({0, 4017, 4000}, {B});
         EXPECT_TRUE(within_pair_ulps(cache, reference::rope(k, Positions::offsets(p1.view()), new_o), new_o,
                                      2.0 * std::max(1.0, ratio), 4100 + T));
