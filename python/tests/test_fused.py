@@ -189,6 +189,18 @@ def test_rms_norm_rope(dtype, unit_offset):
     assert torch.equal(cache[0, :3], k_out[0]) and torch.equal(cache[1, 1:], k_out[1])
 
 
+@pytest.mark.parametrize("head_dim", [2, 6, 512])
+def test_rms_norm_rope_any_even_head_size(head_dim):
+    torch.manual_seed(head_dim)
+    q, k = torch.randn(1, 2, 3, head_dim), torch.randn(1, 1, 3, head_dim)
+    w = torch.rand(head_dim) + 0.5
+    q_out, k_out = rotary.rms_norm_rope(q, k, w, w, offset=11)
+    for x, got in ((q, q_out), (k, k_out)):
+        xd = x.double().numpy()
+        close(got, _core.oracle(xd / np.sqrt((xd * xd).mean(-1, keepdims=True) + 1e-6) * w.double().numpy(),
+                                offset=11), torch.float32)
+
+
 @pytest.mark.parametrize("cache_dtype", [torch.bfloat16, FP8])
 def test_rope_and_cache_mla(cache_dtype):
     torch.manual_seed(4)

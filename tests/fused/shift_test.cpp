@@ -134,7 +134,8 @@ TEST(FusedShift, MropeMovesEachStreamByItsDelta) {
       shift_cache(cache.view(), CacheLayout::rows_then_heads, per_seq.view(), std::nullopt, o);
       const Array p1 = stream_ids({{40, 50}, {8, 7}, {8, 13}}, {1, 0, 0}, B, T);
       EXPECT_TRUE(within_pair_ulps(cache, reference::rope(k, Positions::ids(p1.view()), o), o, 2.0, 400));
-      // Per row: every token of every stream moved by its own delta.
+      // Per row: every token of every stream moved by its own delta (a second shift of the
+      // shifted cache: one more rounding of the pair, so 3 ulp).
       std::vector<int64_t> dr, moved;
       for (int64_t i = 0; i < p1.size(); ++i) {
         dr.push_back((i * 7919) % 61 - 30);
