@@ -14,7 +14,9 @@ import numpy as np
 
 from . import _call, _core, _rotary
 
-__all__ = ["RopeConfig", "from_hf_config"]
+__all__ = ["LayerRope", "RopeConfig", "RotatedPart", "from_hf_config"]
+
+RotatedPart = _rotary.RotatedPart
 
 
 class RopeConfig:
@@ -26,13 +28,15 @@ class RopeConfig:
     """
 
     def __init__(self, *, cpp=None, frequencies=None, head_dim=None, traditional=False, scale=1.0,
-                 longrope_policy="per_call", serving_length=None, source=None):
+                 longrope_policy="per_call", serving_length=None, source=None, layer_rope=None):
         self._cpp = cpp  # the C++ loader's RopeConfig; None for fixed frequencies
         self._source = source  # the config's JSON text: pickling reloads it through the C++ loader
+        self._layer_rope = layer_rope  # index in the loaded config's layer_ropes, for a layer's RoPE
         self._fixed = frequencies
         if cpp is not None:
             self.method, self.head_dim, self.dims = cpp.method, cpp.head_dim, cpp.rotated_dims
             self.base, self.traditional = cpp.base, cpp.traditional
+            self.rotated_part = cpp.rotated_part
             self.max_position_embeddings = cpp.max_position_embeddings or None
             self.mrope_section = list(cpp.mrope_section) or None
             self.mrope_interleaved = cpp.mrope_interleaved
@@ -41,6 +45,7 @@ class RopeConfig:
             self.method, self.dims = "custom", 2 * frequencies.pairs
             self.head_dim = int(head_dim or self.dims)
             self.base, self.traditional = float("nan"), bool(traditional)
+            self.rotated_part = None  # not read from a config
             self.max_position_embeddings = self.mrope_section = None
             self.mrope_interleaved = False
             self.params = {}
@@ -48,6 +53,22 @@ class RopeConfig:
         self.longrope_policy = longrope_policy
         self.serving_length = serving_length
         self._cache = {}
+        self.layer_ropes, self.layers = self._per_layer()
+
+    def _per_layer(self):
+        """The C++ loader's per-layer RoPE: the distinct RoPEs of the layers, and per layer a
+        LayerRope naming its RoPE (None: NoPE). Empty without num_hidden_layers."""
+        if self._cpp is None or self._layer_rope is not None:
+            return [], []
+        ropes = [RopeConfig(cpp=r, longrope_policy=self.longrope_policy, serving_length=self.serving_length,
+                            source=self._source, layer_rope=i) for i, r in enumerate(self._cpp.layer_ropes)]
+        return ropes, [LayerRope(layer, ropes[layer.rope] if layer.rope >= 0 else None) for layer in self._cpp.layers]
+
+    def layer_rope(self, layer: int):
+        """The RoPE of decoder layer `layer` (None for a NoPE layer)."""
+        if not 0 <= layer < len(self.layers):
+            raise IndexError(f"RopeConfig.layer_rope: layer must be in [0, {len(self.layers)}) but is {layer}.")
+        return self.layers[layer].rope
 
     @classmethod
     def from_frequencies(cls, freqs, *, traditional=False, scale=1.0, head_dim=None):
@@ -108,7 +129,7 @@ class RopeConfig:
 
     def __reduce__(self):
         if self._cpp is not None:
-            return _reload, (self._source, self.longrope_policy, self.serving_length, self.scale)
+            return _reload, (self._source, self.longrope_policy, self.serving_length, self.scale, self._layer_rope)
         return RopeConfig.from_frequencies, (self._fixed,), {"traditional": self.traditional, "scale": self.scale,
                                                              "head_dim": self.head_dim}
 
@@ -117,6 +138,8 @@ class RopeConfig:
 
     def __repr__(self):
         extra = f", params={self.params}" if self.params else ""
+        if self.rotated_part is not None and self.rotated_part != RotatedPart.whole_head:
+            extra += f", rotated_part='{self.rotated_part.name}'"
         if self.mrope_section:
             extra += f", mrope_section={self.mrope_section}"
         if self.scale != 1.0:
@@ -125,6 +148,8 @@ class RopeConfig:
             extra += f", longrope_policy='{self.longrope_policy}', serving_length={self.serving_length}"
         if self._fixed is not None:
             extra += f", frequencies={self._fixed!r}"
+        if self.layers:
+            extra += f", layers={len(self.layers)} ({len(self.layer_ropes)} RoPEs)"
         return (f"RopeConfig(method='{self.method}', head_dim={self.head_dim}, dims={self.dims}, "
                 f"base={self.base:g}, traditional={self.traditional}{extra})")
 
@@ -168,7 +193,36 @@ def from_hf_config(config, *, longrope_policy="per_call", serving_length=None) -
     return RopeConfig(cpp=cpp, longrope_policy=longrope_policy, serving_length=serving_length, source=text)
 
 
-def _reload(source, longrope_policy, serving_length, scale):
+def _reload(source, longrope_policy, serving_length, scale, layer_rope=None):
     config = from_hf_config(json.loads(source), longrope_policy=longrope_policy, serving_length=serving_length)
+    if layer_rope is not None:
+        config = config.layer_ropes[layer_rope]
     config.scale = scale
     return config
+
+
+class LayerRope:
+    """One decoder layer's RoPE, as the C++ loader reads it (``rotary::LayerRope``):
+    ``layer_type`` (the config's ``layer_types`` entry, or the one transformers derives),
+    ``rope`` (the layer's RopeConfig: frequencies, attention factor, rotated dims, layout,
+    rotated part; None for a NoPE layer) and ``nope_key`` (for NoPE: the key that says so,
+    e.g. ``no_rope_layers[3]``)."""
+
+    __slots__ = ("_cpp", "rope")
+
+    def __init__(self, cpp, rope):
+        self._cpp, self.rope = cpp, rope
+
+    @property
+    def layer_type(self) -> str:
+        return self._cpp.layer_type
+
+    @property
+    def nope_key(self) -> str:
+        return self._cpp.nope_key
+
+    def __reduce__(self):
+        return LayerRope, (self._cpp, self.rope)
+
+    def __repr__(self):
+        return f"LayerRope(layer_type={self.layer_type!r}, rope={self.rope!r}, nope_key={self.nope_key!r})"

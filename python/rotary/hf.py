@@ -14,7 +14,12 @@ given ``RopeAngles``, they rotate q and k with rotary's fused kernel, the angles
 kernel (no cos/sin tables are built). Given tensors they call transformers' own function, so
 other (unpatched) models sharing the modeling file are unaffected. Layers without RoPE (NoPE,
 e.g. SmolLM3's ``no_rope_layers``) never call the function and stay as they are; per-layer-type
-RoPE (Gemma 3's sliding/full layers) gets one RoPE per layer type.
+RoPE (Gemma 3's sliding/full layers) gets each layer type's RoPE from the C++ loader's
+per-layer description (``rotary.from_hf_config(config).layers``).
+
+The table drop-ins (``apply_rotary_pos_emb`` and its ``_partial``, ``_glm``, ``_interleave``,
+``_gpt_oss``, ``_float`` variants) take transformers' cos/sin instead: each has the signature and the
+bits of one modeling file's function, to be set in that file's module in its place.
 """
 from __future__ import annotations
 
@@ -29,7 +34,9 @@ from . import _rotary
 from ._call import view as _view
 from .config import from_hf_config
 
-__all__ = ["RopeAngles", "apply_rotary_pos_emb", "patch", "unpatch", "rope_for_layer_type"]
+__all__ = ["RopeAngles", "apply_rotary_pos_emb", "apply_rotary_pos_emb_float", "apply_rotary_pos_emb_glm",
+           "apply_rotary_pos_emb_gpt_oss",
+           "apply_rotary_pos_emb_interleave", "apply_rotary_pos_emb_partial", "patch", "unpatch"]
 
 # Functions with HF's apply signature (q, k, cos, sin, ...) in the modeling files.
 _APPLY_NAME = re.compile(r"apply_(multimodal_)?rotary_pos_emb\w*")
@@ -59,17 +66,25 @@ class RopeAngles:
 _KERNEL_DTYPES = ("float32", "float16", "bfloat16", "float64")
 
 
-def _eager(q, k, cos, sin, unsqueeze_dim):
-    """transformers' own formula, for what the kernel does not take (autograd, CUDA, other shapes)."""
-    def rotate_half(x):
-        half = x.shape[-1] // 2
-        return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-    cos, sin = cos.unsqueeze(unsqueeze_dim), sin.unsqueeze(unsqueeze_dim)
-    return (q * cos) + (rotate_half(q) * sin), (k * cos) + (rotate_half(k) * sin)
+def _expand(table, traditional):
+    """A per-pair table as per-feature columns in the layout (HF's cat / repeat_interleave)."""
+    return table.repeat_interleave(2, dim=-1) if traditional else torch.cat((table, table), dim=-1)
 
 
-def _kernel_takes(q, k, cos, sin, unsqueeze_dim):
+def _eager(x, cos, sin, dims, traditional):
+    """transformers' formula in torch, for what the kernel does not take (autograd, CUDA, other
+    shapes): ``(x * cos) + (rotate_half(x) * sin)`` over the first dims features (cos and sin
+    per feature, unsqueezed), the rest passed through."""
+    rot, rest = x[..., :dims], x[..., dims:]
+    if traditional:
+        turned = torch.stack((-rot[..., 1::2], rot[..., 0::2]), dim=-1).flatten(-2)
+    else:
+        turned = torch.cat((-rot[..., dims // 2:], rot[..., :dims // 2]), dim=-1)
+    out = (rot * cos) + (turned * sin)
+    return torch.cat((out, rest), dim=-1) if rest.shape[-1] else out
+
+
+def _kernel_takes(q, k, cos, sin, unsqueeze_dim, dims, per_pair):
     tensors = (q, k, cos, sin)
     if unsqueeze_dim not in (1, 2) or q.dim() != 4 or k.dim() != 4 or cos.dim() != 3 or sin.shape != cos.shape:
         return False
@@ -77,24 +92,27 @@ def _kernel_takes(q, k, cos, sin, unsqueeze_dim):
         return False
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return False
+    if cos.shape[-1] != (dims // 2 if per_pair else dims):
+        return False
     token_axis = 2 if unsqueeze_dim == 1 else 1
-    return all(x.shape[-1] == cos.shape[-1] and x.shape[token_axis] == cos.shape[1]
-               and cos.shape[0] in (1, x.shape[0]) for x in (q, k))
+    return all(dims <= x.shape[-1] and x.shape[token_axis] == cos.shape[1] and cos.shape[0] in (1, x.shape[0])
+               for x in (q, k))
 
 
-def apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=1):
-    """transformers' ``apply_rotary_pos_emb`` (modeling_llama): same signature, semantics and
-    bits. q, k: (B, H, T, D) for unsqueeze_dim 1, (B, T, H, D) for 2; cos, sin: (B or 1, T, D).
-    Computed as transformers does, ``(x * cos) + (rotate_half(x) * sin)`` with each product
-    rounded to the result dtype, then the sum (torch's type promotion of x with cos/sin), by
-    rotary's cos/sin-table kernel on the CPU; anything else (autograd, CUDA tensors, other
-    shapes) takes transformers' formula in torch."""
-    if not _kernel_takes(q, k, cos, sin, unsqueeze_dim):
-        return _eager(q, k, cos, sin, unsqueeze_dim)
+def _rotate(q, k, cos, sin, unsqueeze_dim, dims, traditional, per_pair=False):
+    """q and k with their first dims features rotated by caller-given cos/sin (B or 1, T, W):
+    per feature (W = dims) or per_pair (W = dims / 2), half-split or interleaved pairs; the
+    rest passed through. Each product rounded to the result dtype (torch's promotion of x
+    with cos/sin), then the sum, as transformers computes it: rotary's cos/sin-table kernel on
+    the CPU (TableRounding::hf), transformers' formula in torch otherwise."""
+    kernel = _kernel_takes(q, k, cos, sin, unsqueeze_dim, dims, per_pair)
     table_dtype = torch.promote_types(cos.dtype, sin.dtype)
     dtypes = [torch.promote_types(x.dtype, table_dtype) for x in (q, k)]
-    if any(str(d).removeprefix("torch.") not in _KERNEL_DTYPES for d in dtypes):
-        return _eager(q, k, cos, sin, unsqueeze_dim)
+    if not kernel or any(str(d).removeprefix("torch.") not in _KERNEL_DTYPES for d in dtypes):
+        if per_pair:
+            cos, sin = _expand(cos, traditional), _expand(sin, traditional)
+        cos, sin = cos.unsqueeze(unsqueeze_dim), sin.unsqueeze(unsqueeze_dim)
+        return _eager(q, cos, sin, dims, traditional), _eager(k, cos, sin, dims, traditional)
     seq_axis = -2 if unsqueeze_dim == 1 else -3
     groups = [[0, 1]] if dtypes[0] == dtypes[1] else [[0], [1]]
     xs = (q, k)
@@ -103,20 +121,55 @@ def apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=1):
         d = dtypes[group[0]]
         ins = [xs[i].to(d) for i in group]
         _rotary.apply_table([_view(x) for x in ins], [_view(outs[i]) for i in group], _view(cos.to(d)),
-                            _view(sin.to(d)), None, False, False, seq_axis, True)
+                            _view(sin.to(d)), None, traditional, False, seq_axis, True, dims)
     return outs[0], outs[1]
 
 
-def rope_for_layer_type(config, layer_type=None):
-    """The RoPE of one layer type of a transformers config (the single RoPE when layer_type is
-    None): per-layer-type ``rope_parameters`` (v5, e.g. Gemma 3) are read for that type."""
-    d = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    params = d.get("rope_parameters")
-    if layer_type is not None:
-        if not isinstance(params, dict) or not isinstance(params.get(layer_type), dict):
-            raise ValueError(f"rotary.hf: the config has no rope_parameters for layer type {layer_type!r}.")
-        d["rope_parameters"] = params[layer_type]
-    return from_hf_config(d)
+def apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=1):
+    """transformers' ``apply_rotary_pos_emb`` (modeling_llama; also Qwen2, Qwen2.5-VL's text
+    model, Gemma 3, SmolLM3, DeepSeek-V3 without rope_interleave): same signature, semantics
+    and bits. q, k: (B, H, T, D) for unsqueeze_dim 1, (B, T, H, D) for 2; cos, sin: (B or 1,
+    T, D). Computed as transformers does, ``(x * cos) + (rotate_half(x) * sin)`` with each
+    product rounded to the result dtype, then the sum, by rotary's cos/sin-table kernel on the
+    CPU; anything else (autograd, CUDA tensors, other shapes) takes transformers' formula."""
+    return _rotate(q, k, cos, sin, unsqueeze_dim, q.shape[-1], False)
+
+
+def apply_rotary_pos_emb_partial(q, k, cos, sin, unsqueeze_dim=1):
+    """GPT-NeoX's and Phi-3's ``apply_rotary_pos_emb``: the first ``cos.shape[-1]`` features of
+    each head rotated (half split within them), the rest passed through (concatenated back)."""
+    return _rotate(q, k, cos, sin, unsqueeze_dim, cos.shape[-1], False)
+
+
+def apply_rotary_pos_emb_glm(q, k, cos, sin, unsqueeze_dim=1):
+    """GLM-4's ``apply_rotary_pos_emb``: interleaved pairs (2i, 2i+1) over the first
+    ``cos.shape[-1]`` features, pair i rotated by column i of cos/sin (transformers'
+    ``cos[..., :W // 2].repeat_interleave(2)``), the rest passed through."""
+    width = cos.shape[-1]
+    return _rotate(q, k, cos[..., :width // 2], sin[..., :width // 2], unsqueeze_dim, width, True, True)
+
+
+def apply_rotary_pos_emb_interleave(q, k, cos, sin, position_ids=None, unsqueeze_dim=1):
+    """DeepSeek-V3's ``apply_rotary_pos_emb_interleave`` (rope_interleave true): interleaved
+    pairs (2i, 2i+1) of the whole head rotated by column i of cos/sin, written back
+    de-interleaved (``cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin])``); position_ids is
+    unused, as in transformers."""
+    width = cos.shape[-1]
+    q_out, k_out = _rotate(q, k, cos[..., :width // 2], sin[..., :width // 2], unsqueeze_dim, q.shape[-1], True, True)
+    return tuple(torch.cat((x[..., 0::2], x[..., 1::2]), dim=-1) for x in (q_out, k_out))
+
+
+def apply_rotary_pos_emb_float(q, k, cos, sin, unsqueeze_dim=1):
+    """ModernBERT's ``apply_rotary_pos_emb``: q and k rotated in float32 (``q.float() * cos``
+    ...), both results cast back to q's dtype."""
+    q_out, k_out = _rotate(q.float(), k.float(), cos, sin, unsqueeze_dim, q.shape[-1], False)
+    return q_out.to(q.dtype), k_out.to(q.dtype)
+
+
+def apply_rotary_pos_emb_gpt_oss(q, k, cos, sin, unsqueeze_dim=1):
+    """GPT-OSS's ``apply_rotary_pos_emb`` (``_apply_rotary_emb`` on the two halves): cos/sin
+    hold one column per pair (B or 1, T, D / 2), half-split pairs."""
+    return _rotate(q, k, cos, sin, unsqueeze_dim, q.shape[-1], False, True)
 
 
 def _wrap(original):
@@ -162,13 +215,19 @@ def _rotary_modules(model):
 
 
 def _patched_forward(module, precision):
-    per_layer = "layer_type" in inspect.signature(module.forward).parameters
-    if per_layer:
-        ropes = {t: rope_for_layer_type(module.config, t) for t in module.rope_type}
+    """The rotary module's forward, returning RopeAngles: for a module that takes a layer type
+    (Gemma 3, ModernBERT), that layer type's RoPE from the C++ loader's per-layer description
+    (rotary.from_hf_config(config).layers); else the config's single RoPE."""
+    config = from_hf_config(module.config)
+    if "layer_type" in inspect.signature(module.forward).parameters:
+        ropes = {layer.layer_type: layer.rope for layer in config.layers if layer.rope is not None}
     else:
-        ropes = {None: rope_for_layer_type(module.config)}
+        ropes = {None: config}
 
     def forward(x, position_ids, layer_type=None):
+        if layer_type not in ropes:
+            raise ValueError(f"rotary.hf: no layer of type {layer_type!r} rotates in this config "
+                             f"(its rotating layer types: {sorted(ropes)}).")
         angles = RopeAngles(position_ids, ropes[layer_type], precision)
         return angles, angles
 

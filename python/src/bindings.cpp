@@ -441,9 +441,11 @@ void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::o
 }
 
 // Caller-given cos/sin (CosSinTable): rows indexed by (b, t), or by position when position_ids
-// is given; hf_rounding selects transformers' eager rounding (TableRounding::hf).
+// is given; hf_rounding selects transformers' eager rounding (TableRounding::hf). dims: the
+// rotated leading features (0: all), the rest copied.
 void apply_table(const py::list& xs, const py::list& outs, const py::object& cos, const py::object& sin,
-                 const py::object& position_ids, bool traditional, bool inverse, int seq_axis, bool hf_rounding) {
+                 const py::object& position_ids, bool traditional, bool inverse, int seq_axis, bool hf_rounding,
+                 int dims) {
   std::vector<PyView> in, out;
   tensor_views(xs, outs, false, in, out);
   const PyView c = to_view(cos, false, "cos"), s = to_view(sin, false, "sin");
@@ -453,6 +455,7 @@ void apply_table(const py::list& xs, const py::list& outs, const py::object& cos
   const CallPositions p = make_positions(0, none, position_ids, none, none);
   const CosSinTable table{c.v, s.v, position_ids.is_none() ? CosSinTable::Rows::token : CosSinTable::Rows::position};
   RopeOptions options;
+  options.dims = dims;
   options.layout = pair_layout(traditional);
   options.inverse = inverse;
   options.seq_axis = seq_axis;
@@ -584,7 +587,7 @@ void bind_calls(py::module_& m) {
         py::arg("options"), "The C++ float64 oracle (for tests).");
   m.def("apply_table", &apply_table, py::arg("xs"), py::arg("outs"), py::arg("cos"), py::arg("sin"),
         py::arg("position_ids").none(true), py::arg("traditional"), py::arg("inverse"), py::arg("seq_axis"),
-        py::arg("hf_rounding"), "q (and k) rotated with caller-given cos/sin tables (CosSinTable).");
+        py::arg("hf_rounding"), py::arg("dims") = 0, "q (and k) rotated with caller-given cos/sin tables (CosSinTable).");
 }
 
 void bind_scaling(py::module_& m) {
@@ -656,7 +659,44 @@ void bind_scaling(py::module_& m) {
 
 }
 
+std::string layer_rope_repr(const LayerRope& l) {
+  return "LayerRope(layer_type=" + std::string(py::repr(py::str(l.layer_type))) + ", rope=" + std::to_string(l.rope) +
+         ", nope_key=" + std::string(py::repr(py::str(l.nope_key))) + ")";
+}
+
+LayerRope make_layer_rope(std::string layer_type, int rope, std::string nope_key) {
+  if (rope < -1) fail("LayerRope: rope must be -1 (NoPE) or an index into layer_ropes but got " + std::to_string(rope) + ".");
+  if ((rope < 0) == nope_key.empty())
+    fail("LayerRope: a NoPE layer (rope -1) needs the nope_key that says so, and a rotating layer has none.");
+  return LayerRope{std::move(layer_type), rope, std::move(nope_key)};
+}
+
+// The per-layer part of the loader's result: which layers rotate, with which of layer_ropes.
+void bind_layers(py::module_& m) {
+  py::enum_<RotatedPart>(m, "RotatedPart", "Which features of a head the RoPE rotates (rotary/config.h).")
+      .value("whole_head", RotatedPart::whole_head, "all head_dim features")
+      .value("leading", RotatedPart::leading,
+             "the first rotated_dims features, the rest pass through (partial_rotary_factor, rotary_pct)")
+      .value("rope_head", RotatedPart::rope_head,
+             "DeepSeek MLA: each head's qk_rope_head_dim part, after its qk_nope_head_dim part");
+  py::class_<LayerRope>(m, "LayerRope", "One decoder layer's RoPE (rotary/config.h): its layer type, the index "
+                                        "of its RoPE in layer_ropes (-1: NoPE) and the key that makes it NoPE.")
+      .def(py::init(&make_layer_rope), py::arg("layer_type"), py::arg("rope"), py::arg("nope_key") = "")
+      .def_readonly("layer_type", &LayerRope::layer_type)
+      .def_readonly("rope", &LayerRope::rope)
+      .def_readonly("nope_key", &LayerRope::nope_key)
+      .def("__repr__", &layer_rope_repr)
+      .def("__eq__", [](const LayerRope& a, const LayerRope& b) {
+        return a.layer_type == b.layer_type && a.rope == b.rope && a.nope_key == b.nope_key;
+      })
+      .def(py::pickle([](const LayerRope& l) { return py::make_tuple(l.layer_type, l.rope, l.nope_key); },
+                      [](const py::tuple& t) {
+                        return make_layer_rope(t[0].cast<std::string>(), t[1].cast<int>(), t[2].cast<std::string>());
+                      }));
+}
+
 void bind_config(py::module_& m) {
+  bind_layers(m);
   // The C++ config.json loader: the Python package wraps it (rotary.from_hf_config).
   py::class_<RopeConfig>(m, "_CppRopeConfig")
       .def_readonly("method", &RopeConfig::method)
@@ -671,6 +711,9 @@ void bind_config(py::module_& m) {
       .def_readonly("softmax_scale_factor", &RopeConfig::softmax_scale_factor)
       .def_readonly("mrope_section", &RopeConfig::mrope_section)
       .def_readonly("mrope_interleaved", &RopeConfig::mrope_interleaved)
+      .def_readonly("rotated_part", &RopeConfig::rotated_part)
+      .def_readonly("layer_ropes", &RopeConfig::layer_ropes)
+      .def_readonly("layers", &RopeConfig::layers)
       .def_property_readonly("depends_on_length", &RopeConfig::depends_on_length)
       .def("method_parameters_json", [](const RopeConfig& c) { return c.method_parameters().dump(); })
       .def("frequencies", &RopeConfig::frequencies, py::arg("seq_len") = py::none())
@@ -678,11 +721,16 @@ void bind_config(py::module_& m) {
   m.def(
       "_from_hf_config_json",
       [](const std::string& text, const std::string& policy, int64_t serving_length) {
-        RopeConfig c = from_hf_config(parse_hf_config(text));
-        c.serving_length = serving_length;
-        if (policy == "serving_length") c.longrope_policy = scaling::LongRopePolicy::serving_length;
-        else if (policy != "per_call")
+        if (policy != "per_call" && policy != "serving_length")
           fail("from_hf_config: longrope_policy must be \"per_call\" or \"serving_length\" but got \"" + policy + "\".");
+        RopeConfig c = from_hf_config(parse_hf_config(text));
+        // The policy holds for every layer's RoPE (Phi-3's layers share one LongRoPE).
+        auto set_policy = [&](RopeConfig& r) {
+          r.serving_length = serving_length;
+          if (policy == "serving_length") r.longrope_policy = scaling::LongRopePolicy::serving_length;
+        };
+        set_policy(c);
+        for (RopeConfig& r : c.layer_ropes) set_policy(r);
         return c;
       },
       py::arg("json"), py::arg("longrope_policy") = "per_call", py::arg("serving_length") = 0);

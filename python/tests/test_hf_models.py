@@ -1,5 +1,7 @@
 """rotary.hf.patch on real transformers model code: tiny random-weight models built from
 configs (no download), patched model against the unpatched one."""
+import sys
+
 import pytest
 
 transformers = pytest.importorskip("transformers")
@@ -30,6 +32,10 @@ MODELS = {
         layer_types=["sliding_attention", "full_attention"] * 2,
         rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
                          "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e6}}), 24),
+    # the same written as transformers v4 did (rope_local_base_freq, rope_scaling, a pattern)
+    "gemma3_text_v4": ("Gemma3TextConfig", dict(
+        SMALL, num_hidden_layers=4, sliding_window=8, sliding_window_pattern=2, rope_theta=1e6,
+        rope_local_base_freq=10000.0, rope_scaling={"rope_type": "linear", "factor": 8.0}), 24),
     # LongRoPE: the prompt (40) is past original_max_position_embeddings (32): long factors
     "phi3": ("Phi3Config", dict(
         SMALL, num_hidden_layers=2, max_position_embeddings=128, original_max_position_embeddings=32,
@@ -104,9 +110,10 @@ def test_patch_compat_logits_and_generate(model_type):
     assert torch.equal(again, ref)  # unpatch restores transformers' path exactly
 
 
-def test_qwen2_5_vl_mrope_with_image_like_positions():
-    # M-RoPE: the text model's rotary module sees (3, B, T) ids; here 4 text tokens, a 4x4
-    # image grid (temporal fixed, height and width varying) and 4 more text tokens.
+def qwen2_5_vl():
+    """A tiny Qwen2.5-VL, a prompt and M-RoPE position ids: the text model's rotary module sees
+    (3, B, T) ids; here 4 text tokens, a 4x4 image grid (temporal fixed, height and width
+    varying) and 4 more text tokens."""
     config = transformers.Qwen2_5_VLConfig(
         text_config=dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
@@ -120,6 +127,11 @@ def test_qwen2_5_vl_mrope_with_image_like_positions():
     text, after = torch.arange(4), 8 + torch.arange(4)
     grid = [torch.full((16,), 4), 4 + torch.arange(4).repeat_interleave(4), 4 + torch.arange(4).repeat(4)]
     pos = torch.stack([torch.cat([text, g, after]) for g in grid])[:, None, :]
+    return model, ids, pos
+
+
+def test_qwen2_5_vl_mrope_with_image_like_positions():
+    model, ids, pos = qwen2_5_vl()
     with torch.no_grad():
         ref = model(ids, position_ids=pos).logits
         ref_tokens = model.generate(ids, max_new_tokens=20, do_sample=False, min_new_tokens=20)
@@ -142,6 +154,8 @@ def test_patched_rotary_module_builds_no_tables():
             cos, sin = model.model.rotary_emb(x, torch.arange(3)[None], layer_type)
             assert isinstance(cos, rotary.hf.RopeAngles) and cos is sin
         assert cos.rope.method == "linear" and cos.rope.base == 1e6
+        with pytest.raises(ValueError, match="no layer of type 'chunked_attention' rotates"):
+            model.model.rotary_emb(x, torch.arange(3)[None], "chunked_attention")
     finally:
         rotary.hf.unpatch(model)
     cos, _ = model.model.rotary_emb(x, torch.arange(3)[None], "full_attention")
@@ -203,55 +217,103 @@ def test_unpatched_model_sharing_the_modeling_file_is_unaffected():
             rotary.hf.unpatch(patched)
 
 
-def _same_code(a, b):
-    """Same bytecode, names and constants (the docstring aside), under any rotary.hf.patch wrapper."""
-    ca, cb = getattr(a, "__wrapped__", a).__code__, getattr(b, "__wrapped__", b).__code__
-    return ca.co_code == cb.co_code and ca.co_names == cb.co_names and ca.co_consts[1:] == cb.co_consts[1:]
+# Each model's modeling-file apply function and the rotary.hf table drop-in with its signature
+# and semantics: (model type, config overrides, function name, drop-in).
+DROP_INS = {
+    "llama": ("llama", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb),
+    "qwen2": ("qwen2", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb),
+    "gemma3_text": ("gemma3_text", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb),
+    "gemma3_text_v4": ("gemma3_text_v4", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb),
+    "smollm3": ("smollm3", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb),
+    # Phi-3 and GPT-NeoX rotate the leading cos.shape[-1] features and concatenate the rest back
+    "phi3": ("phi3", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_partial),
+    "gpt_neox": ("gpt_neox", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_partial),
+    # GLM-4: interleaved pairs of the leading half, cos[..., :W/2].repeat_interleave(2)
+    "glm4": ("glm4", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_glm),
+    # GPT-OSS: _apply_rotary_emb on the halves with one cos/sin column per pair
+    "gpt_oss": ("gpt_oss", {}, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_gpt_oss),
+    # DeepSeek-V3: rope_interleave (the default) reads interleaved pairs, writes them de-interleaved
+    "deepseek_v3": ("deepseek_v3", {}, "apply_rotary_pos_emb_interleave", rotary.hf.apply_rotary_pos_emb_interleave),
+    "deepseek_v3_no_interleave": ("deepseek_v3", dict(rope_interleave=False), "apply_rotary_pos_emb",
+                                  rotary.hf.apply_rotary_pos_emb),
+}
 
 
-def _standard_apply_modules(model):
-    """The modeling files of the model whose apply_rotary_pos_emb and rotate_half are
-    transformers' standard ones (modeling_llama's), so the table drop-in can replace them."""
-    from transformers.models.llama import modeling_llama as llama
-    out = []
-    for mod, fname in rotary.hf._apply_functions(model):
-        fn = getattr(mod, fname)
-        rotate_half = getattr(mod, "rotate_half", None)
-        if (fname == "apply_rotary_pos_emb" and rotate_half is not None and _same_code(fn, llama.apply_rotary_pos_emb)
-                and _same_code(rotate_half, llama.rotate_half)):
-            out.append(mod)
-    return out
+def _logits_with_drop_in(model, fname, drop_in, monkeypatch, *args, **kwargs):
+    """The model's logits unpatched, and with its modeling file's `fname` replaced by `drop_in`
+    (which must be called, and rotate every time with the C++ table kernel)."""
+    mod = sys.modules[type(model).__module__]
+    assert (mod, fname) in rotary.hf._apply_functions(model)
+    calls, kernel_calls = [], []
+    apply_table = rotary.hf._rotary.apply_table
 
+    def counted(*a, **kw):
+        calls.append(a[0].dtype)
+        return drop_in(*a, **kw)
 
-# The models whose modeling file calls a non-standard apply function, which the table drop-in
-# (transformers' standard signature and semantics) does not replace: Phi-3 and GPT-NeoX slice
-# the rotated part (partial rotary) inside it, GLM-4 rotates interleaved pairs of a partial
-# head, GPT-OSS has its own (x1*cos - x2*sin with half-width tables, _apply_rotary_emb).
-# Qwen2.5-VL (not in MODELS; its own test above) splits M-RoPE sections in
-# apply_multimodal_rotary_pos_emb. DeepSeek-V3 calls the standard function only with
-# rope_interleave false (else apply_rotary_pos_emb_interleave): tested so.
-NOT_STANDARD = {"phi3", "gpt_neox", "glm4", "gpt_oss"}
-DROP_IN_OVERRIDES = {"deepseek_v3": dict(rope_interleave=False)}
-
-
-@pytest.mark.parametrize("model_type", list(MODELS))
-def test_table_drop_in_logits_bit_identical(model_type, monkeypatch):
-    model = build(model_type, **DROP_IN_OVERRIDES.get(model_type, {}))
-    modules = _standard_apply_modules(model)
-    assert bool(modules) == (model_type not in NOT_STANDARD)
-    if not modules:
-        pytest.skip(f"{model_type}: its modeling file's apply function is not the standard one (see NOT_STANDARD)")
-    ids = prompt(model_type)
-    calls = []
-
-    def drop_in(q, k, cos, sin, unsqueeze_dim=1):
-        calls.append(q.dtype)
-        return rotary.hf.apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim)
+    def kernel(*a, **kw):
+        kernel_calls.append(a[2])
+        return apply_table(*a, **kw)
 
     with torch.no_grad():
+        ref = model(*args, **kwargs).logits
+        monkeypatch.setattr(mod, fname, counted)
+        monkeypatch.setattr(rotary.hf._rotary, "apply_table", kernel)
+        got = model(*args, **kwargs).logits
+    assert calls and len(kernel_calls) == len(calls)  # no call fell back to torch
+    return got, ref
+
+
+def test_every_model_has_a_table_drop_in():
+    assert set(MODELS) <= {case[0] for case in DROP_INS.values()}
+
+
+@pytest.mark.parametrize("case", list(DROP_INS))
+def test_table_drop_in_logits_bit_identical(case, monkeypatch):
+    model_type, overrides, fname, drop_in = DROP_INS[case]
+    model = build(model_type, **overrides)
+    got, ref = _logits_with_drop_in(model, fname, drop_in, monkeypatch, prompt(model_type))
+    assert torch.equal(got, ref)
+
+
+def test_qwen2_5_vl_table_drop_in_logits_bit_identical(monkeypatch):
+    # The text model's rotary module recomposes the M-RoPE sections into (B, T, D) cos/sin, so
+    # its attention calls the standard apply_rotary_pos_emb.
+    model, ids, pos = qwen2_5_vl()
+    got, ref = _logits_with_drop_in(model, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb, monkeypatch,
+                                    ids, position_ids=pos)
+    assert torch.equal(got, ref)
+
+
+def modernbert():
+    """A tiny ModernBERT (an encoder): global layers with theta 160000, local ones with 10000,
+    one RoPE per layer type."""
+    config = transformers.ModernBertConfig(
+        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
+        max_position_embeddings=256, local_attention=8, global_rope_theta=160000.0, local_rope_theta=10000.0,
+        pad_token_id=0, bos_token_id=1, eos_token_id=2, cls_token_id=1, sep_token_id=2)
+    torch.manual_seed(0)
+    return transformers.ModernBertForMaskedLM(config).eval(), prompt("llama")
+
+
+def test_modernbert_patch_routes_each_layer_type():
+    model, ids = modernbert()
+    layers = rotary.from_hf_config(model.config).layers
+    assert [(layer.layer_type, layer.rope.base) for layer in layers] == [
+        ("full_attention", 160000.0), ("sliding_attention", 10000.0), ("sliding_attention", 10000.0)]
+    with torch.no_grad():
         ref = model(ids).logits
-        for mod in modules:
-            monkeypatch.setattr(mod, "apply_rotary_pos_emb", drop_in)
-        got = model(ids).logits
-    assert calls  # the drop-in was really called
+        rotary.hf.patch(model, precision="compat")
+        try:
+            got = model(ids).logits
+        finally:
+            rotary.hf.unpatch(model)
+    assert (got - ref).abs().max().item() <= LOGITS_ATOL
+
+
+def test_modernbert_table_drop_in_logits_bit_identical(monkeypatch):
+    # ModernBERT's apply_rotary_pos_emb computes in float32 and casts back to q's dtype
+    model, ids = modernbert()
+    got, ref = _logits_with_drop_in(model, "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_float,
+                                    monkeypatch, ids)
     assert torch.equal(got, ref)

@@ -91,3 +91,69 @@ def test_position_indexed_table_as_vllm_cos_sin_cache():
     with pytest.raises(ValueError, match=r"table has 64 rows \(positions 0..63\) but token \(0, 1\) is at position 64"):
         _rotary.apply_table([_view(x)], [_view(out)], _view(cache[:, :8]), _view(cache[:, 8:]),
                             _view(ids * 0 + torch.tensor([0, 64, 0, 0, 0])), False, False, -2, False)
+
+
+def _modeling(name):
+    import importlib
+    return importlib.import_module(f"transformers.models.{name}.modeling_{name}")
+
+
+# The non-standard apply functions and their drop-ins: (modeling file, function, drop-in, the
+# width of cos/sin for a head of 32 features as the model's rotary module makes them).
+NON_STANDARD = {
+    "gpt_neox": ("gpt_neox", "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_partial, 8),
+    "phi3_partial": ("phi3", "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_partial, 24),
+    "phi3_whole": ("phi3", "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_partial, 32),
+    "glm4": ("glm4", "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_glm, 16),
+    "gpt_oss": ("gpt_oss", "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_gpt_oss, 16),
+    "deepseek_v3": ("deepseek_v3", "apply_rotary_pos_emb_interleave", rotary.hf.apply_rotary_pos_emb_interleave, 32),
+    "modernbert": ("modernbert", "apply_rotary_pos_emb", rotary.hf.apply_rotary_pos_emb_float, 32),
+}
+
+
+def _non_standard_inputs(width, dtype, unsqueeze_dim, table_dtype):
+    g = torch.Generator().manual_seed(3)
+    shape = (lambda h: (2, h, 9, 32)) if unsqueeze_dim == 1 else (lambda h: (2, 9, h, 32))
+    q = (torch.randn(shape(4), generator=g) * 3).to(dtype)
+    k = (torch.randn(shape(2), generator=g) * 3).to(dtype)
+    angles = torch.rand(2, 9, width, generator=g, dtype=torch.float64) * 50
+    return q, k, angles.cos().to(table_dtype or dtype), angles.sin().to(table_dtype or dtype)
+
+
+@pytest.mark.parametrize("case", list(NON_STANDARD))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("unsqueeze_dim", [1, 2])
+def test_non_standard_drop_ins_are_bit_identical(case, dtype, unsqueeze_dim):
+    name, fname, drop_in, width = NON_STANDARD[case]
+    hf = getattr(_modeling(name), fname)
+    for table_dtype in (None, torch.float32):
+        q, k, cos, sin = _non_standard_inputs(width, dtype, unsqueeze_dim, table_dtype)
+        want = hf(q, k, cos, sin, unsqueeze_dim=unsqueeze_dim)
+        with torch.no_grad():
+            got = drop_in(q, k, cos, sin, unsqueeze_dim=unsqueeze_dim)
+        for g, w in zip(got, want):
+            assert g.dtype == w.dtype and g.shape == w.shape
+            assert torch.equal(g, w), (case, dtype, unsqueeze_dim, table_dtype)
+
+
+@pytest.mark.parametrize("case", list(NON_STANDARD))
+def test_non_standard_drop_ins_keep_transformers_gradients(case):
+    # autograd takes transformers' formula in torch: the same values and gradients
+    name, fname, drop_in, width = NON_STANDARD[case]
+    hf = getattr(_modeling(name), fname)
+    q, k, cos, sin = _non_standard_inputs(width, torch.float32, 1, None)
+    grads = []
+    for fn in (hf, drop_in):
+        x = q.clone().requires_grad_(True)
+        out = fn(x, k, cos, sin)
+        (out[0] * torch.arange(out[0].numel()).view(out[0].shape)).sum().backward()
+        grads.append((out[0].detach(), out[1], x.grad))
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
+
+
+def test_standard_drop_in_refuses_narrow_tables_as_transformers_does():
+    q, k, cos, sin = _non_standard_inputs(16, torch.float32, 1, None)
+    with pytest.raises(RuntimeError):
+        modeling_llama.apply_rotary_pos_emb(q, k, cos, sin)
+    with pytest.raises(RuntimeError):
+        rotary.hf.apply_rotary_pos_emb(q, k, cos, sin)
