@@ -102,16 +102,35 @@ void rope_and_cache_mla(const TensorView& q_pe, const TensorView& k_pe, const Te
                         const TensorView& kv_cache, const CacheSlots& slots, const Positions& positions,
                         const RopeOptions& options, std::optional<float> scale = std::nullopt);
 
+// A change of frequencies under cached keys: LongRoPE switching from its short to its long
+// factors once a sequence outgrows original_max_position_embeddings (or any other change of
+// inv_freq and attention factor). The keys were rotated at position p with `from` and carry
+// from.attention_factor; after shift_cache they read as rotated at p + delta with the call's
+// options.freqs and carry its attention factor: each pair turns by the new angle of p + delta
+// minus the old angle of p (both formed in double), and cos and sin are multiplied by
+// options.freqs.attention_factor / from.attention_factor.
+struct FrequencyChange {
+  Frequencies from;  // the frequencies the keys were cached with (one position stream)
+  // The cached rows' positions p: integer (pages,) (row r of a page at positions[page] + r: a
+  // contiguous cache's sequence start, or a block's first position) or (pages, rows).
+  TensorView positions;
+};
+
 // Re-rotation: rotates the cached keys of `k_cache` in place by a position delta, so a key
 // cached at position p reads as cached at p + delta (context shifting, prefix reuse at other
 // positions). deltas: integer (pages,) (one delta per sequence of a contiguous cache or per
-// block of a paged one) or (pages, rows) (one per row); any sign. row_counts (optional,
-// (pages,)): only rows [0, row_counts[page]) are rotated. The delta's angle is formed exactly
-// (delta * scale * inv_freq in double, reduced), not by composing rounded rotations, and the
-// attention factor is not applied again. FP8 caches are dequantised with `scale`, rotated and
-// requantised. options.dims, layout, freqs, scale and precision are those of the cached keys.
+// block of a paged one) or (pages, rows) (one per row); any sign. With M-RoPE frequencies
+// (several position streams) a delta moves each stream: deltas is (streams, pages) or
+// (streams, pages, rows), and pair i turns by deltas[stream of pair i] * scale * inv_freq[i]
+// (a text context shift moves every stream by the same amount: pass it once per stream).
+// row_counts (optional, (pages,)): only rows [0, row_counts[page]) are rotated. The delta's
+// angle is formed exactly (delta * scale * inv_freq in double, reduced), not by composing
+// rounded rotations, and the attention factor is not applied again. FP8 caches are
+// dequantised with `scale`, rotated and requantised. options.dims, layout, freqs, scale and
+// precision are those of the cached keys (with `change`: those the keys are to have).
 void shift_cache(const TensorView& k_cache, CacheLayout layout, const TensorView& deltas,
                  const std::optional<TensorView>& row_counts, const RopeOptions& options,
-                 std::optional<float> scale = std::nullopt);
+                 std::optional<float> scale = std::nullopt,
+                 const std::optional<FrequencyChange>& change = std::nullopt);
 
 }  // namespace rotary

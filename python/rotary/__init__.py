@@ -6,6 +6,7 @@ Extended API:   rotary.rope(x, *, dims, position_ids, cu_seqlens, seq_axis, out,
                 rotary.rope_qk(q, k, ...)
 Scaling:        rotary.scaling.*, rotary.from_hf_config(config)
 PyTorch:        torch.ops.rotary.* (autograd, torch.compile, torch.export), rotary.torch.apply_rotary_pos_emb
+Fused (torch):  rotary.rope_and_cache, rotary.rms_norm_rope, rotary.rope_and_cache_mla, rotary.shift_cache
 
 Inputs are taken without copying (buffer protocol / DLPack), including strided views, and
 results come back as the caller's type.
@@ -14,14 +15,16 @@ results come back as the caller's type.
 from . import _call, _rotary
 from ._core import rope, rope_qk
 from ._rotary import Frequencies, default_precision, num_threads
-from . import context_parallel, fast, nn, scaling
+from . import context_parallel, fast, fused, nn, scaling
+from .fused import rms_norm_rope, rope_and_cache, rope_and_cache_mla, shift_cache
 from .config import RopeConfig, from_hf_config
 from . import torch
 
 __version__ = _rotary.__version__
 has_cuda = _rotary.cuda_available()  # built with the CUDA backend and a GPU usable here
 
-__all__ = ["rope", "rope_qk", "fast", "nn", "scaling", "context_parallel", "Frequencies", "RopeConfig", "from_hf_config",
+__all__ = ["rope", "rope_qk", "fast", "fused", "nn", "scaling", "rope_and_cache", "rms_norm_rope", "rope_and_cache_mla",
+           "shift_cache", "context_parallel", "Frequencies", "RopeConfig", "from_hf_config",
            "set_default_precision", "default_precision", "set_num_threads", "num_threads", "has_cuda",
            "torch"]
 

@@ -2,9 +2,11 @@ from typing import Any, Sequence, TypeVar, overload
 
 import numpy as np
 
-from . import context_parallel as context_parallel, fast as fast, nn as nn, scaling as scaling, torch as torch
+from . import context_parallel as context_parallel, fast as fast, fused as fused, nn as nn, scaling as scaling, torch as torch
 from ._rotary import Frequencies as Frequencies
 from .config import RopeConfig as RopeConfig, from_hf_config as from_hf_config
+from .fused import (rms_norm_rope as rms_norm_rope, rope_and_cache as rope_and_cache,
+                    rope_and_cache_mla as rope_and_cache_mla, shift_cache as shift_cache)
 
 __version__: str
 has_cuda: bool

@@ -31,6 +31,8 @@
 #include "core/validate.h"
 #include "reference/oracle.h"
 
+#include "glue.h"
+
 #ifdef ROTARY_WITH_CUDA
 #define ROTARY_HAS_CUDA_BACKEND true
 #else
@@ -40,20 +42,12 @@
 namespace py = pybind11;
 using namespace rotary;
 
-namespace {
+namespace rotary::py_glue {
 
 [[noreturn]] void fail(const std::string& message) { throw std::invalid_argument(message); }
 
-// A caller's tensor seen through a TensorView. `supported` is false for element types rotary
-// has no Dtype for (int8, complex64, ...); `dtype_name` then names them for error messages.
-struct PyView {
-  TensorView v;
-  bool supported = true;
-  std::string dtype_name;
-};
-
 // rotary's Dtype for an element kind in NumPy's letters ('f' float, 'i' signed, 'u' unsigned,
-// 'b' bool; 'B' stands for bfloat) and size in bytes; none for types rotary has no Dtype for.
+// 'b' bool; 'B' stands for bfloat, 'E' for float8 e4m3fn) and size in bytes; none for types rotary has no Dtype for.
 std::optional<Dtype> dtype_of_kind(char kind, int64_t bytes) {
   switch (kind) {
     case 'f': return bytes == 2 ? std::optional(float16) : bytes == 4 ? std::optional(float32)
@@ -62,6 +56,7 @@ std::optional<Dtype> dtype_of_kind(char kind, int64_t bytes) {
     case 'i': return bytes == 4 ? std::optional(int32) : bytes == 8 ? std::optional(int64) : std::nullopt;
     case 'u': return bytes == 4 ? std::optional(uint32) : std::nullopt;
     case 'b': return bool_;
+    case 'E': return bytes == 1 ? std::optional(float8_e4m3) : std::nullopt;
   }
   return std::nullopt;
 }
@@ -117,8 +112,12 @@ PyView from_dlpack(const py::capsule& cap, const char* name) {
     case kDLUInt: kind = 'u', prefix = "uint"; break;
     case kDLComplex: prefix = "complex"; break;
     case 6: kind = 'b', prefix = "bool"; break;  // kDLBool (DLPack >= 0.8)
+    case 10: kind = 'E', prefix = "float8_e4m3fn"; break;  // kDLFloat8_e4m3fn (DLPack >= 1.1)
   }
-  r.dtype_name = kind == 'b' ? "bool" : prefix ? prefix + std::to_string(bits) : "unknown";
+  r.dtype_name = kind == 'b' || kind == 'E' ? prefix
+                 : prefix ? prefix + std::to_string(bits)
+                          : "of DLPack type code " + std::to_string(int(t.dtype.code)) + " (" + std::to_string(bits) +
+                                " bits)";
   const std::optional<Dtype> dt = dtype_of_kind(kind, bits / 8);
   r.supported = dt.has_value();
   r.v.dtype = dt.value_or(float32);
@@ -228,12 +227,6 @@ PyView index_view(const py::object& obj, const char* name) {
   }
   return v;
 }
-
-// The positions of one call; `held` keeps the views the Positions point into.
-struct CallPositions {
-  std::vector<PyView> held;
-  Positions positions;
-};
 
 CallPositions make_positions(int64_t offset, const py::object& offsets, const py::object& position_ids,
                              const py::object& cu_seqlens, const py::object& starts) {
@@ -779,7 +772,9 @@ void bind_context_parallel(py::module_& m) {
       "(cu_seqlens, starts) of the rank's share of a packed batch, for cu_seqlens= and starts=.");
 }
 
-}  // namespace
+}  // namespace rotary::py_glue
+
+using namespace rotary::py_glue;
 
 PYBIND11_MODULE(_rotary, m) {
   m.doc() = "rotary: rotary position embedding (RoPE) kernels. Use the `rotary` package, not this module.";
@@ -790,4 +785,5 @@ PYBIND11_MODULE(_rotary, m) {
   bind_scaling(m);
   bind_config(m);
   bind_context_parallel(m);
+  bind_fused(m);
 }

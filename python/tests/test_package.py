@@ -20,7 +20,8 @@ def test_version_matches_metadata():
 
 def test_wheel_carries_typing_and_its_libraries():
     names = set(os.listdir(PKG))
-    assert {"py.typed", "__init__.pyi", "fast.pyi", "nn.pyi", "config.pyi", "torch.pyi", "scaling.pyi", "hf.pyi"} <= names
+    assert {"py.typed", "__init__.pyi", "fast.pyi", "nn.pyi", "config.pyi", "torch.pyi", "scaling.pyi", "hf.pyi",
+            "fused.pyi"} <= names
     assert {"librotary.so", "libhwy.so.1"} <= names
     ext = next(n for n in names if n.startswith("_rotary") and n.endswith(".so"))
     for lib in (ext, "librotary.so"):
@@ -53,7 +54,7 @@ def stub_functions(name):
 
 @pytest.mark.parametrize("stub,module", [("__init__.pyi", rotary), ("fast.pyi", rotary.fast),
                                          ("torch.pyi", rotary.torch), ("config.pyi", rotary.config),
-                                         ("hf.pyi", rotary.hf)])
+                                         ("hf.pyi", rotary.hf), ("fused.pyi", rotary.fused)])
 def test_stubs_match_the_code(stub, module):
     for name, params in stub_functions(stub).items():
         f = getattr(module, name)

@@ -96,8 +96,9 @@ void rope_and_cache_mla(const TensorView& q_pe, const TensorView& k_pe, const Te
 }
 
 void shift_cache(const TensorView& k_cache, CacheLayout layout, const TensorView& deltas,
-                 const std::optional<TensorView>& row_counts, const RopeOptions& options, std::optional<float> scale) {
-  core::execute(core::make_shift_plan(k_cache, layout, deltas, row_counts, options, scale));
+                 const std::optional<TensorView>& row_counts, const RopeOptions& options, std::optional<float> scale,
+                 const std::optional<FrequencyChange>& change) {
+  core::execute(core::make_shift_plan(k_cache, layout, deltas, row_counts, options, scale, change ? &*change : nullptr));
 }
 
 }  // namespace rotary

@@ -308,9 +308,88 @@ FusedPlan make_fused_plan(const TensorView& q, const TensorView& k, const Tensor
   return p;
 }
 
+namespace {
+
+// The deltas as the plan's positions: ids over (stream, page, row), streams axis first.
+void plan_deltas(const Checker& c, ShiftPlan& p, const TensorView& deltas, int streams, const TensorView& k_cache) {
+  check_index_array(c, deltas, "deltas", k_cache);
+  const int lead = streams > 1 ? 1 : 0;  // M-RoPE: the streams axis
+  const int nd = deltas.ndim() - lead;
+  const bool per_row = nd == 2 && deltas.shape[lead + 1] == p.cache.rows;
+  const bool fits = (!lead || (deltas.ndim() >= 1 && deltas.shape[0] == streams)) && nd >= 1 && nd <= 2 &&
+                    deltas.shape[lead] == p.cache.pages && (nd == 1 || per_row);
+  if (!fits) {
+    const std::string s = lead ? to_string(streams) + ", " : "";
+    c.fail("deltas must have shape (" + s + to_string(p.cache.pages) + ",) or (" + s + to_string(p.cache.pages) +
+           "," + to_string(p.cache.rows) + ")" + (lead ? " (one delta per position stream of the M-RoPE freqs)" : "") +
+           " but has shape " + shape_str(deltas) + ".");
+  }
+  p.deltas = deltas.data;
+  p.deltas_dtype = deltas.dtype;
+  p.deltas_stride_stream = lead ? deltas.strides[0] : 0;
+  p.deltas_stride_page = deltas.strides[lead];
+  p.deltas_stride_row = per_row ? deltas.strides[lead + 1] : 0;
+  PositionPlan& pos = p.rope.positions;
+  pos.kind = Positions::Kind::ids;
+  pos.array = p.deltas;
+  pos.dtype = p.deltas_dtype;
+  pos.stride_s = p.deltas_stride_stream;
+  pos.stride_b = p.deltas_stride_page;
+  pos.stride_t = p.deltas_stride_row;
+  pos.streams = streams;
+  pos.batch_invariant = false;
+  if (deltas.data && may_share_memory(k_cache, deltas)) c.fail("deltas overlaps k_cache.");
+}
+
+void plan_row_counts(const Checker& c, ShiftPlan& p, const TensorView& row_counts, const TensorView& k_cache) {
+  check_index_array(c, row_counts, "row_counts", k_cache);
+  if (row_counts.ndim() != 1 || row_counts.shape[0] != p.cache.pages)
+    c.fail("row_counts must have shape (" + to_string(p.cache.pages) + ",) but has shape " + shape_str(row_counts) +
+           ".");
+  if (on_host(row_counts))
+    for (int64_t i = 0; i < p.cache.pages; ++i)
+      if (const int64_t n = element(row_counts, i); n < 0 || n > p.cache.rows)
+        c.fail("row_counts element " + to_string(i) + " is " + to_string(n) + " but pages have " +
+               to_string(p.cache.rows) + " rows.");
+  p.row_counts = row_counts.data;
+  p.row_counts_dtype = row_counts.dtype;
+  p.row_counts_stride = row_counts.strides[0];
+}
+
+// A FrequencyChange: old frequencies of the same pairs, the rows' old positions, the factor ratio.
+void plan_change(const Checker& c, ShiftPlan& p, const FrequencyChange& change, const Frequencies& to,
+                 const TensorView& k_cache) {
+  const Frequencies& from = change.from;
+  if (from.pairs() != p.rope.pairs)
+    c.fail("change.from must have dims/2 = " + to_string(p.rope.pairs) + " inverse frequencies but has " +
+           to_string(from.pairs()) + ".");
+  if (from.position_streams != 1 || to.position_streams != 1)
+    c.fail("a frequency change needs single-stream frequencies (change.from and freqs); M-RoPE is shifted by deltas.");
+  for (double f : from.inv_freq)
+    if (!std::isfinite(f)) c.fail("change.from.inv_freq must be finite.");
+  if (!(from.attention_factor > 0) || !std::isfinite(from.attention_factor) || !(to.attention_factor > 0))
+    c.fail("the attention factors of change.from and freqs must be finite and positive but are " +
+           std::to_string(from.attention_factor) + " and " + std::to_string(to.attention_factor) + ".");
+  const TensorView& pos = change.positions;
+  check_index_array(c, pos, "change.positions", k_cache);
+  const bool per_row = pos.ndim() == 2 && pos.shape[1] == p.cache.rows;
+  if (pos.ndim() < 1 || pos.ndim() > 2 || pos.shape[0] != p.cache.pages || (pos.ndim() == 2 && !per_row))
+    c.fail("change.positions must have shape (" + to_string(p.cache.pages) + ",) or (" + to_string(p.cache.pages) +
+           ", " + to_string(p.cache.rows) + ") but has shape " + shape_str(pos) + ".");
+  if (may_share_memory(k_cache, pos)) c.fail("change.positions overlaps k_cache.");
+  p.from_inv_freq = from.inv_freq.data();
+  p.from_positions = pos.data;
+  p.from_positions_dtype = pos.dtype;
+  p.from_stride_page = pos.strides[0];
+  p.from_stride_row = per_row ? pos.strides[1] : 0;
+  p.rope.attention_factor = to.attention_factor / from.attention_factor;
+}
+
+}  // namespace
+
 ShiftPlan make_shift_plan(const TensorView& k_cache, CacheLayout layout, const TensorView& deltas,
                           const std::optional<TensorView>& row_counts, const RopeOptions& options,
-                          std::optional<float> scale) {
+                          std::optional<float> scale, const FrequencyChange* change) {
   const Checker c{"shift_cache"};
   ShiftPlan p;
   const Dtype act = k_cache.dtype == float8_e4m3 ? float32 : k_cache.dtype;
@@ -318,7 +397,7 @@ ShiftPlan make_shift_plan(const TensorView& k_cache, CacheLayout layout, const T
   const int64_t heads = k_cache.ndim() == 4 ? k_cache.shape[layout == CacheLayout::rows_then_heads ? 2 : 1] : 0;
   const int64_t D = k_cache.ndim() == 4 ? k_cache.shape[3] : 0;
   p.cache = plan_cache(c, k_cache, "k_cache", layout, act, heads, D, scale, "scale");
-  RopePlan& r = p.rope;  // the rotation of the RoPE planner; no tensors, no positions
+  RopePlan& r = p.rope;  // the rotation of the RoPE planner; no tensors; the deltas as positions
   r.dtype = act;
   r.device = k_cache.device;
   r.D = D;
@@ -328,33 +407,11 @@ ShiftPlan make_shift_plan(const TensorView& k_cache, CacheLayout layout, const T
            ".");
   r.pairs = r.dims / 2;
   const Frequencies& freqs = call_frequencies(options.freqs, r.dims);
-  if (freqs.position_streams != 1) c.fail("a position delta has one stream; multi-axis freqs cannot be shifted.");
   plan_rotation(options, freqs, r);
   r.attention_factor = 1.0;  // the cached keys carry it already
-  check_index_array(c, deltas, "deltas", k_cache);
-  const bool per_row = deltas.ndim() == 2 && deltas.shape[1] == p.cache.rows;
-  if (deltas.ndim() < 1 || deltas.ndim() > 2 || deltas.shape[0] != p.cache.pages || (deltas.ndim() == 2 && !per_row))
-    c.fail("deltas must have shape (" + to_string(p.cache.pages) + ",) or (" + to_string(p.cache.pages) + "," +
-           to_string(p.cache.rows) + ") but has shape " + shape_str(deltas) + ".");
-  p.deltas = deltas.data;
-  p.deltas_dtype = deltas.dtype;
-  p.deltas_stride_page = deltas.strides[0];
-  p.deltas_stride_row = per_row ? deltas.strides[1] : 0;
-  if (row_counts) {
-    check_index_array(c, *row_counts, "row_counts", k_cache);
-    if (row_counts->ndim() != 1 || row_counts->shape[0] != p.cache.pages)
-      c.fail("row_counts must have shape (" + to_string(p.cache.pages) + ",) but has shape " +
-             shape_str(*row_counts) + ".");
-    if (on_host(*row_counts))
-      for (int64_t i = 0; i < p.cache.pages; ++i)
-        if (const int64_t n = element(*row_counts, i); n < 0 || n > p.cache.rows)
-          c.fail("row_counts element " + to_string(i) + " is " + to_string(n) + " but pages have " +
-                 to_string(p.cache.rows) + " rows.");
-    p.row_counts = row_counts->data;
-    p.row_counts_dtype = row_counts->dtype;
-    p.row_counts_stride = row_counts->strides[0];
-  }
-  if (deltas.data && may_share_memory(k_cache, deltas)) c.fail("deltas overlaps k_cache.");
+  plan_deltas(c, p, deltas, freqs.position_streams, k_cache);
+  if (row_counts) plan_row_counts(c, p, *row_counts, k_cache);
+  if (change) plan_change(c, p, *change, freqs, k_cache);
   return p;
 }
 

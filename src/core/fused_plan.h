@@ -98,22 +98,42 @@ struct FusedPlan {
   }
 };
 
-// Re-rotation of a key cache in place by per-page (or per-row) deltas.
+// Re-rotation of a key cache in place by per-page (or per-row) deltas, per position stream.
 struct ShiftPlan {
-  RopePlan rope;  // frequencies, layout, precision (attention factor 1); no tensors, no positions
+  // frequencies, layout, precision; attention factor 1, or new / old with a change; no tensors.
+  // Its positions are the deltas: ids of (stream, page as b, row as t), so the RoPE backend's
+  // angle code forms the delta angles, M-RoPE streams included.
+  RopePlan rope;
   CacheGeometry cache;
   const void* deltas = nullptr;
   Dtype deltas_dtype = int64;
   int64_t deltas_stride_page = 0, deltas_stride_row = 0;  // stride_row 0: one delta per page
+  int64_t deltas_stride_stream = 0;                       // M-RoPE: (streams, pages[, rows])
   const void* row_counts = nullptr;  // optional
   Dtype row_counts_dtype = int64;
   int64_t row_counts_stride = 0;
+  // FrequencyChange: the old inverse frequencies and the rows' old positions (null: no change).
+  const double* from_inv_freq = nullptr;
+  const void* from_positions = nullptr;
+  Dtype from_positions_dtype = int64;
+  int64_t from_stride_page = 0, from_stride_row = 0;  // stride_row 0: positions[page] + row
 
   ROTARY_HD int64_t rows_of(int64_t page) const {
     if (!row_counts) return cache.rows;
     const int64_t n = read_index(row_counts, row_counts_dtype, page * row_counts_stride);
     return n < 0 ? 0 : n > cache.rows ? cache.rows : n;
   }
+  ROTARY_HD int64_t delta(int64_t page, int64_t row, int stream) const {
+    return read_index(deltas, deltas_dtype,
+                      stream * deltas_stride_stream + page * deltas_stride_page + row * deltas_stride_row);
+  }
+  // The old position of a row (with a change).
+  ROTARY_HD int64_t from_position(int64_t page, int64_t row) const {
+    const int64_t p = read_index(from_positions, from_positions_dtype, page * from_stride_page + row * from_stride_row);
+    return from_stride_row ? p : p + row;
+  }
+  // Whether every row needs its own angles (per-row deltas, or a change: angles depend on p).
+  ROTARY_HD bool per_row() const { return deltas_stride_row != 0 || from_inv_freq != nullptr; }
 };
 
 // Validate and plan the calls of rotary/fused.h (options.freqs must outlive the plan; without
@@ -124,7 +144,7 @@ FusedPlan make_fused_plan(const TensorView& q, const TensorView& k, const Tensor
                           const RopeOptions& options, const char* api);
 ShiftPlan make_shift_plan(const TensorView& k_cache, CacheLayout layout, const TensorView& deltas,
                           const std::optional<TensorView>& row_counts, const RopeOptions& options,
-                          std::optional<float> scale);
+                          std::optional<float> scale, const FrequencyChange* change = nullptr);
 
 // Run on the backend of the plan's device.
 void execute(const FusedPlan& plan);

@@ -319,6 +319,28 @@ class FusedRunner {
 };
 
 
+// cos/sin of a row under a FrequencyChange: each pair turns by its new angle at p + delta minus
+// its old angle at p (both in double: the angle error stays that of forming the new angle),
+// cos and sin times the attention-factor ratio the plan holds.
+template <typename Acc>
+void fill_change_angles(const core::ShiftPlan& p, int64_t page, int64_t row, bool expand, AngleRow<Acc>& a) {
+  const RopePlan& r = p.rope;
+  const int64_t from = p.from_position(page, row), to = from + p.delta(page, row, 0);
+  const double af = r.attention_factor, sign = r.inverse ? -1.0 : 1.0;
+  const float scale_f32 = float(r.scale);
+  for (int i = 0; i < r.pairs; ++i) {
+    const double theta =
+        r.precision == Precision::accurate
+            ? core::accurate_angle(to, r.scale, r.inv_freq[i]) - core::accurate_angle(from, r.scale, p.from_inv_freq[i])
+            : double(core::compat_angle(to, scale_f32, float(r.inv_freq[i]))) -
+                  double(core::compat_angle(from, scale_f32, float(p.from_inv_freq[i])));
+    a.cos[i] = Acc(std::cos(theta) * af);
+    a.sin[i] = Acc(std::sin(theta) * af * sign);
+  }
+  if constexpr (std::is_same_v<Acc, float>)
+    if (expand) expand_interleaved(a.cos.data(), a.sin.data(), r.pairs, a.cos2.data(), a.sin2.data());
+}
+
 // Re-rotation, one (page, chunk of rows) per work item: the page's delta table (or each row's)
 // formed once; rows rotated in place by the SIMD kernel, heads of a row in one call when they
 // are closer in memory than rows (else rows of a head), or through the row buffer (FP8,
@@ -339,7 +361,6 @@ void shift_typed(const core::ShiftPlan& p) {
   parallel_for(c.pages * chunks, kShiftChunkRows * c.heads * c.D * c.dtype.size * 2, [&](int64_t begin, int64_t end) {
     AngleRow<Acc> angles(r.pairs);
     std::vector<Acc> buf(c.D);
-    RopePlan at = r;  // its positions: the delta as the scalar offset of token 0
     RowBlock blk;
     blk.pairs = r.pairs;
     blk.D = c.D;
@@ -348,10 +369,9 @@ void shift_typed(const core::ShiftPlan& p) {
       const int64_t page = it / chunks, r0 = (it % chunks) * kShiftChunkRows;
       const int64_t r1 = std::min(p.rows_of(page), r0 + kShiftChunkRows);
       for (int64_t row = r0; row < r1; ++row) {
-        if (row == r0 || p.deltas_stride_row) {
-          at.positions.offset =
-              core::read_index(p.deltas, p.deltas_dtype, page * p.deltas_stride_page + row * p.deltas_stride_row);
-          fill_angle_row(at, setup, simd, expand, 0, 0, angles);
+        if (row == r0 || p.per_row()) {  // the plan's positions are the deltas: (page, row)
+          if (p.from_inv_freq) fill_change_angles(p, page, row, expand, angles);
+          else fill_angle_row(r, setup, simd, expand, page, row, angles);
           const RowBlock tables = angle_block(r, expand, angles);
           blk.cos = tables.cos;
           blk.sin = tables.sin;
@@ -359,7 +379,7 @@ void shift_typed(const core::ShiftPlan& p) {
           blk.pair_sin = tables.pair_sin;
         }
         char* x = c.data + c.row_offset(page, row, 0) * c.dtype.size;
-        if (direct && (heads_inner || p.deltas_stride_row)) {  // the heads of this row
+        if (direct && (heads_inner || p.per_row())) {  // the heads of this row
           blk.in = blk.out = x;
           blk.rows = c.heads;
           blk.in_stride = blk.out_stride = c.stride_head;

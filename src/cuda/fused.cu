@@ -159,8 +159,10 @@ __global__ void __launch_bounds__(kThreads) shift_kernel(const __grid_constant__
   Acc* sn = cs + r.pairs;
   const int64_t page = blockIdx.x, row = int64_t(blockIdx.y) * kWarps + warp;
   if (row >= p.rows_of(page)) return;
-  const int64_t delta = core::read_index(p.deltas, p.deltas_dtype, page * p.deltas_stride_page + row * p.deltas_stride_row);
-  for (int i = lane; i < r.pairs; i += 32) pair_angle<Acc>(r, a.freqs.inv_freq, delta, i, cs[i], sn[i]);
+  for (int i = lane; i < r.pairs; i += 32) {  // M-RoPE: the delta of the pair's position stream
+    const int stream = r.pair_position_stream ? a.freqs.pair_position_stream[i] : 0;
+    pair_angle<Acc>(r, a.freqs.inv_freq, p.delta(page, row, stream), i, cs[i], sn[i]);
+  }
   __syncwarp();
   for (int64_t h = 0; h < c.heads; ++h) {
     char* x = c.data + c.row_offset(page, row, h) * c.dtype.size;
@@ -271,6 +273,8 @@ void run_fused(const core::FusedPlan& plan) {
 void run_shift(const core::ShiftPlan& plan) {
   const core::RopePlan& r = plan.rope;
   DeviceGuard guard(r.device);
+  if (plan.from_inv_freq)  // the old frequencies would not fit the 4 KiB launch parameters beside the new
+    core::fail("[shift_cache] a frequency change (FrequencyChange) is not supported on CUDA devices yet.");
   ShiftArgs a{plan, freq_args(r, "shift_cache")};
   const bool wide = plan.cache.dtype == float64;
   const size_t smem = (wide ? sizeof(double) : sizeof(float)) * size_t(2 * r.pairs * kWarps);

@@ -2,6 +2,8 @@
 
 #include "reference/oracle.h"
 
+#include "core/frequencies.h"
+
 #include <cmath>
 #include <stdexcept>
 #include <vector>
@@ -73,7 +75,59 @@ void scatter(const Array& rows, Array& out, const KVCache& cache, const Position
   }
 }
 
+// The angle of position p at inverse frequency f: exact, or compat's float32 product.
+long double angle(int64_t p, double scale, double f, bool compat) {
+  if (compat) return double(float(float(scale) * float(p)) * float(f));
+  return static_cast<long double>(p) * scale * f;
+}
+
+// The angle pair i of row r of page g turns by under shift_cache.
+long double shift_angle(const TensorView& deltas, const Frequencies& to, const std::optional<FrequencyChange>& change,
+                        double scale, bool compat, int64_t g, int64_t r, int i) {
+  const bool mrope = to.position_streams > 1;
+  const int stream = to.pair_position_stream.empty() ? 0 : to.pair_position_stream[i];
+  const int lead = mrope ? 1 : 0;
+  std::vector<int64_t> idx;
+  if (mrope) idx.push_back(stream);
+  idx.push_back(g);
+  if (deltas.ndim() == lead + 2) idx.push_back(r);
+  const int64_t d = read_int(deltas, idx);
+  if (!change) return angle(d, scale, to.inv_freq[i], compat);
+  const TensorView& pos = change->positions;
+  const int64_t p = pos.ndim() == 2 ? read_int(pos, {g, r}) : read_int(pos, {g}) + r;
+  return angle(p + d, scale, to.inv_freq[i], compat) - angle(p, scale, change->from.inv_freq[i], compat);
+}
+
 }  // namespace
+
+Array shift_cache(const Array& cache, CacheLayout layout, const TensorView& deltas,
+                  const std::optional<TensorView>& row_counts, const RopeOptions& options,
+                  const std::optional<FrequencyChange>& change) {
+  Array out = cache.astype(float64).copy();
+  const int64_t D = out.shape(3), dims = options.dims ? options.dims : D, half = dims / 2;
+  const Frequencies& to = core::call_frequencies(options.freqs, int(dims));
+  const long double ratio = change ? to.attention_factor / change->from.attention_factor : 1.0L;
+  const long double sign = options.inverse ? -1.0L : 1.0L;
+  const bool compat = options.precision.value_or(default_precision()) == Precision::compat;
+  const bool rows_first = layout == CacheLayout::rows_then_heads;
+  const int64_t pages = out.shape(0), rows = out.shape(rows_first ? 1 : 2), heads = out.shape(rows_first ? 2 : 1);
+  double* v = out.data<double>();
+  for (int64_t g = 0; g < pages; ++g)
+    for (int64_t r = 0; r < (row_counts ? read_int(*row_counts, {g}) : rows); ++r)
+      for (int64_t h = 0; h < heads; ++h) {
+        double* x = v + ((g * out.shape(1) + (rows_first ? r : h)) * out.shape(2) + (rows_first ? h : r)) * D;
+        for (int i = 0; i < half; ++i) {
+          const int64_t i1 = options.layout == PairLayout::interleaved ? 2 * i : i;
+          const int64_t i2 = options.layout == PairLayout::interleaved ? i1 + 1 : i1 + half;
+          const long double theta = shift_angle(deltas, to, change, options.scale, compat, g, r, i);
+          const long double c = std::cos(theta) * ratio, s = std::sin(theta) * ratio * sign;
+          const long double x1 = x[i1], x2 = x[i2];
+          x[i1] = double(x1 * c - x2 * s);
+          x[i2] = double(x2 * c + x1 * s);
+        }
+      }
+  return out;
+}
 
 Array rms_norm(const Array& x_in, const Array& weight, double eps, bool unit_offset) {
   const Array x = x_in.astype(float64), w = weight.astype(float64);

@@ -26,4 +26,15 @@ struct CacheContents {
 CacheContents cache_after(const Array& k_rows, const Array& v_rows, const Array& k_cache, const Array& v_cache,
                           const KVCache& cache, const Positions& positions, int seq_axis);
 
+// The exact re-rotation (rotary/fused.h shift_cache) of a cache's values: `cache` holds the
+// values as float64 (a FP8 cache already dequantised: stored * scale), in `layout`. Each pair of
+// row r of page g (r < row_counts[g] when given) turns by its new angle at p + delta minus its
+// old angle at p (long double; compat precision: each angle the float32 product, as rope's
+// oracle forms it), and with a change is multiplied by the attention-factor ratio; without a
+// change the angle is that of delta at the inv_freq of the pair's position stream.
+// Returns the values (float64, cache's shape).
+Array shift_cache(const Array& cache, CacheLayout layout, const TensorView& deltas,
+                  const std::optional<TensorView>& row_counts, const RopeOptions& options,
+                  const std::optional<FrequencyChange>& change);
+
 }  // namespace rotary::reference

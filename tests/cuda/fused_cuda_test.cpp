@@ -185,5 +185,36 @@ TEST(CudaFused, MlaAndShift) {
   EXPECT_TRUE(matches_oracle(host(c_d), reference::rope(k, Positions::offsets(p1.view()), so)));
 }
 
+TEST(CudaFused, ShiftMropeDeltasPerStreamAndRefusedFrequencyChange) {
+  ROTARY_REQUIRE_GPU();
+  // M-RoPE keys rotated at (3, B, T) positions, shifted by one delta per stream (3, B).
+  RopeOptions o;
+  o.seq_axis = -3;
+  o.freqs = scaling::mrope(Frequencies::from_base(64, 1000000.0), {8, 12, 12}, false);
+  const int B = 2, T = 4;
+  const Array k = random_array({B, T, 2, 64}, float32, 6);
+  std::vector<int64_t> ids0, ids1;
+  const int64_t delta[3][2] = {{40, -25}, {3, 0}, {-1, 11}};
+  for (int s = 0; s < 3; ++s)
+    for (int b = 0; b < B; ++b)
+      for (int t = 0; t < T; ++t) {
+        ids0.push_back(30 * b + (s == 0 ? t : 5 + s));
+        ids1.push_back(ids0.back() + delta[s][b]);
+      }
+  const Array p0 = int_array(ids0, {3, B, T}), p1 = int_array(ids1, {3, B, T});
+  const Array d = int_array({40, -25, 3, 0, -1, 11}, {3, B});
+  Array c_d = gpu(rope(k, Positions::ids(p0.view()), o));
+  const Array d_d = gpu(d);
+  shift_cache(c_d.view(), CacheLayout::rows_then_heads, d_d.view(), std::nullopt, o);
+  EXPECT_TRUE(matches_oracle(host(c_d), reference::rope(k, Positions::ids(p1.view()), o)));
+  // A FrequencyChange is CPU-only for now: refused with a message, nothing written.
+  RopeOptions plain;
+  const Array before = host(c_d), starts = gpu(int_array({0, 0}, {B})), zeros = gpu(int_array({0, 0}, {B}));
+  const FrequencyChange change{Frequencies::from_base(64, 10000.0), starts.view()};
+  EXPECT_TRUE(throws_with([&] { shift_cache(c_d.view(), CacheLayout::rows_then_heads, zeros.view(), std::nullopt,
+                                            plain, std::nullopt, change); }, "not supported on CUDA devices"));
+  EXPECT_TRUE(bit_equal(host(c_d), before));
+}
+
 }  // namespace
 }  // namespace rotary::testing

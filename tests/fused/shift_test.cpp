@@ -1,7 +1,9 @@
 // KV re-rotation: shift(rope(k, p), d) equals rope(k, p + d) within 2 ulp (accurate precision;
 // ulps of each rotation pair's magnitude, see within_pair_ulps),
 // on contiguous and paged caches, per-page and per-row deltas of either sign, row counts, and
-// FP8 caches (dequantise, rotate, requantise: within one e4m3 ulp of the oracle).
+// FP8 caches (dequantise, rotate, requantise: within one e4m3 ulp of the oracle); M-RoPE
+// frequencies shifted by one delta per position stream; a LongRoPE regime change (short ->
+// long factors, attention factor rescaled) equal to rope with the new frequencies.
 #include <gtest/gtest.h>
 
 #include "fused/fused_check.h"
@@ -104,6 +106,150 @@ TEST(FusedShift, PerRowDeltasAndFp8Cache) {
   std::vector<double> stored(exact.size());
   for (int64_t i = 0; i < exact.size(); ++i) stored[i] = exact.at(i) / scale;
   EXPECT_TRUE(testing::cache_matches(cache, Array(stored.data(), cache0.shape()), scale));
+}
+
+// Ids of three position streams (3, B, T): stream s of token (b, t) at base[s][b] + t * step[s].
+Array stream_ids(const std::vector<std::vector<int64_t>>& base, const std::vector<int64_t>& step, int B, int T) {
+  std::vector<int64_t> v;
+  for (int s = 0; s < 3; ++s)
+    for (int b = 0; b < B; ++b)
+      for (int t = 0; t < T; ++t) v.push_back(base[s][b] + t * step[s]);
+  return int_array(v, {3, B, T});
+}
+
+TEST(FusedShift, MropeMovesEachStreamByItsDelta) {
+  // (B, T, H, D) cache of keys rotated at M-RoPE positions (3, B, T); per-stream deltas (3, B)
+  // and (3, B, T) give rope at the moved positions.
+  const int B = 2, T = 4, H = 2, D = 64;
+  for (Dtype d : {float32, bfloat16, float64})
+    for (bool interleaved_sections : {false, true}) {
+      SCOPED_TRACE(to_string(d) + (interleaved_sections ? " interleaved sections" : " contiguous sections"));
+      RopeOptions o;
+      o.seq_axis = -3;
+      o.freqs = scaling::mrope(Frequencies::from_base(D, 1000000.0), {8, 12, 12}, interleaved_sections);
+      const Array k = random_array({B, T, H, D}, d, 4);
+      const Array p0 = stream_ids({{0, 300}, {5, 7}, {9, 2}}, {1, 0, 0}, B, T);
+      const Array per_seq = int_array({40, -250, 3, 0, -1, 11}, {3, B});
+      Array cache = rope(k, Positions::ids(p0.view()), o);
+      shift_cache(cache.view(), CacheLayout::rows_then_heads, per_seq.view(), std::nullopt, o);
+      const Array p1 = stream_ids({{40, 50}, {8, 7}, {8, 13}}, {1, 0, 0}, B, T);
+      EXPECT_TRUE(within_pair_ulps(cache, reference::rope(k, Positions::ids(p1.view()), o), o, 2.0, 400));
+      // Per row: every token of every stream moved by its own delta (a second shift of the
+      // shifted cache: one more rounding of the pair, so 3 ulp).
+      std::vector<int64_t> dr, moved;
+      for (int64_t i = 0; i < p1.size(); ++i) {
+        dr.push_back((i * 7919) % 61 - 30);
+        moved.push_back(int64_t(p1.at(i)) + dr.back());
+      }
+      const Array per_row = int_array(dr, {3, B, T}), p2 = int_array(moved, {3, B, T});
+      shift_cache(cache.view(), CacheLayout::rows_then_heads, per_row.view(), std::nullopt, o);
+      EXPECT_TRUE(within_pair_ulps(cache, reference::rope(k, Positions::ids(p2.view()), o), o, 3.0, 400));
+    }
+}
+
+// LongRoPE's two factor sets at dims 32 (16 pairs): short for the original window, long beyond.
+struct LongRopeRegimes {
+  Frequencies short_freqs, long_freqs;
+};
+LongRopeRegimes longrope_regimes(int dims) {
+  scaling::LongRopeParams lp;
+  for (int i = 0; i < dims / 2; ++i) {
+    lp.short_factor.push_back(1.0 + 0.05 * i);
+    lp.long_factor.push_back(1.0 + 1.5 * i);
+  }
+  lp.original_max_position_embeddings = 4096;
+  lp.factor = 32;
+  LongRopeRegimes r{scaling::longrope(dims, 10000.0, lp, 4096), scaling::longrope(dims, 10000.0, lp, 131072)};
+  r.short_freqs.attention_factor = 1.0;  // e.g. vLLM's short_mscale: the factor changes with the regime
+  return r;
+}
+
+TEST(FusedShift, LongRopeRegimeChangeEqualsRopeWithTheLongFactors) {
+  // Keys cached at p0[b] + t with the short factors (attention factor 1) read, after the shift,
+  // as rope(k, p0 + delta) with the long factors and their attention factor: within 2 ulp of
+  // the pair's magnitude times the factor ratio (the cache's rounding is rescaled by it).
+  const int B = 3, T = 6, H = 2, D = 40, dims = 32;
+  const LongRopeRegimes lr = longrope_regimes(dims);
+  ASSERT_NE(lr.long_freqs.attention_factor, lr.short_freqs.attention_factor);
+  const double ratio = lr.long_freqs.attention_factor / lr.short_freqs.attention_factor;
+  for (Dtype d : {float32, float16, bfloat16, float64})
+    for (bool trad : {false, true})
+      for (Precision precision : {Precision::accurate, Precision::compat}) {
+        SCOPED_TRACE(to_string(d) + (trad ? " interleaved" : " half") +
+                     (precision == Precision::accurate ? " accurate" : " compat"));
+        RopeOptions old_o, new_o;
+        old_o.precision = new_o.precision = precision;
+        old_o.seq_axis = new_o.seq_axis = -3;
+        old_o.layout = new_o.layout = pair_layout(trad);
+        old_o.dims = new_o.dims = dims;
+        old_o.freqs = lr.short_freqs;
+        new_o.freqs = lr.long_freqs;
+        const Array k = random_array({B, T, H, D}, d, 5);
+        const Array p0 = int_array({0, 4000, 4090}, {B}), delta = int_array({0, 17, -90}, {B});
+        Array cache = rope(k, Positions::offsets(p0.view()), old_o);
+        const Array cached = cache.copy();
+        const FrequencyChange change{lr.short_freqs, p0.view()};
+        shift_cache(cache.view(), CacheLayout::rows_then_heads, delta.view(), std::nullopt, new_o, std::nullopt,
+                    change);
+        const Array p1 = int_array({0, 4017, 4000}, {B});
+        EXPECT_TRUE(within_pair_ulps(cache, reference::rope(k, Positions::offsets(p1.view()), new_o), new_o,
+                                     2.0 * std::max(1.0, ratio), 4100 + T));
+        // And against the oracle of the shift itself applied to the cached (rounded) keys: one
+        // rounding, plus (float64) the double angle's own error, as for rope at p + delta.
+        const Array exact = reference::shift_cache(cached, CacheLayout::rows_then_heads, delta.view(), std::nullopt,
+                                                   new_o, change);
+        EXPECT_TRUE(within_pair_ulps(cache, exact, new_o, 2.0, 4100 + T));
+      }
+}
+
+TEST(FusedShift, RegimeChangeOnPagedFp8CacheWithPerRowPositions) {
+  // A paged HND FP8 cache whose rows hold arbitrary positions (pages, rows): the oracle of the
+  // shift on the dequantised values, within one e4m3 ulp of the correctly rounded value.
+  const int pages = 3, rows = 4, H = 2, D = 32;
+  const LongRopeRegimes lr = longrope_regimes(D);
+  RopeOptions o;
+  o.freqs = lr.long_freqs;
+  const float scale = 0.02f;
+  const Array cache0 = testing::random_cache({pages, H, rows, D}, float8_e4m3, 6);
+  Array cache = cache0.copy();
+  std::vector<int64_t> pos;
+  for (int i = 0; i < pages * rows; ++i) pos.push_back(4096 - 5 * i);
+  const Array positions = int_array(pos, {pages, rows}), delta = int_array({3, 0, -7}, {pages}, int32);
+  const Array counts = int_array({4, 2, 0}, {pages});
+  const FrequencyChange change{lr.short_freqs, positions.view()};
+  shift_cache(cache.view(), CacheLayout::heads_then_rows, delta.view(), counts.view(), o, scale, change);
+  std::vector<double> v(cache0.size());
+  for (int64_t i = 0; i < cache0.size(); ++i) v[i] = cache0.at(i) * double(scale);
+  const Array exact = reference::shift_cache(Array(v.data(), cache0.shape()), CacheLayout::heads_then_rows,
+                                             delta.view(), counts.view(), o, change);
+  std::vector<double> stored(exact.size());
+  for (int64_t i = 0; i < exact.size(); ++i) stored[i] = exact.at(i) / scale;
+  EXPECT_TRUE(testing::cache_matches(cache, Array(stored.data(), cache0.shape()), scale));
+}
+
+TEST(FusedShift, RefusesMismatchedStreamsAndChanges) {
+  Array cache = random_array({2, 4, 1, 16}, float32, 7);
+  const Array c0 = cache.copy();
+  RopeOptions mrope;
+  mrope.freqs = scaling::mrope(Frequencies::from_base(16, 10000.0), {2, 3, 3}, false);
+  const Array one_stream = int_array({1, 2}, {2}), streams = int_array({1, 2, 3, 4, 5, 6}, {3, 2});
+  EXPECT_TRUE(testing::throws_with([&] { shift_cache(cache.view(), CacheLayout::rows_then_heads, one_stream.view(),
+                                                     std::nullopt, mrope); }, "deltas must have shape (3, 2,)"));
+  const FrequencyChange change{Frequencies::from_base(16, 10000.0), one_stream.view()};
+  EXPECT_TRUE(testing::throws_with([&] { shift_cache(cache.view(), CacheLayout::rows_then_heads, streams.view(),
+                                                     std::nullopt, mrope, std::nullopt, change); },
+                                   "a frequency change needs single-stream frequencies"));
+  RopeOptions plain;
+  const FrequencyChange short_change{Frequencies::from_base(8, 10000.0), one_stream.view()};
+  EXPECT_TRUE(testing::throws_with([&] { shift_cache(cache.view(), CacheLayout::rows_then_heads, one_stream.view(),
+                                                     std::nullopt, plain, std::nullopt, short_change); },
+                                   "change.from must have dims/2 = 8"));
+  const Array bad_positions = int_array({1, 2, 3}, {3});
+  const FrequencyChange bad{Frequencies::from_base(16, 10000.0), bad_positions.view()};
+  EXPECT_TRUE(testing::throws_with([&] { shift_cache(cache.view(), CacheLayout::rows_then_heads, one_stream.view(),
+                                                     std::nullopt, plain, std::nullopt, bad); },
+                                   "change.positions must have shape (2,) or (2, 4)"));
+  EXPECT_TRUE(bit_equal(cache, c0));
 }
 
 }  // namespace

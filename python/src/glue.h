@@ -1,0 +1,43 @@
+// What the binding files of rotary._rotary share: a caller's tensor seen through a TensorView
+// (NumPy array or DLPack capsule, no copy) and the positions of one call. Defined in
+// bindings.cpp; bind_fused.cpp binds rotary/fused.h with them.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rotary/rope.h"
+#include "rotary/tensor_view.h"
+
+namespace rotary::py_glue {
+
+[[noreturn]] void fail(const std::string& message);
+
+// A caller's tensor seen through a TensorView. `supported` is false for element types rotary
+// has no Dtype for (int8, complex64, ...); `dtype_name` then names them for error messages.
+struct PyView {
+  TensorView v;
+  bool supported = true;
+  std::string dtype_name;
+};
+
+// obj: a NumPy array or a DLPack capsule.
+PyView to_view(const pybind11::handle& obj, bool writable, const char* name);
+// An integer index array (offsets, position_ids, cu_seqlens, starts, slots, ...).
+PyView index_view(const pybind11::object& obj, const char* name);
+void check_known(const PyView& v, const char* name);
+
+// The positions of one call; `held` keeps the views the Positions point into.
+struct CallPositions {
+  std::vector<PyView> held;
+  Positions positions;
+};
+CallPositions make_positions(int64_t offset, const pybind11::object& offsets, const pybind11::object& position_ids,
+                             const pybind11::object& cu_seqlens, const pybind11::object& starts);
+
+void bind_fused(pybind11::module_& m);  // bind_fused.cpp
+
+}  // namespace rotary::py_glue
