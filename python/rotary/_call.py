@@ -20,7 +20,8 @@ from torch.utils.dlpack import to_dlpack
 from . import _rotary
 
 __all__ = ["Call", "make_call", "options", "inverse_key", "run", "oracle", "view", "is_torch", "int64_arg",
-           "int32_arg", "index_array", "float_array", "stream_of", "is_mlx", "framework", "empty_like"]
+           "int32_arg", "index_array", "float_array", "stream_of", "is_mlx", "framework", "empty_like",
+           "positions_length"]
 
 _INT64 = np.iinfo(np.int64)
 _INDEX_OK = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.uint32))
@@ -319,6 +320,16 @@ def run(xs, outs, call: Call) -> None:
                       call.offset, _view_or_none(call.offsets, "offset"),
                       _view_or_none(call.position_ids, "position_ids"), _view_or_none(call.cu_seqlens, "cu_seqlens"),
                       _view_or_none(call.starts, "starts"), opts, stream)
+
+
+def positions_length(x, call: Call, seq_axis: int) -> int:
+    """The largest position + 1 of call on x, which picks length-dependent frequencies (C++'s
+    rotary::positions_length; index arrays are read on the host)."""
+    def host(a, name):
+        return None if a is None else view(a.cpu() if is_torch(a) else a, name)
+    return _rotary.positions_length(list(x.shape), call.offset, host(call.offsets, "offset"),
+                                    host(call.position_ids, "position_ids"), host(call.cu_seqlens, "cu_seqlens"),
+                                    host(call.starts, "starts"), seq_axis)
 
 
 def oracle(x, call: Call):

@@ -507,6 +507,14 @@ void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::o
   run_views(t, p.positions, on_stream ? *on_stream : options);
 }
 
+// The largest position + 1 of a call on x of shape x_shape (host index arrays): what picks the
+// frequencies of length-dependent scalings (rotary.config.RopeConfig).
+int64_t call_length(const Shape& x_shape, int64_t offset, const py::object& offsets, const py::object& position_ids,
+                    const py::object& cu_seqlens, const py::object& starts, int seq_axis) {
+  const CallPositions p = make_positions(offset, offsets, position_ids, cu_seqlens, starts);
+  return positions_length(p.positions, x_shape, seq_axis);
+}
+
 // Caller-given cos/sin (CosSinTable): rows indexed by (b, t), or by position when position_ids
 // is given; hf_rounding selects transformers' eager rounding (TableRounding::hf).
 void apply_table(const py::list& xs, const py::list& outs, const py::object& cos, const py::object& sin,
@@ -646,6 +654,9 @@ void bind_calls(py::module_& m) {
   m.def("apply", &apply, py::arg("xs"), py::arg("outs"), py::arg("offset"), py::arg("offsets").none(true),
         py::arg("position_ids").none(true), py::arg("cu_seqlens").none(true), py::arg("starts").none(true),
         py::arg("options"), py::arg("stream") = 0);
+  m.def("positions_length", &call_length, py::arg("x_shape"), py::arg("offset"), py::arg("offsets").none(true),
+        py::arg("position_ids").none(true), py::arg("cu_seqlens").none(true), py::arg("starts").none(true),
+        py::arg("seq_axis"), "The largest position + 1 of a call on x of shape x_shape (host index arrays).");
   m.def("oracle", &oracle, py::arg("x"), py::arg("offset"), py::arg("offsets").none(true),
         py::arg("position_ids").none(true), py::arg("cu_seqlens").none(true), py::arg("starts").none(true),
         py::arg("options"), "The C++ float64 oracle (for tests).");
