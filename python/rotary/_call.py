@@ -23,7 +23,7 @@ __all__ = ["Call", "make_call", "options", "inverse_key", "run", "oracle", "view
            "int32_arg", "index_array", "float_array", "stream_of", "is_mlx", "framework", "empty_like",
            "positions_length"]
 
-_INT64 = np.iinfo(np.int64)
+_INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)  # ints: iinfo's are properties
 _INDEX_OK = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.uint32))
 _TORCH_INDEX_OK = (torch.int32, torch.int64)
 
@@ -87,7 +87,7 @@ def int64_arg(v, name: str) -> int:
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
         raise TypeError(f"[rope] {name} must be an integer but got {type(v).__name__}.")
     v = int(v)
-    if not _INT64.min <= v <= _INT64.max:
+    if not _INT64_MIN <= v <= _INT64_MAX:
         raise ValueError(f"[rope] {name} must fit in int64 but got {v}.")
     return v
 
@@ -128,7 +128,7 @@ def stream_of(x) -> int:
 
 
 def _checked_uint64(a: np.ndarray, name: str) -> np.ndarray:
-    if a.dtype == np.uint64 and a.size and int(a.max()) > _INT64.max:
+    if a.dtype == np.uint64 and a.size and int(a.max()) > _INT64_MAX:
         raise ValueError(f"[rope] {name} holds {int(a.max())}, beyond int64.")
     return a.astype(np.int64)
 
@@ -291,7 +291,7 @@ def make_call(x, *, offset=0, position_ids=None, cu_seqlens=None, starts=None, *
     make the C++ RopeOptions, by name.
 """ + ARGUMENTS
     head_dim = int(x.shape[-1]) if getattr(x, "ndim", 0) >= 1 else 0  # a constant under torch.compile
-    if type(offset) is int and _INT64.min <= offset <= _INT64.max and (
+    if type(offset) is int and _INT64_MIN <= offset <= _INT64_MAX and (
             position_ids is None and cu_seqlens is None and starts is None):  # a decode step: nothing to convert
         return Call(_cached_options_key(head_dim, tuple(keywords.items())), offset, None, None, None, None)
     scalar_offset = _scalar_offset(offset, position_ids, cu_seqlens, starts)
