@@ -1,10 +1,11 @@
 // rotary._rotary: the C++ side of the Python package.
 //
-// Tensors arrive either as NumPy arrays (read through the buffer protocol, strides in bytes
-// turned into elements) or as DLPack capsules (PyTorch tensors, through
-// torch.utils.dlpack.to_dlpack). Neither is copied: the library reads and writes the caller's
-// memory through rotary::TensorView. Outputs are allocated by the caller's framework (in
-// Python) and written through the into-buffer API.
+// Tensors arrive as NumPy arrays (read through the buffer protocol, strides in bytes turned into
+// elements), as PyTorch tensors (read through DLPack's C exchange API, no capsule), or as DLPack
+// capsules (MLX arrays and what the exchange API cannot export, through rotary._call.view). None
+// is copied: the library reads and writes the caller's memory through rotary::TensorView.
+// Outputs are allocated by the caller's framework (in Python) and written through the
+// into-buffer API.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <pybind11/numpy.h>
@@ -62,8 +63,8 @@ struct NotReadable : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// DLPack's C exchange API (DLPack >= 1.2's DLPackExchangeAPI; Debian's dlpack.h is 0.6 and lacks
-// it): a framework publishes it as type(tensor).__dlpack_c_exchange_api__ (PyTorch >= 2.10), a
+// DLPack's C exchange API (DLPackExchangeAPI of dlpack.h 1.3; Debian's dlpack.h is 0.6 and lacks
+// it): a framework publishes it as type(tensor).__dlpack_c_exchange_api__ (PyTorch 2.15 does), a
 // capsule named "dlpack_exchange_api". dltensor_from_py_object_no_sync fills a DLTensor that
 // borrows the tensor's shape and strides: no capsule, no allocation, no Python call. The members
 // rotary does not call are left untyped; the layout is that of major version 1.
