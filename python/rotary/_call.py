@@ -297,6 +297,8 @@ def make_call(x, *, offset=0, position_ids=None, cu_seqlens=None, starts=None, *
     scalar_offset = _scalar_offset(offset, position_ids, cu_seqlens, starts)
     key = _cached_options_key(head_dim, tuple(keywords.items()))
     offsets = None if scalar_offset is not None else index_array(offset, x, "offset")
+    if position_ids is None and cu_seqlens is None:  # offsets (a batched decode step); starts needs cu_seqlens
+        return Call(key, scalar_offset or 0, offsets, None, None, None)
     return Call(key, scalar_offset or 0, offsets, index_array(position_ids, x, "position_ids"),
                 index_array(cu_seqlens, x, "cu_seqlens"), index_array(starts, x, "starts"))
 
