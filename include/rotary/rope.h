@@ -61,6 +61,13 @@ class Positions {
   std::vector<Array> owned_;  // Arrays the views point into, when built from Arrays
 };
 
+// The largest position + 1 of a call on x of shape x_shape at these positions (0 when no token
+// has one): the length that picks length-dependent frequencies (dynamic NTK, LongRoPE's short or
+// long factors). Scalar offset: offset + T; offsets: their largest + T (T along seq_axis); ids:
+// the largest id + 1 over every stream (M-RoPE) and row; ragged: the largest starts[s] + length
+// of a non-empty sequence. Index arrays must be in CPU memory.
+int64_t positions_length(const Positions& positions, const Shape& x_shape, int seq_axis = -2);
+
 // Which features form a rotated pair. MLX's `traditional = true` is `interleaved`.
 enum class PairLayout : uint8_t {
   half_split,   // pairs (i, i + dims/2): GPT-NeoX, Llama, MLX's default

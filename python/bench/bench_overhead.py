@@ -1,7 +1,10 @@
-"""Per-call cost of one decode step from Python (q (1,32,1,128), k (1,8,1,128) float32,
-rope_qk in place, offset 1000): the direct path, the torch operator, and rotary.rope_qk
-on tensors that require grad (through the operator and autograd). Median of 2000 calls.
-Compare with python/bench/call_overhead.cpp (the same call from C++).
+"""Per-call cost of one decode step from Python (q (1,32,1,128), k (1,8,1,128) float32, offset
+1000): the direct path (torch tensors and NumPy arrays; rope_qk and rope; in place and
+functional; an int offset and an int64 offsets tensor), its parts (make_call, the extension
+call), the torch operator, and rotary.rope_qk on tensors that require grad (operator +
+autograd). Each row is the median of 20 rounds x 1000 calls, the rows interleaved round by round
+so that the machine's load falls on all of them alike. Compare with python/bench/call_overhead.cpp
+(the same call from C++).
 
     venv/bin/python python/bench/bench_overhead.py
 """
@@ -14,32 +17,48 @@ import rotary
 from rotary import _call, _ops
 
 
-def median_us(f, n=2000):
-    for _ in range(50):
-        f()
-    ts = []
-    for _ in range(n):
-        t0 = time.perf_counter_ns()
-        f()
-        ts.append(time.perf_counter_ns() - t0)
-    return statistics.median(ts) / 1000
+def rows():
+    q, k = torch.full((1, 32, 1, 128), 0.5), torch.full((1, 8, 1, 128), 0.25)
+    qn, kn = q.numpy().copy(), k.numpy().copy()
+    offsets = torch.tensor([1000])
+    call = _call.make_call(q, offset=1000)
+    qg, kg = q.clone().requires_grad_(True), k.clone().requires_grad_(True)
+    return [
+        ("direct: rotary.rope_qk(q, k, offset=1000, inplace=True), torch",
+         lambda: rotary.rope_qk(q, k, offset=1000, inplace=True)),
+        ("direct: the same, NumPy", lambda: rotary.rope_qk(qn, kn, offset=1000, inplace=True)),
+        ("direct: rope_qk in place, offset=int64 tensor (1,)", lambda: rotary.rope_qk(q, k, offset=offsets, inplace=True)),
+        ("direct: rotary.rope(q, offset=1000, inplace=True)", lambda: rotary.rope(q, offset=1000, inplace=True)),
+        ("direct: rotary.rope_qk(q, k, offset=1000) (allocates q_out, k_out)", lambda: rotary.rope_qk(q, k, offset=1000)),
+        ("direct: rotary.rope(q, offset=1000) (allocates out)", lambda: rotary.rope(q, offset=1000)),
+        ("  part: the Call (make_call)", lambda: _call.make_call(q, offset=1000)),
+        ("  part: the extension call (_call.run)", lambda: _call.run([q, k], [q, k], call)),
+        ("  part: torch.empty_like(q) + torch.empty_like(k)", lambda: (torch.empty_like(q), torch.empty_like(k))),
+        ("operator: torch.ops.rotary.rope_qk_ (in place)", lambda: _ops.rope_qk_inplace(q, k, call)),
+        ("operator: torch.ops.rotary.rope_qk (functional)", lambda: _ops.rope_qk(q, k, call)),
+    ], [("operator + autograd: rotary.rope_qk(qg, kg, offset=1000), requires grad",
+         lambda: rotary.rope_qk(qg, kg, offset=1000))]
+
+
+def measure(named, rounds=20, n=1000):
+    samples = {name: [] for name, _ in named}
+    for f in (f for _, f in named):
+        for _ in range(50):
+            f()
+    for _ in range(rounds):
+        for name, f in named:
+            for _ in range(n):
+                t0 = time.perf_counter_ns()
+                f()
+                samples[name].append(time.perf_counter_ns() - t0)
+    return [(name, statistics.median(ts) / 1000) for name, ts in samples.items()]
 
 
 def main():
-    q, k = torch.full((1, 32, 1, 128), 0.5), torch.full((1, 8, 1, 128), 0.25)
-    call = _call.make_call(q, offset=1000)
-    qg, kg = q.clone().requires_grad_(True), k.clone().requires_grad_(True)
+    no_grad, with_grad = rows()
     with torch.no_grad():
-        rows = [
-            ("rotary.rope_qk(q, k, offset=1000, inplace=True)  [direct]",
-             lambda: rotary.rope_qk(q, k, offset=1000, inplace=True)),
-            ("  of which the Call (make_call)", lambda: _call.make_call(q, offset=1000)),
-            ("  of which the extension call (_call.run)", lambda: _call.run([q, k], [q, k], call)),
-            ("torch.ops.rotary.rope_qk_ (the operator)", lambda: _ops.rope_qk_inplace(q, k, call)),
-        ]
-        results = [(name, median_us(f)) for name, f in rows]
-    results.append(("rotary.rope_qk(qg, kg, offset=1000)  [requires grad: operator + autograd]",
-                    median_us(lambda: rotary.rope_qk(qg, kg, offset=1000))))
+        results = measure(no_grad)
+    results += measure(with_grad, rounds=5)
     for name, us in results:
         print(f"{us:8.2f} us  {name}")
 

@@ -20,9 +20,10 @@ from torch.utils.dlpack import to_dlpack
 from . import _rotary
 
 __all__ = ["Call", "make_call", "options", "inverse_key", "run", "oracle", "view", "is_torch", "int64_arg",
-           "int32_arg", "index_array", "float_array", "stream_of", "is_mlx", "framework", "empty_like"]
+           "int32_arg", "index_array", "float_array", "stream_of", "is_mlx", "framework", "empty_like",
+           "positions_length"]
 
-_INT64 = np.iinfo(np.int64)
+_INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)  # ints: iinfo's are properties
 _INDEX_OK = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.uint32))
 _TORCH_INDEX_OK = (torch.int32, torch.int64)
 
@@ -86,7 +87,7 @@ def int64_arg(v, name: str) -> int:
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
         raise TypeError(f"[rope] {name} must be an integer but got {type(v).__name__}.")
     v = int(v)
-    if not _INT64.min <= v <= _INT64.max:
+    if not _INT64_MIN <= v <= _INT64_MAX:
         raise ValueError(f"[rope] {name} must fit in int64 but got {v}.")
     return v
 
@@ -127,7 +128,7 @@ def stream_of(x) -> int:
 
 
 def _checked_uint64(a: np.ndarray, name: str) -> np.ndarray:
-    if a.dtype == np.uint64 and a.size and int(a.max()) > _INT64.max:
+    if a.dtype == np.uint64 and a.size and int(a.max()) > _INT64_MAX:
         raise ValueError(f"[rope] {name} holds {int(a.max())}, beyond int64.")
     return a.astype(np.int64)
 
@@ -156,6 +157,8 @@ def index_array(v, like, name):
         if v.requires_grad:
             raise ValueError(f"[rope] the gradient with respect to {name} is not offered.")
         if v.dtype.is_floating_point or v.dtype == torch.bool or v.dtype in _TORCH_INDEX_OK:
+            if not (v.is_cuda or like.is_cuda):
+                return v  # both on the CPU: nothing to move (and .to() costs a microsecond)
             return v.to(like.device)  # the extension names a wrong type
         return v.to(like.device, torch.int64)
     a = _numpyindex_array(v, name)
@@ -206,20 +209,30 @@ def _frequencies(dims, head_dim, base, freqs, inv_freq, attention_factor, mrope_
     return f
 
 
-def _options_key(frequency_args, options):
-    return _rotary.RopeOptions(dims=frequency_args[0], freqs=_frequencies(*frequency_args), **dict(options)).key
+def _options_key(head_dim, dims=None, base=10000.0, freqs=None, inv_freq=None, attention_factor=None,
+                 mrope_section=None, mrope_interleaved=False, **options) -> str:
+    """The options key of rope()'s keywords other than the positions (validating them)."""
+    dims = 0 if dims is None else int32_arg(dims, "dims")
+    f = _frequencies(dims, head_dim, base, freqs, inv_freq, attention_factor,
+                     None if mrope_section is None else tuple(mrope_section), mrope_interleaved)
+    return _rotary.RopeOptions(dims=dims, freqs=f, **options).key
 
 
-_KEYS: dict = {}  # options key per (frequency arguments, options) without frequency objects
+_PLAIN_VALUES = frozenset((bool, int, float, str, type(None)))
+_KEYS: dict = {}  # options key per (head size, keywords, their types) for keywords of plain values
 
 
-def _cached_options_key(frequency_args, options):
-    """_options_key, remembered for calls without freqs/inv_freq objects (the common case)."""
-    if frequency_args[3] is not None or frequency_args[4] is not None:  # freqs, inv_freq: not hashable
-        return _options_key(frequency_args, options)
-    key = _KEYS.get((frequency_args, options))
+def _cached_options_key(head_dim: int, keywords: tuple) -> str:
+    """_options_key, remembered for repeated identical keywords of plain values (the common case;
+    a Frequencies, an array or a list is read each time: it may have changed). The value types
+    are part of the entry: dims=True must still be refused after dims=1."""
+    types = tuple(type(v) for _, v in keywords) if keywords else ()
+    if not _PLAIN_VALUES.issuperset(types):
+        return _options_key(head_dim, **dict(keywords))
+    entry = (head_dim, keywords, types)
+    key = _KEYS.get(entry)
     if key is None:
-        key = _KEYS[frequency_args, options] = _options_key(frequency_args, options)
+        key = _KEYS[entry] = _options_key(head_dim, **dict(keywords))
     return key
 
 
@@ -259,11 +272,8 @@ ARGUMENTS = """
 """
 
 
-def make_call(x, *, dims=None, base=10000.0, freqs=None, inv_freq=None, attention_factor=None, mrope_section=None,
-              mrope_interleaved=False, offset=0, position_ids=None, cu_seqlens=None, starts=None, **options) -> Call:
-    """The one translation of rope()'s keyword arguments into a Call. ``options`` (traditional,
-    scale, inverse, seq_axis, precision, ...) go to the C++ RopeOptions by name.
-""" + ARGUMENTS
+def _scalar_offset(offset, position_ids, cu_seqlens, starts):
+    """The int offset (None for an offsets array), after the checks of the positions' forms."""
     if isinstance(offset, (bool, float, np.bool_, np.floating)):
         raise TypeError(f"[rope] offset must be an int or an integer array but got {type(offset).__name__}.")
     scalar_offset = int64_arg(offset, "offset") if isinstance(offset, (int, np.integer)) else None
@@ -272,11 +282,23 @@ def make_call(x, *, dims=None, base=10000.0, freqs=None, inv_freq=None, attentio
         raise ValueError("[rope] Give at most one of offset, position_ids and cu_seqlens.")
     if starts is not None and cu_seqlens is None:
         raise ValueError("[rope] starts needs cu_seqlens.")
+    return scalar_offset
+
+
+def make_call(x, *, offset=0, position_ids=None, cu_seqlens=None, starts=None, **keywords) -> Call:
+    """The one translation of rope()'s keyword arguments into a Call. The keywords other than the
+    positions (dims, base, freqs, ..., traditional, scale, inverse, seq_axis, precision, ...)
+    make the C++ RopeOptions, by name.
+""" + ARGUMENTS
     head_dim = int(x.shape[-1]) if getattr(x, "ndim", 0) >= 1 else 0  # a constant under torch.compile
-    frequency_args = (0 if dims is None else int32_arg(dims, "dims"), head_dim, base, freqs, inv_freq,
-                      attention_factor, None if mrope_section is None else tuple(mrope_section), mrope_interleaved)
-    key = _cached_options_key(frequency_args, tuple(sorted(options.items())))
+    if type(offset) is int and _INT64_MIN <= offset <= _INT64_MAX and (
+            position_ids is None and cu_seqlens is None and starts is None):  # a decode step: nothing to convert
+        return Call(_cached_options_key(head_dim, tuple(keywords.items())), offset, None, None, None, None)
+    scalar_offset = _scalar_offset(offset, position_ids, cu_seqlens, starts)
+    key = _cached_options_key(head_dim, tuple(keywords.items()))
     offsets = None if scalar_offset is not None else index_array(offset, x, "offset")
+    if position_ids is None and cu_seqlens is None:  # offsets (a batched decode step); starts needs cu_seqlens
+        return Call(key, scalar_offset or 0, offsets, None, None, None)
     return Call(key, scalar_offset or 0, offsets, index_array(position_ids, x, "position_ids"),
                 index_array(cu_seqlens, x, "cu_seqlens"), index_array(starts, x, "starts"))
 
@@ -286,11 +308,30 @@ def _view_or_none(v, name):
 
 
 def run(xs, outs, call: Call) -> None:
-    """Executes call on one tensor or on (q, k), writing outs (an out may be its input)."""
-    xv = [view(x) for x in xs]
-    _rotary.apply(xv, [xv[i] if outs[i] is xs[i] else view(outs[i], "out") for i in range(len(xs))], call.offset, _view_or_none(call.offsets, "offset"), _view_or_none(call.position_ids, "position_ids"),
-                  _view_or_none(call.cu_seqlens, "cu_seqlens"), _view_or_none(call.starts, "starts"),
-                  options(call.options), stream_of(xs[0]))
+    """Executes call on one tensor or on (q, k), writing outs (an out may be its input). The
+    extension reads NumPy arrays and PyTorch tensors itself (buffer protocol; DLPack's C exchange
+    API, no capsule); what it does not read (MLX arrays, tensors it cannot export) goes through
+    view(), which names what cannot be read at all."""
+    opts, stream = options(call.options), stream_of(xs[0])
+    try:
+        _rotary.apply(xs, outs, call.offset, call.offsets, call.position_ids, call.cu_seqlens, call.starts, opts,
+                      stream)
+    except _rotary.NotReadable:
+        xv = [view(x) for x in xs]
+        _rotary.apply(xv, [xv[i] if outs[i] is xs[i] else view(outs[i], "out") for i in range(len(xs))],
+                      call.offset, _view_or_none(call.offsets, "offset"),
+                      _view_or_none(call.position_ids, "position_ids"), _view_or_none(call.cu_seqlens, "cu_seqlens"),
+                      _view_or_none(call.starts, "starts"), opts, stream)
+
+
+def positions_length(x, call: Call, seq_axis: int) -> int:
+    """The largest position + 1 of call on x, which picks length-dependent frequencies (C++'s
+    rotary::positions_length; index arrays are read on the host)."""
+    def host(a, name):
+        return None if a is None else view(a.cpu() if is_torch(a) else a, name)
+    return _rotary.positions_length(list(x.shape), call.offset, host(call.offsets, "offset"),
+                                    host(call.position_ids, "position_ids"), host(call.cu_seqlens, "cu_seqlens"),
+                                    host(call.starts, "starts"), seq_axis)
 
 
 def oracle(x, call: Call):

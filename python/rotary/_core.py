@@ -17,13 +17,20 @@ __all__ = ["rope", "rope_qk", "oracle", "fast_rope"]
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
 
 
-def _through_ops(*ts) -> bool:
+# torch.jit.is_tracing and torch.autograd.graph.increment_version without their Python wrappers
+# (a few tenths of a microsecond each per call).
+_is_tracing = getattr(torch._C, "_is_tracing", torch.jit.is_tracing)
+_increment_version = getattr(torch._C, "_increment_version", torch.autograd.graph.increment_version)
+
+
+def _through_ops(ts) -> bool:
     """Whether a torch call must run as a torch operator rather than directly."""
-    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+    if torch.compiler.is_compiling() or _is_tracing():
         return True
-    if any(type(t) not in _PLAIN for t in ts):
-        return True
-    return torch.is_grad_enabled() and any(t.requires_grad for t in ts)
+    for t in ts:
+        if type(t) not in _PLAIN or (t.requires_grad and torch.is_grad_enabled()):
+            return True
+    return False
 
 
 def _as_array(x):
@@ -42,17 +49,31 @@ def _check_out(out, ts, name):
 
 
 def _check_inplace(ts):
-    if any(_call.is_mlx(t) for t in ts):
+    """ts: of one framework. A torch call that passes here runs directly unless _through_ops says
+    otherwise, so the direct path needs no check of its own."""
+    if _call.is_torch(ts[0]):
+        if torch.is_grad_enabled() and any(t.requires_grad for t in ts):
+            raise ValueError("[rope] in-place rotation of a tensor that requires grad is not supported (autograd "
+                             "would not see the write); call without inplace/out, or under torch.no_grad().")
+    elif any(_call.is_mlx(t) for t in ts):
         raise TypeError("[rope] MLX arrays are immutable: inplace=True is not offered for them; use the result.")
-    if torch.is_grad_enabled() and any(_call.is_torch(t) and t.requires_grad for t in ts):
-        raise ValueError("[rope] in-place rotation of a tensor that requires grad is not supported (autograd would "
-                         "not see the write); call without inplace/out, or under torch.no_grad().")
 
 
 def _bump_versions(ts):
-    for t in ts:
-        if _call.is_torch(t):
-            torch.autograd.graph.increment_version(t)
+    """ts: of one framework (one call bumps every tensor's version counter)."""
+    if _call.is_torch(ts[0]):
+        _increment_version(ts)
+
+
+def _rope_op(x, out, inplace, call):
+    if inplace:
+        _check_inplace((x,))
+        _ops.rope_inplace(x, call)
+        return x
+    if out is not None:
+        _ops.rope_out(x, out, call)
+        return out
+    return _ops.rope(x, call)
 
 
 def rope(x, *, out=None, inplace=False, **kwargs):
@@ -60,18 +81,13 @@ def rope(x, *, out=None, inplace=False, **kwargs):
     if inplace and out is not None:
         raise ValueError("[rope] Give either out or inplace=True, not both.")
     call = _call.make_call(x, **kwargs)
-    if inplace:
-        _check_inplace([x])
-    elif out is not None:
+    if out is not None:
         _check_out(out, [x], "out")
-    if _call.is_torch(x) and _through_ops(x, *(() if out is None else (out,))):
-        if inplace:
-            _ops.rope_inplace(x, call)
-            return x
-        if out is not None:
-            _ops.rope_out(x, out, call)
-            return out
-        return _ops.rope(x, call)
+    if _call.is_torch(x):
+        if _through_ops((x,) if out is None else (x, out)):
+            return _rope_op(x, out, inplace, call)
+    elif inplace:
+        _check_inplace((x,))
     result = x if inplace else out if out is not None else _call.empty_like(x)
     _call.run([x], [result], call)
     if inplace or out is not None:
@@ -79,29 +95,36 @@ def rope(x, *, out=None, inplace=False, **kwargs):
     return result
 
 
+def _rope_qk_op(q, k, q_out, k_out, inplace, call):
+    if inplace:
+        _check_inplace((q, k))
+        _ops.rope_qk_inplace(q, k, call)
+        return q, k
+    if q_out is not None:
+        _ops.rope_qk_out(q, k, q_out, k_out, call)
+        return q_out, k_out
+    return _ops.rope_qk(q, k, call)
+
+
 def rope_qk(q, k, *, q_out=None, k_out=None, inplace=False, **kwargs):
-    if _call.framework(q) != _call.framework(k):
+    if type(q) is not type(k) and _call.framework(q) != _call.framework(k):
         raise TypeError(f"[rope] k must be of the same framework as q ({type(q).__name__}) but is {type(k).__name__}.")
     call = _call.make_call(q, **kwargs)
-    if inplace:
-        if q_out is not None or k_out is not None:
-            raise ValueError("[rope] Give either q_out/k_out or inplace=True, not both.")
-        _check_inplace([q, k])
-        q_out, k_out = q, k
-    elif q_out is not None or k_out is not None:
+    given = q_out is not None or k_out is not None
+    if inplace and given:
+        raise ValueError("[rope] Give either q_out/k_out or inplace=True, not both.")
+    if given:
         _check_out(q_out, [q, k], "q_out")
         _check_out(k_out, [q, k], "k_out")
-    if _call.is_torch(q) and _through_ops(q, k, *(t for t in (q_out, k_out) if t is not None)):
-        if inplace:
-            _ops.rope_qk_inplace(q, k, call)
-        elif q_out is not None:
-            _ops.rope_qk_out(q, k, q_out, k_out, call)
-        else:
-            return _ops.rope_qk(q, k, call)
-        return q_out, k_out
-    given = q_out is not None
-    q_out = _call.empty_like(q) if q_out is None else q_out
-    k_out = _call.empty_like(k) if k_out is None else k_out
+    if _call.is_torch(q):
+        if _through_ops((q, k, q_out, k_out) if given else (q, k)):
+            return _rope_qk_op(q, k, q_out, k_out, inplace, call)
+    elif inplace:
+        _check_inplace((q, k))
+    if inplace:
+        q_out, k_out = q, k
+    elif not given:
+        q_out, k_out = _call.empty_like(q), _call.empty_like(k)
     _call.run([q, k], [q_out, k_out], call)
     if given or inplace:
         _bump_versions([q_out, k_out])
@@ -143,7 +166,7 @@ def fast_rope(a, dims, traditional, base, scale, offset, freqs, inverse):
     if _call.is_torch(a):
         offsets = None if scalar else _call.index_array(offset, a, "offset")
         tfreqs = freqs if freqs is None or _call.is_torch(freqs) else torch.as_tensor(_call.float_array(freqs, "freqs"))
-        if _through_ops(a, *(() if tfreqs is None else (tfreqs,))):
+        if _through_ops((a,) if tfreqs is None else (a, tfreqs)):
             if tfreqs is not None and tfreqs.requires_grad:
                 raise ValueError("[rope] the gradient with respect to freqs is not offered; pass freqs.detach().")
             return _ops.fast_rope(a, offsets, _call.int64_arg(offset, "offset") if scalar else 0, dims,

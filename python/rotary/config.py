@@ -18,6 +18,8 @@ __all__ = ["LayerRope", "RopeConfig", "RotatedPart", "from_hf_config"]
 
 RotatedPart = _rotary.RotatedPart
 
+_POSITIONS = ("offset", "position_ids", "cu_seqlens", "starts")
+
 
 class RopeConfig:
     """A ready RoPE: method, head size, rotated dims, layout and scaling parameters.
@@ -96,23 +98,11 @@ class RopeConfig:
     def inv_freq(self):
         return np.asarray(self.frequencies().inv_freq)
 
-    def _seq_len(self, x, position_ids, offset, cu_seqlens, starts, seq_axis, seq_len):
-        if seq_len is not None or not self.depends_on_length:
-            return seq_len
-        if position_ids is not None:
-            ids = position_ids.detach().cpu().numpy() if _call.is_torch(position_ids) else np.asarray(position_ids)
-            return int(ids.max()) + 1 if ids.size else 0
-        if cu_seqlens is not None:
-            cu = cu_seqlens.detach().cpu().numpy() if _call.is_torch(cu_seqlens) else np.asarray(cu_seqlens)
-            lens = np.diff(cu.astype(np.int64))
-            st = 0 if starts is None else (starts.detach().cpu().numpy() if _call.is_torch(starts) else np.asarray(starts))
-            return int(np.max(lens + st)) if lens.size else 0
-        off = offset.detach().cpu().numpy() if _call.is_torch(offset) else np.asarray(offset)
-        return int(np.max(off)) + x.shape[seq_axis]
-
     def _kw(self, x, kw):
-        seq_len = self._seq_len(x, kw.get("position_ids"), kw.get("offset", 0), kw.get("cu_seqlens"),
-                                kw.get("starts"), kw.get("seq_axis", -2), kw.pop("seq_len", None))
+        seq_len = kw.pop("seq_len", None)
+        if seq_len is None and self.depends_on_length:
+            positions = {name: kw[name] for name in _POSITIONS if name in kw}
+            seq_len = _call.positions_length(x, _call.make_call(x, **positions), kw.get("seq_axis", -2))
         kw.setdefault("traditional", self.traditional)
         kw.setdefault("scale", self.scale)
         return dict(kw, freqs=self.frequencies(seq_len), dims=self.dims)

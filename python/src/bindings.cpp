@@ -1,16 +1,18 @@
 // rotary._rotary: the C++ side of the Python package.
 //
-// Tensors arrive either as NumPy arrays (read through the buffer protocol, strides in bytes
-// turned into elements) or as DLPack capsules (PyTorch tensors, through
-// torch.utils.dlpack.to_dlpack). Neither is copied: the library reads and writes the caller's
-// memory through rotary::TensorView. Outputs are allocated by the caller's framework (in
-// Python) and written through the into-buffer API.
+// Tensors arrive as NumPy arrays (read through the buffer protocol, strides in bytes turned into
+// elements), as PyTorch tensors (read through DLPack's C exchange API, no capsule), or as DLPack
+// capsules (MLX arrays and what the exchange API cannot export, through rotary._call.view). None
+// is copied: the library reads and writes the caller's memory through rotary::TensorView.
+// Outputs are allocated by the caller's framework (in Python) and written through the
+// into-buffer API.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <pybind11/numpy.h>
 
 #include <dlpack/dlpack.h>
 
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -46,6 +48,30 @@ namespace rotary::py_glue {
 
 [[noreturn]] void fail(const std::string& message) { throw std::invalid_argument(message); }
 
+// Raised (as rotary._rotary.NotReadable) for an object the extension does not read itself:
+// Python then passes it through rotary._call.view (MLX arrays, tensors DLPack cannot export),
+// which also names what is wrong with the ones that cannot be read at all.
+struct NotReadable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// DLPack's C exchange API (DLPackExchangeAPI of dlpack.h 1.3; Debian's dlpack.h is 0.6 and lacks
+// it): a framework publishes it as type(tensor).__dlpack_c_exchange_api__ (PyTorch 2.15 does), a
+// capsule named "dlpack_exchange_api". dltensor_from_py_object_no_sync fills a DLTensor that
+// borrows the tensor's shape and strides: no capsule, no allocation, no Python call. The members
+// rotary does not call are left untyped; the layout is that of major version 1.
+struct DLPackExchangeApi {
+  struct {
+    uint32_t major, minor;
+  } version;
+  void* prev_api;
+  void* managed_tensor_allocator;
+  void* managed_tensor_from_py_object_no_sync;
+  void* managed_tensor_to_py_object_no_sync;
+  int (*dltensor_from_py_object_no_sync)(void* py_object, DLTensor* out);
+  void* current_work_stream;
+};
+
 // rotary's Dtype for an element kind in NumPy's letters ('f' float, 'i' signed, 'u' unsigned,
 // 'b' bool; 'B' stands for bfloat, 'E' for float8 e4m3fn) and size in bytes; none for types rotary has no Dtype for.
 std::optional<Dtype> dtype_of_kind(char kind, int64_t bytes) {
@@ -70,19 +96,26 @@ int checked_size(int64_t size, int64_t axis, const char* name) {
   return static_cast<int>(size);
 }
 
+void check_writable(const py::array& a, const char* name) {
+  if (!a.writeable()) fail(std::string("[rope] ") + name + " is read-only; it cannot be written.");
+}
+
 PyView from_numpy(const py::array& a, bool writable, const char* name) {
-  if (writable && !a.writeable()) fail(std::string("[rope] ") + name + " is read-only; it cannot be written.");
+  if (writable) check_writable(a, name);
   PyView r;
-  const auto dt = dtype_of_kind(a.dtype().kind(), a.itemsize());
+  const py::dtype dtype = a.dtype();
+  const auto dt = dtype_of_kind(dtype.kind(), a.itemsize());
   const int64_t itemsize = a.itemsize();
-  r.dtype_name = py::str(a.dtype());
   r.supported = dt.has_value();
+  if (!r.supported) r.unsupported_name = py::str(dtype);
   r.v.data = const_cast<void*>(a.data());
   r.v.dtype = dt.value_or(float32);
   r.v.device = cpu;
-  if (a.dtype().byteorder() == (std::endian::native == std::endian::little ? '>' : '<'))
-    fail(std::string("[rope] ") + name + " has non-native byte order (" + r.dtype_name +
+  if (dtype.byteorder() == (std::endian::native == std::endian::little ? '>' : '<'))
+    fail(std::string("[rope] ") + name + " has non-native byte order (" + std::string(py::str(dtype)) +
          "); convert it first, e.g. " + name + ".astype(" + name + ".dtype.newbyteorder('='))");
+  r.v.shape.reserve(size_t(a.ndim()));
+  r.v.strides.reserve(size_t(a.ndim()));
   for (py::ssize_t i = 0; i < a.ndim(); ++i) {
     r.v.shape.push_back(checked_size(a.shape(i), i, name));
     const int64_t s = a.strides(i);
@@ -94,11 +127,7 @@ PyView from_numpy(const py::array& a, bool writable, const char* name) {
   return r;
 }
 
-PyView from_dlpack(const py::capsule& cap, const char* name) {
-  if (std::string(cap.name() ? cap.name() : "") != "dltensor")
-    fail(std::string("[rope] ") + name + ": the DLPack capsule was already consumed.");
-  auto* m = static_cast<DLManagedTensor*>(cap.get_pointer());
-  const DLTensor& t = m->dl_tensor;
+PyView from_dltensor(const DLTensor& t, const char* name) {
   PyView r;
   const int bits = t.dtype.bits;
   if (t.dtype.lanes != 1) fail(std::string("[rope] ") + name + " has vector lanes; not supported.");
@@ -114,12 +143,13 @@ PyView from_dlpack(const py::capsule& cap, const char* name) {
     case 6: kind = 'b', prefix = "bool"; break;  // kDLBool (DLPack >= 0.8)
     case 10: kind = 'E', prefix = "float8_e4m3fn"; break;  // kDLFloat8_e4m3fn (DLPack >= 1.1)
   }
-  r.dtype_name = kind == 'b' || kind == 'E' ? prefix
-                 : prefix ? prefix + std::to_string(bits)
-                          : "of DLPack type code " + std::to_string(int(t.dtype.code)) + " (" + std::to_string(bits) +
-                                " bits)";
   const std::optional<Dtype> dt = dtype_of_kind(kind, bits / 8);
   r.supported = dt.has_value();
+  if (!r.supported)
+    r.unsupported_name = kind == 'b' ? prefix
+                         : prefix    ? prefix + std::to_string(bits)
+                                     : "of DLPack type code " + std::to_string(int(t.dtype.code)) + " (" +
+                                        std::to_string(bits) + " bits)";
   r.v.dtype = dt.value_or(float32);
   switch (t.device.device_type) {
     case kDLCPU:
@@ -135,30 +165,52 @@ PyView from_dlpack(const py::capsule& cap, const char* name) {
            std::to_string(int(t.device.device_type)) + ").");
   }
   r.v.data = static_cast<char*>(t.data) + t.byte_offset;
+  r.v.shape.reserve(size_t(t.ndim));
   for (int i = 0; i < t.ndim; ++i) r.v.shape.push_back(checked_size(t.shape[i], i, name));
   if (t.strides) {
-    for (int i = 0; i < t.ndim; ++i) r.v.strides.push_back(t.strides[i]);
+    r.v.strides.assign(t.strides, t.strides + t.ndim);
   } else {
     r.v.strides = row_major_strides(r.v.shape);
   }
   return r;
 }
 
-// obj: a NumPy array or a DLPack capsule.
+PyView from_dlpack(const py::capsule& cap, const char* name) {
+  if (std::string(cap.name() ? cap.name() : "") != "dltensor")
+    fail(std::string("[rope] ") + name + ": the DLPack capsule was already consumed.");
+  return from_dltensor(static_cast<DLManagedTensor*>(cap.get_pointer())->dl_tensor, name);
+}
+
+// The exchange API obj's type publishes, if any (of a major version rotary reads).
+const DLPackExchangeApi* exchange_api(const py::handle& obj) {
+  static PyObject* const attribute = PyUnicode_InternFromString("__dlpack_c_exchange_api__");
+  PyObject* capsule = _PyType_Lookup(Py_TYPE(obj.ptr()), attribute);  // borrowed; sets no error
+  if (!capsule || !PyCapsule_IsValid(capsule, "dlpack_exchange_api")) return nullptr;
+  const auto* api = static_cast<const DLPackExchangeApi*>(PyCapsule_GetPointer(capsule, "dlpack_exchange_api"));
+  return api->version.major == 1 && api->dltensor_from_py_object_no_sync ? api : nullptr;
+}
+
+// obj: a NumPy array, a tensor whose type publishes DLPack's exchange API (PyTorch), or a DLPack
+// capsule; anything else is NotReadable (Python reads it through rotary._call.view).
 PyView to_view(const py::handle& obj, bool writable, const char* name) {
-  if (py::isinstance<py::capsule>(obj)) return from_dlpack(py::reinterpret_borrow<py::capsule>(obj), name);
   if (py::isinstance<py::array>(obj)) return from_numpy(py::reinterpret_borrow<py::array>(obj), writable, name);
-  throw py::type_error(std::string("[rope] ") + name + " must be a NumPy array or a PyTorch tensor but got " +
-                       std::string(py::str(py::type::of(obj).attr("__name__"))) + ".");
+  if (const DLPackExchangeApi* api = exchange_api(obj)) {
+    DLTensor t;
+    if (api->dltensor_from_py_object_no_sync(obj.ptr(), &t) == 0) return from_dltensor(t, name);
+    PyErr_Clear();  // sparse, meta, ...: view() says what is wrong with it
+  } else if (py::isinstance<py::capsule>(obj)) {
+    return from_dlpack(py::reinterpret_borrow<py::capsule>(obj), name);
+  }
+  throw NotReadable(std::string(name) + " is not read by the extension itself");
 }
 
 // Spec checks 3 and 4 on a view that may have an element type rotary does not know.
 void check_input(const PyView& x, int min_ndim = 3) {
-  core::check_input(x.v.ndim(), x.dtype_name, x.supported && is_floating(x.v.dtype), min_ndim);
+  core::check_input(x.v.ndim(), x.dtype_name(), x.supported && is_floating(x.v.dtype), min_ndim);
 }
 
 void check_known(const PyView& v, const char* name) {
-  if (!v.supported) fail(std::string("[rope] ") + name + " has an unsupported element type " + v.dtype_name + ".");
+  if (!v.supported) fail(std::string("[rope] ") + name + " has an unsupported element type " + v.dtype_name() + ".");
 }
 
 Precision parse_precision(const std::string& s) {
@@ -181,7 +233,7 @@ void fast_rope(const py::object& x_obj, const py::object& out_obj, int dims, boo
     call.x_batch = x.v.shape[0];
     call.x_last = x.v.shape.back();
   }
-  call.x_dtype = x.dtype_name;
+  call.x_dtype = x.dtype_name();
   call.x_floating = x.supported && is_floating(x.v.dtype);
   call.base = base;
   Positions positions;
@@ -191,7 +243,7 @@ void fast_rope(const py::object& x_obj, const py::object& out_obj, int dims, boo
   } else {
     off = to_view(offset, false, "offset");
     call.offset_shape = &off->v.shape;
-    call.offset_dtype = off->dtype_name;
+    call.offset_dtype = off->dtype_name();
     call.offset_integer = off->supported && is_integer(off->v.dtype);
     positions = Positions::offsets(off->v);
   }
@@ -222,8 +274,8 @@ void fast_rope(const py::object& x_obj, const py::object& out_obj, int dims, boo
 PyView index_view(const py::object& obj, const char* name) {
   PyView v = to_view(obj, false, name);
   if (!v.supported || !is_integer(v.v.dtype)) {
-    if (std::string(name) == "offset") fail("[rope] offset must be an integer but got type " + v.dtype_name + ".");
-    fail(std::string("[rope] ") + name + " must be an integer array but got " + v.dtype_name + ".");
+    if (std::string(name) == "offset") fail("[rope] offset must be an integer but got type " + v.dtype_name() + ".");
+    fail(std::string("[rope] ") + name + " must be an integer array but got " + v.dtype_name() + ".");
   }
   return v;
 }
@@ -392,43 +444,51 @@ std::string options_repr(const RopeOptions& o) {
   return s.substr(0, s.size() - 2) + ")";
 }
 
-// The views of one or two tensors (q and k) and their outputs; an output that is its input
-// object is the same view (in place).
-void tensor_views(const py::list& xs, const py::list& outs, bool ragged, std::vector<PyView>& in,
-                  std::vector<PyView>& out) {
+// The views of one or two tensors (q and k) and of their outputs. An output that is its input
+// object reads that input's view (in place): `outputs` points into `in` or `out`.
+struct TensorViews {
+  size_t n = 0;
+  std::array<PyView, 2> in, out;
+  std::array<const TensorView*, 2> outputs{};
+};
+
+TensorViews tensor_views(const py::list& xs, const py::list& outs, bool ragged) {
   const size_t n = xs.size();
   if (n < 1 || n > 2 || outs.size() != n) fail("[rope] internal: expected one or two tensors.");
-  const char* in_names[2] = {"q", "k"};
-  const char* out_names[2] = {"q_out", "k_out"};
+  const char* in_names[2] = {n == 1 ? "x" : "q", "k"};
+  const char* out_names[2] = {n == 1 ? "out" : "q_out", "k_out"};
+  TensorViews r;
+  r.n = n;
   for (size_t i = 0; i < n; ++i) {
-    in.push_back(to_view(xs[i], false, n == 1 ? "x" : in_names[i]));
-    check_input(in.back(), ragged ? 2 : 3);
+    r.in[i] = to_view(xs[i], false, in_names[i]);
+    check_input(r.in[i], ragged ? 2 : 3);
   }
   for (size_t i = 0; i < n; ++i) {
     if (outs[i].is(xs[i])) {
-      out.push_back(to_view(xs[i], true, n == 1 ? "x" : in_names[i]));
+      if (py::isinstance<py::array>(xs[i])) check_writable(py::reinterpret_borrow<py::array>(xs[i]), in_names[i]);
+      r.outputs[i] = &r.in[i].v;
     } else {
-      out.push_back(to_view(outs[i], true, n == 1 ? "out" : out_names[i]));
-      check_known(out.back(), n == 1 ? "out" : out_names[i]);
+      r.out[i] = to_view(outs[i], true, out_names[i]);
+      check_known(r.out[i], out_names[i]);
+      r.outputs[i] = &r.out[i].v;
     }
   }
+  return r;
 }
 
-void run_views(const std::vector<PyView>& in, const std::vector<PyView>& out, const Positions& positions,
-               const RopeOptions& options) {
+void run_views(const TensorViews& t, const Positions& positions, const RopeOptions& options) {
   py::gil_scoped_release release;
-  if (in.size() == 1)
-    rope(in[0].v, out[0].v, positions, options);
+  if (t.n == 1)
+    rope(t.in[0].v, *t.outputs[0], positions, options);
   else
-    rope_qk(in[0].v, in[1].v, out[0].v, out[1].v, positions, options);
+    rope_qk(t.in[0].v, t.in[1].v, *t.outputs[0], *t.outputs[1], positions, options);
 }
 
 // The extended API: one or two tensors (q and k) into outputs (which may be the inputs).
 void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::object& offsets,
            const py::object& position_ids, const py::object& cu_seqlens, const py::object& starts,
            const RopeOptions& options, std::uintptr_t stream) {
-  std::vector<PyView> in, out;
-  tensor_views(xs, outs, !cu_seqlens.is_none(), in, out);
+  const TensorViews t = tensor_views(xs, outs, !cu_seqlens.is_none());
   const CallPositions p = make_positions(offset, offsets, position_ids, cu_seqlens, starts);
   // The current stream, unless the caller gave cuda_stream; copied only then (the options hold
   // the frequencies: no per-call copy of them on CPU).
@@ -437,7 +497,15 @@ void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::o
     on_stream = options;
     on_stream->cuda_stream = reinterpret_cast<void*>(stream);
   }
-  run_views(in, out, p.positions, on_stream ? *on_stream : options);
+  run_views(t, p.positions, on_stream ? *on_stream : options);
+}
+
+// The largest position + 1 of a call on x of shape x_shape (host index arrays): what picks the
+// frequencies of length-dependent scalings (rotary.config.RopeConfig).
+int64_t call_length(const Shape& x_shape, int64_t offset, const py::object& offsets, const py::object& position_ids,
+                    const py::object& cu_seqlens, const py::object& starts, int seq_axis) {
+  const CallPositions p = make_positions(offset, offsets, position_ids, cu_seqlens, starts);
+  return positions_length(p.positions, x_shape, seq_axis);
 }
 
 // Caller-given cos/sin (CosSinTable): rows indexed by (b, t), or by position when position_ids
@@ -446,8 +514,7 @@ void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::o
 void apply_table(const py::list& xs, const py::list& outs, const py::object& cos, const py::object& sin,
                  const py::object& position_ids, bool traditional, bool inverse, int seq_axis, bool hf_rounding,
                  int dims) {
-  std::vector<PyView> in, out;
-  tensor_views(xs, outs, false, in, out);
+  const TensorViews t = tensor_views(xs, outs, false);
   const PyView c = to_view(cos, false, "cos"), s = to_view(sin, false, "sin");
   check_known(c, "cos");
   check_known(s, "sin");
@@ -461,7 +528,7 @@ void apply_table(const py::list& xs, const py::list& outs, const py::object& cos
   options.seq_axis = seq_axis;
   options.table = &table;
   options.rounding = hf_rounding ? TableRounding::hf : TableRounding::fused;
-  run_views(in, out, p.positions, options);
+  run_views(t, p.positions, options);
 }
 
 // The float64 oracle of the C++ library (tests): the exact result as a new float64 array.
@@ -576,12 +643,16 @@ void bind_options(py::module_& m) {
 }
 
 void bind_calls(py::module_& m) {
+  py::register_exception<NotReadable>(m, "NotReadable", PyExc_TypeError);
   m.def("fast_rope", &fast_rope, py::arg("x"), py::arg("out"), py::arg("dims"), py::arg("traditional"),
         py::arg("base").none(true), py::arg("scale"), py::arg("offset"), py::arg("freqs").none(true),
         py::arg("inverse"), py::arg("stream") = 0);
   m.def("apply", &apply, py::arg("xs"), py::arg("outs"), py::arg("offset"), py::arg("offsets").none(true),
         py::arg("position_ids").none(true), py::arg("cu_seqlens").none(true), py::arg("starts").none(true),
         py::arg("options"), py::arg("stream") = 0);
+  m.def("positions_length", &call_length, py::arg("x_shape"), py::arg("offset"), py::arg("offsets").none(true),
+        py::arg("position_ids").none(true), py::arg("cu_seqlens").none(true), py::arg("starts").none(true),
+        py::arg("seq_axis"), "The largest position + 1 of a call on x of shape x_shape (host index arrays).");
   m.def("oracle", &oracle, py::arg("x"), py::arg("offset"), py::arg("offsets").none(true),
         py::arg("position_ids").none(true), py::arg("cu_seqlens").none(true), py::arg("starts").none(true),
         py::arg("options"), "The C++ float64 oracle (for tests).");

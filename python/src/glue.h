@@ -17,11 +17,13 @@ namespace rotary::py_glue {
 [[noreturn]] void fail(const std::string& message);
 
 // A caller's tensor seen through a TensorView. `supported` is false for element types rotary
-// has no Dtype for (int8, complex64, ...); `dtype_name` then names them for error messages.
+// has no Dtype for (int8, complex64, ...); `unsupported_name` then names them for error
+// messages (named only then: NumPy's dtype names are Python code, a microsecond per call).
 struct PyView {
   TensorView v;
   bool supported = true;
-  std::string dtype_name;
+  std::string unsupported_name;
+  std::string dtype_name() const { return supported ? to_string(v.dtype) : unsupported_name; }
 };
 
 // obj: a NumPy array or a DLPack capsule.

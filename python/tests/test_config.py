@@ -63,6 +63,66 @@ def test_longrope_per_call_and_serving_length():
     np.testing.assert_allclose(v.rope(x, offset=0), rotary.rope(x, freqs=long))
 
 
+def _longrope_config():
+    d = 96
+    sf, lf = [1.0 + 0.01 * i for i in range(d // 2)], [2.0 + 0.1 * i for i in range(d // 2)]
+    return rotary.from_hf_config({"hidden_size": 3072, "num_attention_heads": 32, "rope_theta": 10000.0,
+                                  "max_position_embeddings": 131072, "original_max_position_embeddings": 4096,
+                                  "rope_scaling": {"type": "longrope", "short_factor": sf, "long_factor": lf}})
+
+
+def _previous_seq_len(x, offset=0, position_ids=None, cu_seqlens=None, starts=None, seq_axis=-2):
+    """The length RopeConfig computed in Python before the C++ positions_length (the reference)."""
+    if position_ids is not None:
+        return int(np.max(np.asarray(position_ids))) + 1
+    if cu_seqlens is not None:
+        lens = np.diff(np.asarray(cu_seqlens, dtype=np.int64))
+        return int(np.max(lens + (0 if starts is None else np.asarray(starts))))
+    return int(np.max(np.asarray(offset))) + x.shape[seq_axis]
+
+
+# Each positions form, once with a short call and once with a prompt longer than
+# original_max_position_embeddings (4096): the factor set follows the largest position + 1.
+_FORMS = [
+    ("offset", (1, 2, 3, 96), {"offset": 4093}), ("offset", (1, 2, 3, 96), {"offset": 4094}),
+    ("offset, (B, T, H, D)", (1, 3, 2, 96), {"offset": 4094, "seq_axis": -3}),
+    ("offsets", (3, 2, 2, 96), {"offset": np.array([0, 4095, 7], np.int32)}),
+    ("offsets", (3, 2, 2, 96), {"offset": np.array([0, 4093, 7], np.int64)}),
+    ("ids (T,)", (1, 2, 3, 96), {"position_ids": np.array([0, 5000, 2])}),
+    ("ids (B, T)", (2, 2, 3, 96), {"position_ids": np.array([[0, 1, 2], [4093, 4094, 4095]])}),
+    ("ids (B, T)", (2, 2, 3, 96), {"position_ids": np.array([[0, 1, 2], [4094, 4095, 4096]])}),
+    ("ragged", (7, 2, 96), {"cu_seqlens": np.array([0, 3, 7]), "starts": np.array([4093, 0])}),
+    ("ragged", (7, 2, 96), {"cu_seqlens": np.array([0, 3, 7]), "starts": np.array([4094, 0])}),
+    ("ragged, no starts", (7, 2, 96), {"cu_seqlens": np.array([0, 3, 7])}),
+]
+
+
+@pytest.mark.parametrize("framework", ["numpy", "torch"])
+@pytest.mark.parametrize("form,shape,positions", _FORMS, ids=[f[0] for f in _FORMS])
+def test_longrope_factor_set_per_positions_form(form, shape, positions, framework):
+    c = _longrope_config()
+    x = np.random.default_rng(1).standard_normal(shape)
+    length = _previous_seq_len(x, **positions)
+    short, long = c.frequencies(100), c.frequencies(5000)
+    want = long if length > 4096 else short
+    if framework == "torch":
+        torch = pytest.importorskip("torch")
+        x = torch.from_numpy(x)
+        positions = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in positions.items()}
+    got = np.asarray(c.rope(x, **positions))
+    np.testing.assert_array_equal(got, np.asarray(rotary.rope(x, freqs=want, dims=c.dims, **positions)))
+    other = long if want is short else short  # the two sets differ here: the test can fail
+    assert not np.array_equal(got, np.asarray(rotary.rope(x, freqs=other, dims=c.dims, **positions)))
+
+
+def test_positions_length_of_multi_axis_ids():
+    from rotary import _call
+    x = np.zeros((1, 2, 4, 64))
+    ids = np.array([[0, 1, 2, 3], [0, 0, 9, 1], [0, 1, 0, 30]])  # M-RoPE (3, T): the width stream reaches 30
+    call = _call.make_call(x, position_ids=ids)
+    assert _call.positions_length(x, call, -2) == _previous_seq_len(x, position_ids=ids) == 31
+
+
 def test_dynamic_depends_on_length():
     c = rotary.from_hf_config({"hidden_size": 512, "num_attention_heads": 8, "max_position_embeddings": 100,
                                "rope_scaling": {"type": "dynamic", "factor": 2.0}})
@@ -70,6 +130,9 @@ def test_dynamic_depends_on_length():
     L = 300
     b2 = 1e4 * (2.0 * L / 100 - 1.0) ** (64 / 62)
     np.testing.assert_allclose(c.frequencies(L).inv_freq, inv(64, b2), rtol=1e-12)
+    # Per call, from the largest position + 1 (offset 290 + T 10 = 300).
+    x = np.random.default_rng(2).standard_normal((1, 1, 10, 64))
+    np.testing.assert_array_equal(c.rope(x, offset=290), rotary.rope(x, freqs=c.frequencies(L), offset=290))
 
 
 def test_errors_name_the_key():

@@ -94,6 +94,16 @@ def test_silent_coercions_are_refused():  # item 9
     refused(ValueError, "[rope] attention_factor must be finite", lambda: rotary.rope(X, attention_factor=float("nan")))
 
 
+def test_remembered_options_still_refuse_coercions():
+    # make_call remembers the options key of repeated keywords, by value and type: 1 == True, yet
+    # dims=True must still be refused after dims=1 was seen (and dims=1 refused each time).
+    for _ in range(2):
+        refused(ValueError, "dims", lambda: rotary.rope(X, dims=1))
+        refused(TypeError, "[rope] dims must be an integer but got bool.", lambda: rotary.rope(X, dims=True))
+    for _ in range(2):  # the second call reads the remembered key
+        np.testing.assert_allclose(rotary.rope(X, dims=2, offset=3), rotary._core.oracle(X, dims=2, offset=3), atol=1e-6)
+
+
 def test_errors_name_the_argument():  # item 10
     t = torch.ones(2, 1, 3, 4)
     refused(ValueError, "[rope] Input must be a floating type but got bool.", lambda: rotary.rope(t.bool()))

@@ -16,19 +16,14 @@ std::string describe(const char* name, int dims, bool traditional) {
   return std::string(name) + "(" + std::to_string(dims) + ", traditional=" + (traditional ? "true" : "false") + ")";
 }
 
-// The sequence length along axis -2 (MLX layout: (B, *, T, D)).
-int64_t tokens(const Array& x) {
+// The call's length (largest position + 1) in MLX's layout (B, *, T, D), after MLX's rank check.
+// A non-integer offset array has none: the rope call refuses it with MLX's text.
+int64_t call_length(const Array& x, const Positions& positions) {
   if (x.ndim() < 3)
     throw std::invalid_argument("[rope] Input must have at least 3 dimensions but got input with " +
                                 std::to_string(x.ndim()) + " dimensions.");
-  return x.shape(-2);
-}
-
-int64_t largest_offset(const Array& offset) {
-  if (offset.size() == 0) return 0;
-  double largest = offset.at(0);
-  for (int64_t i = 1; i < offset.size(); ++i) largest = std::max(largest, offset.at(i));
-  return int64_t(largest);
+  if (!positions.is_scalar_offset() && !is_integer(positions.array().dtype)) return 0;
+  return positions_length(positions, x.shape());
 }
 
 // AnyRoPE's alternatives as pointers, so one visitor serves both.
@@ -52,12 +47,14 @@ Array ScaledRoPE::apply(const Array& x, const Positions& positions, int64_t leng
 }
 
 Array ScaledRoPE::operator()(const Array& x, int offset) const {
-  return apply(x, Positions(offset), offset + tokens(x));
+  const Positions positions(offset);
+  return apply(x, positions, call_length(x, positions));
 }
 
 Array ScaledRoPE::operator()(const Array& x, const Array& offset) const {
   // The offset must stay alive while the view is used: it does, for the whole call.
-  return apply(x, Positions::offsets(offset.view()), largest_offset(offset) + tokens(x));
+  const Positions positions = Positions::offsets(offset.view());
+  return apply(x, positions, call_length(x, positions));
 }
 
 FrequencyRoPE::FrequencyRoPE(int dims, bool traditional, Frequencies freqs)
