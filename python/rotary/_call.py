@@ -220,6 +220,7 @@ def _options_key(head_dim, dims=None, base=10000.0, freqs=None, inv_freq=None, a
 
 _PLAIN_VALUES = frozenset((bool, int, float, str, type(None)))
 _KEYS: dict = {}  # options key per (head size, keywords, their types) for keywords of plain values
+_KEYS_MAX = 4096  # a caller varying e.g. scale per call must not grow the cache without bound
 
 
 def _cached_options_key(head_dim: int, keywords: tuple) -> str:
@@ -232,6 +233,8 @@ def _cached_options_key(head_dim: int, keywords: tuple) -> str:
     entry = (head_dim, keywords, types)
     key = _KEYS.get(entry)
     if key is None:
+        if len(_KEYS) >= _KEYS_MAX:
+            _KEYS.clear()
         key = _KEYS[entry] = _options_key(head_dim, **dict(keywords))
     return key
 
