@@ -47,6 +47,8 @@ struct RopeConfig {
   int64_t original_max_position_embeddings = 0;  // pretraining length (= max when unscaled)
   double factor = 1.0;             // linear, dynamic, llama3, yarn, longrope
   double alpha = 0;                // ntk_alpha (Hunyuan): base * alpha ** (dims/(dims-2))
+  double partial_rotary_factor = 1;  // proportional (Gemma 4): the share of the head whose pairs
+                                     // rotate (rotated_dims is then head_dim)
   double softmax_scale_factor = 1.0;  // DeepSeek: yarn_get_mscale(factor, mscale_all_dim)^2
   scaling::Llama3Params llama3;       // filled when method == "llama3"
   scaling::YarnParams yarn;           // filled when method == "yarn"

@@ -81,6 +81,11 @@ double longrope_attention_factor(const LongRopeParams& params);
 // + 1 under LongRopePolicy::per_call, the serving length under LongRopePolicy::serving_length.
 Frequencies longrope(int dims, double base, const LongRopeParams& params, int64_t length);
 
+// Proportional RoPE (Gemma 4), over the whole head: inv_freq[j] = base ** (-2j/head_dim) / factor
+// for the first floor(partial_rotary_factor * head_dim / 2) pairs and 0 (no rotation) for the
+// others, so the rotating pairs keep the frequencies they have in the full head.
+Frequencies proportional(int head_dim, double base, double partial_rotary_factor, double factor);
+
 // The rotated feature count of a head: int(head_dim * partial_rotary_factor), truncated as
 // Python's int(); must be even and positive.
 int rotated_dims(int head_dim, double partial_rotary_factor);

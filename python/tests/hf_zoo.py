@@ -238,10 +238,15 @@ def _rotary_values(rc, pos):
     return y[..., :pairs], y[..., pairs:rc.dims]
 
 
+def max_positions(config_text):
+    """max_position_embeddings; 4096 for models without one (RecurrentGemma)."""
+    return int(getattr(config_text, "max_position_embeddings", 0) or 4096)
+
+
 def positions(config_text, mrope, original):
     """Position ids below and past the pretraining length (dynamic NTK and LongRoPE switch
     there), (1, T), or (3, 1, T) with three different streams for M-RoPE."""
-    mp = int(getattr(config_text, "max_position_embeddings", 0) or 4096)
+    mp = max_positions(config_text)
     short = [0, 1, 2, 5, 17, 100, max(original - 1, 0)]
     long = short + [original + 7, mp - 1, mp + 1000]
     out = []
@@ -299,15 +304,23 @@ def _apply_function(mod, config):
     fn = getattr(mod, name, None)
     fn = getattr(fn, "__wrapped__", fn)
     try:
-        return fn if list(inspect.signature(fn).parameters)[:4] == ["q", "k", "cos", "sin"] else None
+        params = list(inspect.signature(fn).parameters)
     except (TypeError, ValueError):
         return None
+    if params[:4] == ["q", "k", "cos", "sin"]:
+        return fn
+    if params[:3] == ["x", "cos", "sin"]:  # Gemma 4: one tensor at a time
+        def both(q, k, cos, sin):
+            return fn(q, cos, sin), fn(k, cos, sin)
+        both.__name__ = fn.__name__
+        return both
+    return None
 
 
 def check_layout(mod, rot, rc, pos, layer_type, hidden):
     """The modeling file's own apply_rotary_pos_emb(q, k, cos, sin) against rotary.rope_qk on
     random q, k: the pair layout and partial-rotary convention. False when the file has no
-    function of that signature (the layout is then not checked)."""
+    function of that signature, or of Gemma 4's (x, cos, sin) (the layout is then not checked)."""
     fn = _apply_function(mod, rot.config)
     if fn is None:
         return False
@@ -387,13 +400,13 @@ def _check_variant(config, where, cls, layer_type, mod=None):
     the modeling module `mod`, also the layout (check_layout); returns whether it was checked."""
     text = _text(config, where)
     params = text.rope_parameters[layer_type] if layer_type is not None else text.rope_parameters
-    original = int(params.get("original_max_position_embeddings") or text.max_position_embeddings)
+    original = int(params.get("original_max_position_embeddings") or max_positions(text))
     if params.get("rope_type") == "dynamic":
-        original = int(text.max_position_embeddings)
+        original = max_positions(text)
     hidden = int(getattr(text, "hidden_size", 64) or 64)
     worst = (0.0, 0.0)
-    rc = rotary.from_hf_config(config.to_dict())
     mrope = "mrope_section" in params or "mrope" in _source(cls)
+    rc = None
     for pos in positions(text, mrope, original):
         try:
             with warnings.catch_warnings():
@@ -402,6 +415,8 @@ def _check_variant(config, where, cls, layer_type, mod=None):
             hf_values = _hf_values(rot, pos, layer_type, hidden)
         except Exception as e:  # noqa: BLE001
             raise TransformersFails(f"{type(e).__name__}: {e}") from e
+        # After transformers: a config transformers cannot run has nothing to compare with.
+        rc = rc or rotary.from_hf_config(config.to_dict())
         r = compare(hf_values, rc, pos)
         worst = (max(worst[0], r[0]), max(worst[1], r[1]))
     layout = mod is not None and check_layout(mod, rot, rc, pos, layer_type, hidden)
@@ -432,7 +447,10 @@ def check_model_type(model_type, module_name, files, variants=True):
         warnings.simplefilter("ignore")
         rot = cls(text)
     layer_types = _layer_types(rot)
-    layer_type = "full_attention" if "full_attention" in layer_types else layer_types[0]
+    # The layer type whose RoPE the single-RoPE loader describes: full attention's, else that of
+    # the first layer (in the config's layer_types) with a RoPE.
+    in_order = [t for t in (getattr(text, "layer_types", None) or []) if t in layer_types]
+    layer_type = "full_attention" if "full_attention" in layer_types else (in_order + layer_types)[0]
     result = Result(model_type, "matched", f"via {where}" if where else "")
     if note:
         result.notes.append(note)
@@ -447,7 +465,7 @@ def check_model_type(model_type, module_name, files, variants=True):
     for name, make in names:
         try:
             cfg = config if make is None else _with_rope_parameters(
-                config, where, layer_type, make(2 * pairs, int(text.max_position_embeddings)))
+                config, where, layer_type, make(2 * pairs, max_positions(text)))
         except Exception:  # noqa: BLE001 - the config class refuses this rope_type: not a variant of it
             continue
         if layer_type is not None and name == "yarn_truncate_false":
@@ -458,7 +476,7 @@ def check_model_type(model_type, module_name, files, variants=True):
         try:
             result.worst[name], layout = _check_variant(cfg, where, cls, layer_type, mod if make is None else None)
             if make is None and not layout:
-                result.notes.append("layout not checked (no apply_rotary_pos_emb(q, k, cos, sin) in the modeling file)")
+                result.notes.append("layout not checked (no apply_rotary_pos_emb(q, k, cos, sin) or (x, cos, sin) in the modeling file)")
             result.variants.append(name if make else f"{name} ({params.get('rope_type', 'default')})")
         except TransformersFails as e:
             if make is None:  # the model's own default config: nothing to compare with

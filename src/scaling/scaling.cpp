@@ -39,6 +39,19 @@ Frequencies linear(int dims, double base, double factor) {
   return f;
 }
 
+Frequencies proportional(int head_dim, double base, double partial_rotary_factor, double factor) {
+  check_dims(head_dim, "proportional");
+  check_positive(factor, "proportional", "factor");
+  if (!(partial_rotary_factor >= 0 && partial_rotary_factor <= 1))
+    throw std::invalid_argument("[proportional] partial_rotary_factor must be in [0, 1] but got " +
+                                std::to_string(partial_rotary_factor) + ".");
+  Frequencies f = linear(head_dim, base, factor);
+  // HF: int(partial_rotary_factor * head_dim // 2) pairs rotate.
+  const size_t rotating = size_t(std::floor(partial_rotary_factor * head_dim / 2));
+  std::fill(f.inv_freq.begin() + std::ptrdiff_t(std::min(rotating, f.inv_freq.size())), f.inv_freq.end(), 0.0);
+  return f;
+}
+
 Frequencies dynamic_ntk(int dims, double base, double factor, double max_position_embeddings,
                         int64_t seq_len) {
   check_dims(dims, "dynamic");

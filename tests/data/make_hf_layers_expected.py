@@ -9,6 +9,7 @@ own config classes and rotary embedding modules. Run with the project venv (tran
     /work/main/venv/bin/python tests/data/make_hf_layers_expected.py
 """
 import importlib
+import inspect
 import json
 import os
 
@@ -54,6 +55,8 @@ def probe_layout(model_type, text, module, layer_type, inv_freq):
     q = torch.arange(1, dims + 1, dtype=torch.float32)[None, None, None, :] / dims
     if model_type == "deepseek_v3" and text.rope_interleave:
         out, _ = code.apply_rotary_pos_emb_interleave(q, q, cos, sin)
+    elif list(inspect.signature(code.apply_rotary_pos_emb).parameters)[0] == "x":  # Gemma 4
+        out = code.apply_rotary_pos_emb(q, cos, sin)
     else:
         out, _ = code.apply_rotary_pos_emb(q, q, cos, sin)
     out, v = out.reshape(-1).double(), q.reshape(-1).double()
