@@ -135,10 +135,17 @@ WavelengthPlot make_plot(const RopeConfig& c, const Built& b) {
                nlohmann::json(c.base).dump();
   if (b.parameters.contains("factor_set"))  // LongRoPE: which factors this length uses
     plot.title += ", " + b.parameters["factor_set"].get<std::string>();
+  // Proportional RoPE's still pairs (inv_freq 0, after the rotating ones) have no wavelength.
+  int still = 0;
   for (int j = 0; j < b.freqs.pairs(); ++j) {
+    if (b.freqs.inv_freq[j] == 0) {
+      ++still;
+      continue;
+    }
     plot.scaled.push_back(wavelength(b.freqs.inv_freq[j]));
     plot.unscaled.push_back(wavelength(b.unscaled.inv_freq[j]));
   }
+  if (still > 0) plot.title += ", " + std::to_string(still) + " still pairs not drawn";
   auto tokens = [](double v) { return std::to_string(int64_t(std::llround(v))); };
   const double original = double(c.original_max_position_embeddings);
   const double max = double(c.max_position_embeddings);

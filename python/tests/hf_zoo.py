@@ -58,32 +58,25 @@ NOT_DECODER = (r"Vision|ViT|Audio|VQ|Vqgan|Encoder|Perceiver|Adapter|DiT|BigVGAN
 # Model types whose RoPE rotary's loader does not reproduce yet, by cause. The conformance test
 # requires exactly these to mismatch, so the list cannot go stale in either direction.
 _GAPS = {
-    "proportional RoPE (rope_type 'proportional': frequencies over head_dim with zeros for the "
-    "unrotated pairs) is not a loader method": [
-        "gemma4", "gemma4_text", "gemma4_unified", "gemma4_unified_text", "diffusion_gemma",
-        "diffusion_gemma_text", "lfm3"],
-    "the head size comes from a key or a computed config property the loader does not read "
-    "(d_model/n_heads, kv_channels, attention_head_dim, qk_rope_head_dim variants, a decoder "
-    "sub-config other than text_config)": [
-        "dbrx", "dia", "moonshine", "t5gemma", "t5gemma2", "jetmoe", "zamba2", "zaya",
-        "embedding_gemma2", "embedding_gemma2_text", "mistral4", "minimax_m3_vl",
-        "minimax_m3_vl_text", "deepseek_v4", "recurrent_gemma"],
-    "M-RoPE variant the loader does not model (interleaved by default in the module, sections "
-    "over a partial rotary width, pre-rotated h/w frequencies, or a fourth stream)": [
-        "qwen3_vl", "qwen3_vl_text", "qwen3_vl_moe", "qwen3_vl_moe_text", "qwen3_5", "qwen3_5_text",
-        "qwen3_5_moe", "qwen3_5_moe_text", "qwen4_exp", "qwen4_exp_text", "glm4v", "glm4v_text",
-        "glm_image", "glm_image_text", "qwen3_omni_moe_talker_text",
-        "qwen3_omni_moe_talker_code_predictor", "hy_v4_vl", "hy_v4_vl_text", "cosmos3_edge",
-        "cosmos3_edge_text", "ernie4_5_vl_moe", "ernie4_5_vl_moe_text"],
-    "the default config rotates an odd number of features (head_dim * partial_rotary_factor), "
-    "which transformers accepts and rotary refuses": [
-        "glm4_moe", "glm4v_moe", "glm4v_moe_text", "qwen3_omni_moe_text", "qwen3_omni_moe_thinker"],
+    "the default config rotates an odd number of features (int(head_dim * partial_rotary_factor) = 21 for "
+    "GLM-4.5's 4096/96 heads, 73 for Qwen3-Omni's 2048/28): transformers rotates 2*ceil(d/2) features at "
+    "base^(-2j/d); rotary requires an even rotated width (the published checkpoints' head_dim 128 is)": [
+        "glm4_moe", "qwen3_omni_moe_text", "qwen3_omni_moe_thinker"],
+    "the module's default mrope_section does not fit the default config's head ([24, 20, 20] = 64 pairs for a "
+    "32-pair head; [11, 11, 10] = 32 for a 128-pair head): transformers slices past the sections, rotary "
+    "refuses a section that does not sum to the rotated pairs (the key is named)": [
+        "qwen3_omni_moe_talker_text", "qwen4_exp", "qwen4_exp_text"],
+    "ERNIE-VL's M-RoPE: inv_freq stored permuted (even then odd pairs of the h/w part) and pairs "
+    "alternating h/w, then t; rotary's M-RoPE has contiguous or Qwen3-VL-interleaved streams": [
+        "ernie4_5_vl_moe", "ernie4_5_vl_moe_text"],
+    "transformers' module ignores the config's rotary_dim (64 of head_dim 128) and rotates the whole head; "
+    "rotary honours rotary_dim": ["minimax_m3_vl", "minimax_m3_vl_text"],
+    "two RoPEs in one layer: rope_parameters 'main' and 'compress' are not layer types (the attention and "
+    "its KV compressor use different thetas); rotary's per-layer model has one RoPE per layer and "
+    "refuses the config, naming rope_parameters": ["deepseek_v4"],
     "a rotation rotary's layouts do not express: BLT pairs (2i, 2i+1) against cat(freqs, freqs) tables "
     "(the two members of a pair at different frequencies); nanochat's rotate_half has the other sign "
     "(the inverse rotation)": ["blt_global_transformer", "blt_local_decoder", "blt_patcher", "nanochat"],
-    "model-specific frequencies for the scaled variants (a per-layer-type rope_parameters whose "
-    "scaling the module applies differently, or max_position_embeddings under another key)": [
-        "beam", "dots3_note", "dots3_note_text", "bailing_hybrid"],
 }
 KNOWN_GAPS = {model_type: reason for reason, types in _GAPS.items() for model_type in types}
 

@@ -129,9 +129,9 @@ void read_head(const Section& text, const Section& rope, const std::string& mode
 bool read_traditional(const Section& text, const std::string& model_type) {
   static const std::set<std::string> interleaved = {
       "gptj", "codegen", "deepseek_v2", "deepseek_v3", "llama4", "llama4_text", "cohere",
-      "cohere2", "cohere2_moe", "ernie4_5", "ernie4_5_moe", "glm", "glm4", "glm_ocr",
-      "glm_ocr_text", "helium", "hy_v4_vl", "hy_v4_vl_text", "moonshine_streaming",
-      "openai_privacy_filter"};
+      "cohere2", "cohere2_moe", "ernie4_5", "ernie4_5_moe", "glm", "glm4", "glm4v", "glm4v_text",
+      "glm_ocr", "glm_ocr_text", "helium", "hy_v4_vl", "hy_v4_vl_text", "moonshine",
+      "moonshine_streaming", "openai_privacy_filter"};
   return text.boolean("rope_interleave", interleaved.count(model_type) > 0);
 }
 

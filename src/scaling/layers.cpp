@@ -202,7 +202,8 @@ bool same_rope(const RopeConfig& a, const RopeConfig& b) {
 }  // namespace
 
 void read_layers(const json& config, const Section& text, RopeConfig& c) {
-  const char* count = text.has("num_hidden_layers") || !text.has("n_layers") ? "num_hidden_layers" : "n_layers";  // DBRX
+  // DBRX spells the layer count n_layers.
+  const char* count = text.has("num_hidden_layers") || !text.has("n_layers") ? "num_hidden_layers" : "n_layers";
   if (!text.has(count)) return;
   const int64_t n = text.integer_in(count, 1, 1 << 20);
   const std::string model_type = text_model_type(config, text);

@@ -80,7 +80,11 @@ def pair_streams(module, pairs):
     """M-RoPE: the position stream each pair reads, from the module's own recomposition of
     per-stream angles (Qwen2-VL: recomposition_frequencies)."""
     streams = torch.arange(3.0).view(3, 1, 1, 1).expand(3, 1, 1, pairs).clone()
-    return [int(v) for v in module.recomposition_frequencies(streams).reshape(-1)[:pairs]]
+    out = module.recomposition_frequencies(streams).reshape(-1)
+    # GLM-4V repeats each pair's value (interleaved pairs) where the others concatenate two halves.
+    if out.numel() == 2 * pairs and not torch.equal(out[:pairs], out[pairs:]):
+        out = out[0::2]
+    return [int(v) for v in out[:pairs]]
 
 
 def rope_entry(module, prefix, rope_type, layout):
