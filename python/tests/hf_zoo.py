@@ -178,11 +178,40 @@ def find_rotary(model_type, module_name, files):
                 continue
             if any(n.endswith("inv_freq") for n, _ in rot.named_buffers()):
                 return config, where, cls, mod
+    # GPT-J / CodeGen: a sinusoid table built from the config, without rope_parameters.
+    for mod, cls in classes:
+        if hasattr(mod, "create_sinusoidal_positions") and _takes_config(cls, [config]):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    if _is_table(cls(config)):
+                        return config, "", cls, mod
+            except Exception:  # noqa: BLE001 - not built from this config
+                continue
     if any("Vision" in c.__name__ or "ViT" in c.__name__ for _, c in classes) and len(classes) == sum(
             "Vision" in c.__name__ or "ViT" in c.__name__ for _, c in classes):
         return "vision encoder only (2-D RoPE over image patches, not a decoder's 1-D RoPE)"
-    return ("rotary module not built from rope_parameters (fixed dim/base arguments, or a precomputed "
-            "sinusoid table without inv_freq as in GPT-J/CodeGen)")
+    return ("no rotary module built from the model's config (its RoPE takes fixed dim/base arguments, or "
+            "the model type is a wrapper whose language model is its own model type)")
+
+
+def _is_table(rot):
+    """GPT-J / CodeGen: sin and cos of every position in `embed_positions`, no inv_freq."""
+    return hasattr(rot, "embed_positions") and not any(n.endswith("inv_freq") for n, _ in rot.named_buffers())
+
+
+def _table_inv_freq(rot):
+    """transformers' inverse frequencies, read off its table: the float32 angle at position 1 is
+    inv_freq itself, recovered by atan2 of its sin and cos to about one float32 ulp."""
+    table = rot.embed_positions.double()
+    half = table.shape[-1] // 2
+    return torch.atan2(table[1, :half], table[1, half:])
+
+
+def _pair_count(rot, layer_type):
+    if _is_table(rot):
+        return rot.embed_positions.shape[-1] // 2
+    return getattr(rot, f"{layer_type}_inv_freq" if layer_type else "inv_freq").numel()
 
 
 def _layer_types(rot):
@@ -200,6 +229,9 @@ def _hf_values(rot, pos, layer_type, hidden):
         out = rot(x, pos, **kw)
     # Llama 4 and DeepSeek-V2 return freqs_cis, complex cos + i sin per pair
     cos, sin = (out.real, out.imag) if isinstance(out, torch.Tensor) and out.is_complex() else out
+    if _is_table(rot):  # GPT-J / CodeGen return (sin, cos)
+        sin, cos = cos, sin
+        return _table_inv_freq(rot).numpy(), 1.0, cos.double().numpy(), sin.double().numpy()
     inv = getattr(rot, f"{prefix}inv_freq").detach().double().numpy()
     scaling = getattr(rot, f"{prefix}attention_scaling", getattr(rot, "attention_scaling", 1.0))
     return inv, float(scaling), cos.double().numpy(), sin.double().numpy()
@@ -307,14 +339,25 @@ def _apply_function(mod, config):
             return fn(q, cos, sin), fn(k, cos, sin)
         both.__name__ = fn.__name__
         return both
+    if params[:3] == ["tensor", "sin", "cos"]:  # GPT-J, CodeGen: (B, T, H, D), the rotated part only
+        def gptj(q, k, cos, sin):
+            width = 2 * cos.shape[-1]
+
+            def one(x):
+                turned = fn(x[..., :width].transpose(1, 2), sin, cos).transpose(1, 2)
+                return torch.cat([turned, x[..., width:]], dim=-1)
+            return one(q), one(k)
+        gptj.__name__ = fn.__name__
+        return gptj
     return None
 
 
 def check_layout(mod, rot, rc, pos, layer_type, hidden):
     """The modeling file's own apply_rotary_pos_emb(q, k, cos, sin) against rotary.rope_qk on
     random q, k: the pair layout and partial-rotary convention. False when the file has no
-    function of that signature, or of Gemma 4's (x, cos, sin) (the layout is then not checked)."""
-    fn = _apply_function(mod, rot.config)
+    function of that signature, Gemma 4's (x, cos, sin) or GPT-J's (tensor, sin, cos) (the layout
+    is then not checked)."""
+    fn = _apply_function(mod, getattr(rot, "config", None))
     if fn is None:
         return False
     pos = pos[..., :4]  # positions 0..5: angles agree to a few ulp, so any layout error shows
@@ -374,7 +417,7 @@ def _with_module_mrope_default(config, where, cls):
     sides see it (the loader knows no model-specific default)."""
     m = re.search(r'get\("mrope_section", (\[[0-9, ]+\])\)', _source(cls))
     text = _text(config, where)
-    params = text.rope_parameters
+    params = getattr(text, "rope_parameters", None) or {}
     if m is None or "mrope_section" in params or set(params) & set(getattr(text, "layer_types", None) or []):
         return config, ""
     d = config.to_dict()
@@ -392,7 +435,8 @@ def _check_variant(config, where, cls, layer_type, mod=None):
     """(inv_freq rel, cos/sin abs) worst over both position sets; raises on a mismatch. With
     the modeling module `mod`, also the layout (check_layout); returns whether it was checked."""
     text = _text(config, where)
-    params = text.rope_parameters[layer_type] if layer_type is not None else text.rope_parameters
+    params = (text.rope_parameters[layer_type] if layer_type is not None
+              else getattr(text, "rope_parameters", None) or {})
     original = int(params.get("original_max_position_embeddings") or max_positions(text))
     if params.get("rope_type") == "dynamic":
         original = max_positions(text)
@@ -405,6 +449,8 @@ def _check_variant(config, where, cls, layer_type, mod=None):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 rot = cls(text)  # fresh: dynamic NTK and LongRoPE keep state between calls
+            if _is_table(rot):  # the table ends at max_position_embeddings
+                pos = pos[..., pos.reshape(-1, pos.shape[-1])[0] < rot.embed_positions.shape[0]]
             hf_values = _hf_values(rot, pos, layer_type, hidden)
         except Exception as e:  # noqa: BLE001
             raise TransformersFails(f"{type(e).__name__}: {e}") from e
@@ -450,11 +496,12 @@ def check_model_type(model_type, module_name, files, variants=True):
     if len(layer_types) > 1:
         result.reason = (result.reason + "; " if result.reason else "") + \
             f"per-layer RoPE: compared {layer_type} of {', '.join(map(str, layer_types))}"
-    params = text.rope_parameters[layer_type] if layer_type is not None else text.rope_parameters
+    params = (text.rope_parameters[layer_type] if layer_type is not None
+              else getattr(text, "rope_parameters", None) or {})
     names = [("default config", None)]
     if variants and "ROPE_INIT_FUNCTIONS" in _source(cls.__init__):
         names += [(name, make) for name, make in VARIANTS.items()]
-    pairs = getattr(rot, f"{layer_type}_inv_freq" if layer_type else "inv_freq").numel()
+    pairs = _pair_count(rot, layer_type)
     for name, make in names:
         try:
             cfg = config if make is None else _with_rope_parameters(
@@ -469,7 +516,7 @@ def check_model_type(model_type, module_name, files, variants=True):
         try:
             result.worst[name], layout = _check_variant(cfg, where, cls, layer_type, mod if make is None else None)
             if make is None and not layout:
-                result.notes.append("layout not checked (no apply_rotary_pos_emb(q, k, cos, sin) or (x, cos, sin) in the modeling file)")
+                result.notes.append("layout not checked (no apply_rotary_pos_emb of a known signature in the modeling file)")
             result.variants.append(name if make else f"{name} ({params.get('rope_type', 'default')})")
         except TransformersFails as e:
             if make is None:  # the model's own default config: nothing to compare with
