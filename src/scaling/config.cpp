@@ -238,7 +238,8 @@ RopeConfig read_rope(const json& config, const Section& text, const Section& rop
   if (text.has("max_position_embeddings")) c.max_position_embeddings = text.integer("max_position_embeddings");
   else if (text.has("n_positions")) c.max_position_embeddings = text.integer("n_positions");  // GPT-J
   else if (text.has("max_seq_len")) c.max_position_embeddings = text.integer("max_seq_len");  // DBRX
-  else if (text.has("model_max_length")) c.max_position_embeddings = text.integer("model_max_length");  // Bailing
+  else if (text.has("model_max_length"))  // Bailing
+    c.max_position_embeddings = text.integer("model_max_length");
   c.original_max_position_embeddings = text.has("original_max_position_embeddings")
                                            ? text.integer("original_max_position_embeddings")
                                            : c.max_position_embeddings;

@@ -203,7 +203,8 @@ bool same_rope(const RopeConfig& a, const RopeConfig& b) {
 
 void read_layers(const json& config, const Section& text, RopeConfig& c) {
   // DBRX spells the layer count n_layers.
-  const char* count = text.has("num_hidden_layers") || !text.has("n_layers") ? "num_hidden_layers" : "n_layers";
+  const char* count =
+      text.has("num_hidden_layers") || !text.has("n_layers") ? "num_hidden_layers" : "n_layers";
   if (!text.has(count)) return;
   const int64_t n = text.integer_in(count, 1, 1 << 20);
   const std::string model_type = text_model_type(config, text);
@@ -239,7 +240,8 @@ void read_layers(const json& config, const Section& text, RopeConfig& c) {
     if (l.rope >= 0 && (described == nullptr || (l.layer_type == "full_attention" &&
                                                  described->layer_type != "full_attention")))
       described = &l;
-  if (described != nullptr && (ropes.size() > 1 || !same_rope(ropes[0], c))) c = ropes[size_t(described->rope)];
+  if (described != nullptr && (ropes.size() > 1 || !same_rope(ropes[0], c)))
+    c = ropes[size_t(described->rope)];
   c.layer_ropes = std::move(ropes);
   c.layers = std::move(layers);
 }

@@ -48,7 +48,8 @@ Frequencies proportional(int head_dim, double base, double partial_rotary_factor
   Frequencies f = linear(head_dim, base, factor);
   // HF: int(partial_rotary_factor * head_dim // 2) pairs rotate.
   const size_t rotating = size_t(std::floor(partial_rotary_factor * head_dim / 2));
-  std::fill(f.inv_freq.begin() + std::ptrdiff_t(std::min(rotating, f.inv_freq.size())), f.inv_freq.end(), 0.0);
+  const auto still = f.inv_freq.begin() + std::ptrdiff_t(std::min(rotating, f.inv_freq.size()));
+  std::fill(still, f.inv_freq.end(), 0.0);
   return f;
 }
 
