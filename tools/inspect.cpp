@@ -96,8 +96,11 @@ void print_rope(const RopeConfig& c, const Built& b, const InspectOptions& o) {
     std::printf("seq_len           %s\n",
                 o.seq_len ? std::to_string(*o.seq_len).c_str() : "none (as built at load time)");
   if (!c.mrope_section.empty())
-    std::printf("mrope_section     [%d, %d, %d] (t, h, w)%s\n", c.mrope_section[0],
-                c.mrope_section[1], c.mrope_section[2], c.mrope_interleaved ? " interleaved" : "");
+    std::printf("mrope_section     [%d, %d, %d] %s\n", c.mrope_section[0], c.mrope_section[1],
+                c.mrope_section[2],
+                c.mrope_alternating   ? "(h, w, t): h and w pairs alternate"
+                : c.mrope_interleaved ? "(t, h, w) interleaved"
+                                      : "(t, h, w)");
   if (!b.parameters.empty()) {
     std::printf("\n  %-34s %s\n", "method parameter", "value");
     for (const auto& [name, value] : b.parameters.items())

@@ -57,6 +57,7 @@ struct RopeConfig {
   int64_t serving_length = 0;         // serving_length policy: 0 means max_position_embeddings
   std::vector<int> mrope_section;     // M-RoPE pairs per (t, h, w) stream; empty otherwise
   bool mrope_interleaved = false;     // Qwen3-VL layout
+  bool mrope_alternating = false;     // ERNIE-4.5-VL layout (scaling::mrope_alternating)
   RotatedPart rotated_part = RotatedPart::whole_head;
 
   // Per layer, when the config gives num_hidden_layers: the distinct RoPEs of its layers (each

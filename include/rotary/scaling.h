@@ -96,6 +96,11 @@ int rotated_dims(int head_dim, double partial_rotary_factor);
 // The sections must sum to freqs.pairs().
 Frequencies mrope(Frequencies freqs, const std::vector<int>& mrope_section, bool interleaved);
 
+// ERNIE-4.5-VL's M-RoPE: the first s0 + s1 pairs alternate between stream 1 (h, even pairs) and
+// stream 2 (w, odd pairs), s0 = s1; the last s2 pairs read stream 0 (t). The sections must sum to
+// freqs.pairs().
+Frequencies mrope_alternating(Frequencies freqs, const std::vector<int>& mrope_section);
+
 // 2-D vision RoPE (Qwen2-VL vision tower) over a whole head: dv = head_dim/2,
 // inv_v[k] = theta ** (-2k/dv); inv_freq = concat(inv_v, inv_v), the first half reading the
 // row stream (0) and the second the column stream (1). head_dim must be a multiple of 4.

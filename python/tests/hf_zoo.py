@@ -66,9 +66,6 @@ _GAPS = {
     "32-pair head; [11, 11, 10] = 32 for a 128-pair head): transformers slices past the sections, rotary "
     "refuses a section that does not sum to the rotated pairs (the key is named)": [
         "qwen3_omni_moe_talker_text", "qwen4_exp", "qwen4_exp_text"],
-    "ERNIE-VL's M-RoPE: inv_freq stored permuted (even then odd pairs of the h/w part) and pairs "
-    "alternating h/w, then t; rotary's M-RoPE has contiguous or Qwen3-VL-interleaved streams": [
-        "ernie4_5_vl_moe", "ernie4_5_vl_moe_text"],
     "transformers' module ignores the config's rotary_dim (64 of head_dim 128) and rotates the whole head; "
     "rotary honours rotary_dim": ["minimax_m3_vl", "minimax_m3_vl_text"],
     "two RoPEs in one layer: rope_parameters 'main' and 'compress' are not layer types (the attention and "
@@ -208,6 +205,17 @@ def _table_inv_freq(rot):
     return torch.atan2(table[1, :half], table[1, half:])
 
 
+def _applied_inv_freq(rot, inv):
+    """inv_freq in the order of the pairs the module rotates: M-RoPE modules may store it
+    permuted and reorder it in recomposition_frequencies (ERNIE-4.5-VL)."""
+    if not hasattr(rot, "recomposition_frequencies"):
+        return inv
+    out = rot.recomposition_frequencies(inv.expand(3, 1, 1, inv.numel()).clone()).reshape(-1)
+    if out.numel() == 2 * inv.numel():  # cat(freqs, freqs) or each pair's value twice
+        out = out[: inv.numel()] if torch.equal(out[: inv.numel()], out[inv.numel():]) else out[0::2]
+    return out
+
+
 def _pair_count(rot, layer_type):
     if _is_table(rot):
         return rot.embed_positions.shape[-1] // 2
@@ -232,7 +240,7 @@ def _hf_values(rot, pos, layer_type, hidden):
     if _is_table(rot):  # GPT-J / CodeGen return (sin, cos)
         sin, cos = cos, sin
         return _table_inv_freq(rot).numpy(), 1.0, cos.double().numpy(), sin.double().numpy()
-    inv = getattr(rot, f"{prefix}inv_freq").detach().double().numpy()
+    inv = _applied_inv_freq(rot, getattr(rot, f"{prefix}inv_freq").detach().double()).numpy()
     scaling = getattr(rot, f"{prefix}attention_scaling", getattr(rot, "attention_scaling", 1.0))
     return inv, float(scaling), cos.double().numpy(), sin.double().numpy()
 

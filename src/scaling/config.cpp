@@ -129,7 +129,8 @@ void read_head(const Section& text, const Section& rope, const std::string& mode
 bool read_traditional(const Section& text, const std::string& model_type) {
   static const std::set<std::string> interleaved = {
       "gptj", "codegen", "deepseek_v2", "deepseek_v3", "llama4", "llama4_text", "cohere",
-      "cohere2", "cohere2_moe", "ernie4_5", "ernie4_5_moe", "glm", "glm4", "glm4v", "glm4v_text",
+      "cohere2", "cohere2_moe", "ernie4_5", "ernie4_5_moe", "ernie4_5_vl_moe",
+      "ernie4_5_vl_moe_text", "glm", "glm4", "glm4v", "glm4v_text",
       "glm_ocr", "glm_ocr_text", "helium", "hy_v4_vl", "hy_v4_vl_text", "moonshine",
       "moonshine_streaming", "openai_privacy_filter"};
   return text.boolean("rope_interleave", interleaved.count(model_type) > 0);
@@ -165,6 +166,11 @@ void read_mrope(const Section& text, const Section& rope, const std::string& mod
          std::to_string(c.rotated_dims / 2) + " but sums to " + std::to_string(total));
   c.mrope_interleaved = rope.boolean("mrope_interleaved",
                                      text.boolean("mrope_interleaved", interleaves_mrope(model_type)));
+  // ERNIE-4.5-VL alternates h and w pairs (its module permutes inv_freq to that end).
+  c.mrope_alternating = model_type == "ernie4_5_vl_moe" || model_type == "ernie4_5_vl_moe_text";
+  if (c.mrope_alternating && c.mrope_section[0] != c.mrope_section[1])
+    fail("'" + rope.name("mrope_section") + "' must give h and w the same count "
+         "(ERNIE-4.5-VL alternates them) but is " + section.dump());
 }
 
 // The key that names the method: rope_type, or the older spelling type.

@@ -215,6 +215,17 @@ Frequencies mrope(Frequencies freqs, const std::vector<int>& section, bool inter
   return freqs;
 }
 
+Frequencies mrope_alternating(Frequencies freqs, const std::vector<int>& section) {
+  freqs = mrope(std::move(freqs), section, false);  // checks the sections
+  if (section[0] != section[1])
+    throw std::invalid_argument(
+        "[mrope_alternating] mrope_section's h and w counts must be equal but are " +
+        std::to_string(section[0]) + " and " + std::to_string(section[1]) + ".");
+  for (int j = 0; j < freqs.pairs(); ++j)
+    freqs.pair_position_stream[j] = j < 2 * section[0] ? 1 + j % 2 : 0;
+  return freqs;
+}
+
 Frequencies vision_2d(int head_dim, double theta) {
   if (head_dim <= 0 || head_dim % 4 != 0)
     throw std::invalid_argument("[vision_2d] head_dim must be a positive multiple of 4 but got " +

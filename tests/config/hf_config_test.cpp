@@ -185,6 +185,21 @@ TEST(HfConfig, MropeInterleavingDefaultsByModelType) {
   EXPECT_FALSE(from_hf_config(c).mrope_interleaved);
 }
 
+TEST(HfConfig, ErnieVlAlternatesHeightAndWidthPairs) {
+  json c = {{"model_type", "ernie4_5_vl_moe_text"}, {"hidden_size", 64}, {"num_attention_heads", 4},
+            {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 500000.0},
+                                 {"mrope_section", {2, 2, 4}}}}};
+  const RopeConfig r = from_hf_config(c);
+  EXPECT_TRUE(r.mrope_alternating);
+  EXPECT_TRUE(r.traditional);
+  const Frequencies f = r.frequencies();
+  EXPECT_EQ(std::vector<int>(f.pair_position_stream.begin(), f.pair_position_stream.end()),
+            (std::vector<int>{1, 2, 1, 2, 0, 0, 0, 0}));
+  c["rope_parameters"]["mrope_section"] = {3, 1, 4};
+  EXPECT_NE(error_of(c).find("'rope_parameters.mrope_section' must give h and w the same count"),
+            std::string::npos) << error_of(c);
+}
+
 TEST(HfConfig, ErrorsNameTheKey) {
   const json base = {{"hidden_size", 64}, {"num_attention_heads", 4},
                      {"max_position_embeddings", 2048}, {"rope_theta", 10000.0}};

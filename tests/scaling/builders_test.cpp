@@ -169,6 +169,19 @@ TEST(ScalingBuilders, MropePairStreamsMatchQwenCode) {
                std::invalid_argument);
 }
 
+// ERNIE-4.5-VL (its recomposition_frequencies): h and w pairs alternate, then t.
+TEST(ScalingBuilders, MropeAlternatingPairStreams) {
+  const Frequencies f = scaling::mrope_alternating(scaling::default_frequencies(16, 10000), {2, 2, 4});
+  EXPECT_EQ(f.position_streams, 3);
+  EXPECT_EQ(std::vector<int>(f.pair_position_stream.begin(), f.pair_position_stream.end()),
+            (std::vector<int>{1, 2, 1, 2, 0, 0, 0, 0}));
+  EXPECT_EQ(f.inv_freq, scaling::default_frequencies(16, 10000).inv_freq);
+  EXPECT_THROW(scaling::mrope_alternating(scaling::default_frequencies(16, 10000), {3, 1, 4}),
+               std::invalid_argument);
+  EXPECT_THROW(scaling::mrope_alternating(scaling::default_frequencies(16, 10000), {2, 2, 2}),
+               std::invalid_argument);
+}
+
 TEST(ScalingBuilders, VisionAnglesMatchQwen2VlVisionTower) {
   const json& v = scaling_expected().at("multi_axis").at("vision");
   Frequencies f = scaling::vision_2d(v.at("head_dim"), v.at("theta"));
