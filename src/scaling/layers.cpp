@@ -2,7 +2,7 @@
 // config classes and modeling code read them (transformers 5.x): layer_types, per-layer-type
 // rope_parameters, Gemma 3's rope_local_base_freq, ModernBERT's global/local thetas, NoPE
 // layers (no_rope_layers: SmolLM3, Llama 4), Cohere2's rotating sliding layers only, and
-// Qwen3-Next's linear-attention layers without RoPE.
+// Qwen3-Next's and Qwen3.5's linear-attention layers without RoPE.
 #include <limits>
 #include <set>
 #include <stdexcept>
@@ -101,7 +101,10 @@ std::vector<std::string> read_layer_types(const Section& text, const std::string
 // Whether a layer of `type` has attention with RoPE at all (before no_rope_layers).
 std::string nope_by_type(const std::string& model_type, const std::string& type) {
   if (model_type == "cohere2" && type != "sliding_attention") return "layer_types: Cohere2 rotates only sliding_attention layers";
-  if (model_type == "qwen3_next" && type == "linear_attention") return "layer_types: linear_attention layers have no RoPE";
+  // Qwen3-Next and Qwen3.5: Gated DeltaNet blocks take no position embeddings.
+  if (type == "linear_attention" &&
+      is_one_of(model_type, {"qwen3_next", "qwen3_5", "qwen3_5_text", "qwen3_5_moe", "qwen3_5_moe_text"}))
+    return "layer_types: linear_attention layers have no RoPE";
   // Hybrid models name their attention-free layers ("mlp", "mamba", "conv"): nothing to rotate.
   if (type.find("attention") == std::string::npos) return "layer_types: " + type + " layers have no attention";
   return "";

@@ -112,7 +112,7 @@ def rotates(model_type, text, i, layer_type):
         return bool(text.no_rope_layers[i])
     if model_type == "cohere2":  # rotates only when sliding_window is set: sliding layers
         return layer_type == "sliding_attention"
-    if model_type == "qwen3_next":  # linear_attention blocks have no self-attention RoPE
+    if model_type in ("qwen3_next", "qwen3_5_text"):  # linear_attention blocks: no self-attention RoPE
         return layer_type == "full_attention"
     return True
 
