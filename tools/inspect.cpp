@@ -96,8 +96,11 @@ void print_rope(const RopeConfig& c, const Built& b, const InspectOptions& o) {
     std::printf("seq_len           %s\n",
                 o.seq_len ? std::to_string(*o.seq_len).c_str() : "none (as built at load time)");
   if (!c.mrope_section.empty())
-    std::printf("mrope_section     [%d, %d, %d] (t, h, w)%s\n", c.mrope_section[0],
-                c.mrope_section[1], c.mrope_section[2], c.mrope_interleaved ? " interleaved" : "");
+    std::printf("mrope_section     [%d, %d, %d] %s\n", c.mrope_section[0], c.mrope_section[1],
+                c.mrope_section[2],
+                c.mrope_alternating   ? "(h, w, t): h and w pairs alternate"
+                : c.mrope_interleaved ? "(t, h, w) interleaved"
+                                      : "(t, h, w)");
   if (!b.parameters.empty()) {
     std::printf("\n  %-34s %s\n", "method parameter", "value");
     for (const auto& [name, value] : b.parameters.items())
@@ -135,10 +138,17 @@ WavelengthPlot make_plot(const RopeConfig& c, const Built& b) {
                nlohmann::json(c.base).dump();
   if (b.parameters.contains("factor_set"))  // LongRoPE: which factors this length uses
     plot.title += ", " + b.parameters["factor_set"].get<std::string>();
+  // Proportional RoPE's still pairs (inv_freq 0, after the rotating ones) have no wavelength.
+  int still = 0;
   for (int j = 0; j < b.freqs.pairs(); ++j) {
+    if (b.freqs.inv_freq[j] == 0) {
+      ++still;
+      continue;
+    }
     plot.scaled.push_back(wavelength(b.freqs.inv_freq[j]));
     plot.unscaled.push_back(wavelength(b.unscaled.inv_freq[j]));
   }
+  if (still > 0) plot.title += ", " + std::to_string(still) + " still pairs not drawn";
   auto tokens = [](double v) { return std::to_string(int64_t(std::llround(v))); };
   const double original = double(c.original_max_position_embeddings);
   const double max = double(c.max_position_embeddings);

@@ -47,6 +47,8 @@ struct RopeConfig {
   int64_t original_max_position_embeddings = 0;  // pretraining length (= max when unscaled)
   double factor = 1.0;             // linear, dynamic, llama3, yarn, longrope
   double alpha = 0;                // ntk_alpha (Hunyuan): base * alpha ** (dims/(dims-2))
+  double partial_rotary_factor = 1;  // proportional (Gemma 4): the share of the head whose pairs
+                                     // rotate (rotated_dims is then head_dim)
   double softmax_scale_factor = 1.0;  // DeepSeek: yarn_get_mscale(factor, mscale_all_dim)^2
   scaling::Llama3Params llama3;       // filled when method == "llama3"
   scaling::YarnParams yarn;           // filled when method == "yarn"
@@ -55,6 +57,7 @@ struct RopeConfig {
   int64_t serving_length = 0;         // serving_length policy: 0 means max_position_embeddings
   std::vector<int> mrope_section;     // M-RoPE pairs per (t, h, w) stream; empty otherwise
   bool mrope_interleaved = false;     // Qwen3-VL layout
+  bool mrope_alternating = false;     // ERNIE-4.5-VL layout (scaling::mrope_alternating)
   RotatedPart rotated_part = RotatedPart::whole_head;
 
   // Per layer, when the config gives num_hidden_layers: the distinct RoPEs of its layers (each

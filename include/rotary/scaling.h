@@ -81,6 +81,11 @@ double longrope_attention_factor(const LongRopeParams& params);
 // + 1 under LongRopePolicy::per_call, the serving length under LongRopePolicy::serving_length.
 Frequencies longrope(int dims, double base, const LongRopeParams& params, int64_t length);
 
+// Proportional RoPE (Gemma 4), over the whole head: inv_freq[j] = base ** (-2j/head_dim) / factor
+// for the first floor(partial_rotary_factor * head_dim / 2) pairs and 0 (no rotation) for the
+// others, so the rotating pairs keep the frequencies they have in the full head.
+Frequencies proportional(int head_dim, double base, double partial_rotary_factor, double factor);
+
 // The rotated feature count of a head: int(head_dim * partial_rotary_factor), truncated as
 // Python's int(); must be even and positive.
 int rotated_dims(int head_dim, double partial_rotary_factor);
@@ -90,6 +95,11 @@ int rotated_dims(int head_dim, double partial_rotary_factor);
 // j % 3 == 1 and j < 3*s1, stream 2 when j % 3 == 2 and j < 3*s2, else stream 0.
 // The sections must sum to freqs.pairs().
 Frequencies mrope(Frequencies freqs, const std::vector<int>& mrope_section, bool interleaved);
+
+// ERNIE-4.5-VL's M-RoPE: the first s0 + s1 pairs alternate between stream 1 (h, even pairs) and
+// stream 2 (w, odd pairs), s0 = s1; the last s2 pairs read stream 0 (t). The sections must sum to
+// freqs.pairs().
+Frequencies mrope_alternating(Frequencies freqs, const std::vector<int>& mrope_section);
 
 // 2-D vision RoPE (Qwen2-VL vision tower) over a whole head: dv = head_dim/2,
 // inv_v[k] = theta ** (-2k/dv); inv_freq = concat(inv_v, inv_v), the first half reading the

@@ -58,32 +58,22 @@ NOT_DECODER = (r"Vision|ViT|Audio|VQ|Vqgan|Encoder|Perceiver|Adapter|DiT|BigVGAN
 # Model types whose RoPE rotary's loader does not reproduce yet, by cause. The conformance test
 # requires exactly these to mismatch, so the list cannot go stale in either direction.
 _GAPS = {
-    "proportional RoPE (rope_type 'proportional': frequencies over head_dim with zeros for the "
-    "unrotated pairs) is not a loader method": [
-        "gemma4", "gemma4_text", "gemma4_unified", "gemma4_unified_text", "diffusion_gemma",
-        "diffusion_gemma_text", "lfm3"],
-    "the head size comes from a key or a computed config property the loader does not read "
-    "(d_model/n_heads, kv_channels, attention_head_dim, qk_rope_head_dim variants, a decoder "
-    "sub-config other than text_config)": [
-        "dbrx", "dia", "moonshine", "t5gemma", "t5gemma2", "jetmoe", "zamba2", "zaya",
-        "embedding_gemma2", "embedding_gemma2_text", "mistral4", "minimax_m3_vl",
-        "minimax_m3_vl_text", "deepseek_v4", "recurrent_gemma"],
-    "M-RoPE variant the loader does not model (interleaved by default in the module, sections "
-    "over a partial rotary width, pre-rotated h/w frequencies, or a fourth stream)": [
-        "qwen3_vl", "qwen3_vl_text", "qwen3_vl_moe", "qwen3_vl_moe_text", "qwen3_5", "qwen3_5_text",
-        "qwen3_5_moe", "qwen3_5_moe_text", "qwen4_exp", "qwen4_exp_text", "glm4v", "glm4v_text",
-        "glm_image", "glm_image_text", "qwen3_omni_moe_talker_text",
-        "qwen3_omni_moe_talker_code_predictor", "hy_v4_vl", "hy_v4_vl_text", "cosmos3_edge",
-        "cosmos3_edge_text", "ernie4_5_vl_moe", "ernie4_5_vl_moe_text"],
-    "the default config rotates an odd number of features (head_dim * partial_rotary_factor), "
-    "which transformers accepts and rotary refuses": [
-        "glm4_moe", "glm4v_moe", "glm4v_moe_text", "qwen3_omni_moe_text", "qwen3_omni_moe_thinker"],
+    "the default config rotates an odd number of features (int(head_dim * partial_rotary_factor) = 21 for "
+    "GLM-4.5's 4096/96 heads, 73 for Qwen3-Omni's 2048/28): transformers rotates 2*ceil(d/2) features at "
+    "base^(-2j/d); rotary requires an even rotated width (the published checkpoints' head_dim 128 is)": [
+        "glm4_moe", "qwen3_omni_moe_text", "qwen3_omni_moe_thinker"],
+    "the module's default mrope_section does not fit the default config's head ([24, 20, 20] = 64 pairs for a "
+    "32-pair head; [11, 11, 10] = 32 for a 128-pair head): transformers slices past the sections, rotary "
+    "refuses a section that does not sum to the rotated pairs (the key is named)": [
+        "qwen3_omni_moe_talker_text", "qwen4_exp", "qwen4_exp_text"],
+    "transformers' module ignores the config's rotary_dim (64 of head_dim 128) and rotates the whole head; "
+    "rotary honours rotary_dim": ["minimax_m3_vl", "minimax_m3_vl_text"],
+    "two RoPEs in one layer: rope_parameters 'main' and 'compress' are not layer types (the attention and "
+    "its KV compressor use different thetas); rotary's per-layer model has one RoPE per layer and "
+    "refuses the config, naming rope_parameters": ["deepseek_v4"],
     "a rotation rotary's layouts do not express: BLT pairs (2i, 2i+1) against cat(freqs, freqs) tables "
     "(the two members of a pair at different frequencies); nanochat's rotate_half has the other sign "
     "(the inverse rotation)": ["blt_global_transformer", "blt_local_decoder", "blt_patcher", "nanochat"],
-    "model-specific frequencies for the scaled variants (a per-layer-type rope_parameters whose "
-    "scaling the module applies differently, or max_position_embeddings under another key)": [
-        "beam", "dots3_note", "dots3_note_text", "bailing_hybrid"],
 }
 KNOWN_GAPS = {model_type: reason for reason, types in _GAPS.items() for model_type in types}
 
@@ -185,11 +175,51 @@ def find_rotary(model_type, module_name, files):
                 continue
             if any(n.endswith("inv_freq") for n, _ in rot.named_buffers()):
                 return config, where, cls, mod
+    # GPT-J / CodeGen: a sinusoid table built from the config, without rope_parameters.
+    for mod, cls in classes:
+        if hasattr(mod, "create_sinusoidal_positions") and _takes_config(cls, [config]):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    if _is_table(cls(config)):
+                        return config, "", cls, mod
+            except Exception:  # noqa: BLE001 - not built from this config
+                continue
     if any("Vision" in c.__name__ or "ViT" in c.__name__ for _, c in classes) and len(classes) == sum(
             "Vision" in c.__name__ or "ViT" in c.__name__ for _, c in classes):
         return "vision encoder only (2-D RoPE over image patches, not a decoder's 1-D RoPE)"
-    return ("rotary module not built from rope_parameters (fixed dim/base arguments, or a precomputed "
-            "sinusoid table without inv_freq as in GPT-J/CodeGen)")
+    return ("no rotary module built from the model's config (its RoPE takes fixed dim/base arguments, or "
+            "the model type is a wrapper whose language model is its own model type)")
+
+
+def _is_table(rot):
+    """GPT-J / CodeGen: sin and cos of every position in `embed_positions`, no inv_freq."""
+    return hasattr(rot, "embed_positions") and not any(n.endswith("inv_freq") for n, _ in rot.named_buffers())
+
+
+def _table_inv_freq(rot):
+    """transformers' inverse frequencies, read off its table: the float32 angle at position 1 is
+    inv_freq itself, recovered by atan2 of its sin and cos to about one float32 ulp."""
+    table = rot.embed_positions.double()
+    half = table.shape[-1] // 2
+    return torch.atan2(table[1, :half], table[1, half:])
+
+
+def _applied_inv_freq(rot, inv):
+    """inv_freq in the order of the pairs the module rotates: M-RoPE modules may store it
+    permuted and reorder it in recomposition_frequencies (ERNIE-4.5-VL)."""
+    if not hasattr(rot, "recomposition_frequencies"):
+        return inv
+    out = rot.recomposition_frequencies(inv.expand(3, 1, 1, inv.numel()).clone()).reshape(-1)
+    if out.numel() == 2 * inv.numel():  # cat(freqs, freqs) or each pair's value twice
+        out = out[: inv.numel()] if torch.equal(out[: inv.numel()], out[inv.numel():]) else out[0::2]
+    return out
+
+
+def _pair_count(rot, layer_type):
+    if _is_table(rot):
+        return rot.embed_positions.shape[-1] // 2
+    return getattr(rot, f"{layer_type}_inv_freq" if layer_type else "inv_freq").numel()
 
 
 def _layer_types(rot):
@@ -207,7 +237,10 @@ def _hf_values(rot, pos, layer_type, hidden):
         out = rot(x, pos, **kw)
     # Llama 4 and DeepSeek-V2 return freqs_cis, complex cos + i sin per pair
     cos, sin = (out.real, out.imag) if isinstance(out, torch.Tensor) and out.is_complex() else out
-    inv = getattr(rot, f"{prefix}inv_freq").detach().double().numpy()
+    if _is_table(rot):  # GPT-J / CodeGen return (sin, cos)
+        sin, cos = cos, sin
+        return _table_inv_freq(rot).numpy(), 1.0, cos.double().numpy(), sin.double().numpy()
+    inv = _applied_inv_freq(rot, getattr(rot, f"{prefix}inv_freq").detach().double()).numpy()
     scaling = getattr(rot, f"{prefix}attention_scaling", getattr(rot, "attention_scaling", 1.0))
     return inv, float(scaling), cos.double().numpy(), sin.double().numpy()
 
@@ -238,10 +271,15 @@ def _rotary_values(rc, pos):
     return y[..., :pairs], y[..., pairs:rc.dims]
 
 
+def max_positions(config_text):
+    """max_position_embeddings; 4096 for models without one (RecurrentGemma)."""
+    return int(getattr(config_text, "max_position_embeddings", 0) or 4096)
+
+
 def positions(config_text, mrope, original):
     """Position ids below and past the pretraining length (dynamic NTK and LongRoPE switch
     there), (1, T), or (3, 1, T) with three different streams for M-RoPE."""
-    mp = int(getattr(config_text, "max_position_embeddings", 0) or 4096)
+    mp = max_positions(config_text)
     short = [0, 1, 2, 5, 17, 100, max(original - 1, 0)]
     long = short + [original + 7, mp - 1, mp + 1000]
     out = []
@@ -299,16 +337,35 @@ def _apply_function(mod, config):
     fn = getattr(mod, name, None)
     fn = getattr(fn, "__wrapped__", fn)
     try:
-        return fn if list(inspect.signature(fn).parameters)[:4] == ["q", "k", "cos", "sin"] else None
+        params = list(inspect.signature(fn).parameters)
     except (TypeError, ValueError):
         return None
+    if params[:4] == ["q", "k", "cos", "sin"]:
+        return fn
+    if params[:3] == ["x", "cos", "sin"]:  # Gemma 4: one tensor at a time
+        def both(q, k, cos, sin):
+            return fn(q, cos, sin), fn(k, cos, sin)
+        both.__name__ = fn.__name__
+        return both
+    if params[:3] == ["tensor", "sin", "cos"]:  # GPT-J, CodeGen: (B, T, H, D), the rotated part only
+        def gptj(q, k, cos, sin):
+            width = 2 * cos.shape[-1]
+
+            def one(x):
+                turned = fn(x[..., :width].transpose(1, 2), sin, cos).transpose(1, 2)
+                return torch.cat([turned, x[..., width:]], dim=-1)
+            return one(q), one(k)
+        gptj.__name__ = fn.__name__
+        return gptj
+    return None
 
 
 def check_layout(mod, rot, rc, pos, layer_type, hidden):
     """The modeling file's own apply_rotary_pos_emb(q, k, cos, sin) against rotary.rope_qk on
     random q, k: the pair layout and partial-rotary convention. False when the file has no
-    function of that signature (the layout is then not checked)."""
-    fn = _apply_function(mod, rot.config)
+    function of that signature, Gemma 4's (x, cos, sin) or GPT-J's (tensor, sin, cos) (the layout
+    is then not checked)."""
+    fn = _apply_function(mod, getattr(rot, "config", None))
     if fn is None:
         return False
     pos = pos[..., :4]  # positions 0..5: angles agree to a few ulp, so any layout error shows
@@ -368,7 +425,7 @@ def _with_module_mrope_default(config, where, cls):
     sides see it (the loader knows no model-specific default)."""
     m = re.search(r'get\("mrope_section", (\[[0-9, ]+\])\)', _source(cls))
     text = _text(config, where)
-    params = text.rope_parameters
+    params = getattr(text, "rope_parameters", None) or {}
     if m is None or "mrope_section" in params or set(params) & set(getattr(text, "layer_types", None) or []):
         return config, ""
     d = config.to_dict()
@@ -386,22 +443,27 @@ def _check_variant(config, where, cls, layer_type, mod=None):
     """(inv_freq rel, cos/sin abs) worst over both position sets; raises on a mismatch. With
     the modeling module `mod`, also the layout (check_layout); returns whether it was checked."""
     text = _text(config, where)
-    params = text.rope_parameters[layer_type] if layer_type is not None else text.rope_parameters
-    original = int(params.get("original_max_position_embeddings") or text.max_position_embeddings)
+    params = (text.rope_parameters[layer_type] if layer_type is not None
+              else getattr(text, "rope_parameters", None) or {})
+    original = int(params.get("original_max_position_embeddings") or max_positions(text))
     if params.get("rope_type") == "dynamic":
-        original = int(text.max_position_embeddings)
+        original = max_positions(text)
     hidden = int(getattr(text, "hidden_size", 64) or 64)
     worst = (0.0, 0.0)
-    rc = rotary.from_hf_config(config.to_dict())
     mrope = "mrope_section" in params or "mrope" in _source(cls)
+    rc = None
     for pos in positions(text, mrope, original):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 rot = cls(text)  # fresh: dynamic NTK and LongRoPE keep state between calls
+            if _is_table(rot):  # the table ends at max_position_embeddings
+                pos = pos[..., pos.reshape(-1, pos.shape[-1])[0] < rot.embed_positions.shape[0]]
             hf_values = _hf_values(rot, pos, layer_type, hidden)
         except Exception as e:  # noqa: BLE001
             raise TransformersFails(f"{type(e).__name__}: {e}") from e
+        # After transformers: a config transformers cannot run has nothing to compare with.
+        rc = rc or rotary.from_hf_config(config.to_dict())
         r = compare(hf_values, rc, pos)
         worst = (max(worst[0], r[0]), max(worst[1], r[1]))
     layout = mod is not None and check_layout(mod, rot, rc, pos, layer_type, hidden)
@@ -432,22 +494,26 @@ def check_model_type(model_type, module_name, files, variants=True):
         warnings.simplefilter("ignore")
         rot = cls(text)
     layer_types = _layer_types(rot)
-    layer_type = "full_attention" if "full_attention" in layer_types else layer_types[0]
+    # The layer type whose RoPE the single-RoPE loader describes: full attention's, else that of
+    # the first layer (in the config's layer_types) with a RoPE.
+    in_order = [t for t in (getattr(text, "layer_types", None) or []) if t in layer_types]
+    layer_type = "full_attention" if "full_attention" in layer_types else (in_order + layer_types)[0]
     result = Result(model_type, "matched", f"via {where}" if where else "")
     if note:
         result.notes.append(note)
     if len(layer_types) > 1:
         result.reason = (result.reason + "; " if result.reason else "") + \
             f"per-layer RoPE: compared {layer_type} of {', '.join(map(str, layer_types))}"
-    params = text.rope_parameters[layer_type] if layer_type is not None else text.rope_parameters
+    params = (text.rope_parameters[layer_type] if layer_type is not None
+              else getattr(text, "rope_parameters", None) or {})
     names = [("default config", None)]
     if variants and "ROPE_INIT_FUNCTIONS" in _source(cls.__init__):
         names += [(name, make) for name, make in VARIANTS.items()]
-    pairs = getattr(rot, f"{layer_type}_inv_freq" if layer_type else "inv_freq").numel()
+    pairs = _pair_count(rot, layer_type)
     for name, make in names:
         try:
             cfg = config if make is None else _with_rope_parameters(
-                config, where, layer_type, make(2 * pairs, int(text.max_position_embeddings)))
+                config, where, layer_type, make(2 * pairs, max_positions(text)))
         except Exception:  # noqa: BLE001 - the config class refuses this rope_type: not a variant of it
             continue
         if layer_type is not None and name == "yarn_truncate_false":
@@ -458,7 +524,7 @@ def check_model_type(model_type, module_name, files, variants=True):
         try:
             result.worst[name], layout = _check_variant(cfg, where, cls, layer_type, mod if make is None else None)
             if make is None and not layout:
-                result.notes.append("layout not checked (no apply_rotary_pos_emb(q, k, cos, sin) in the modeling file)")
+                result.notes.append("layout not checked (no apply_rotary_pos_emb of a known signature in the modeling file)")
             result.variants.append(name if make else f"{name} ({params.get('rope_type', 'default')})")
         except TransformersFails as e:
             if make is None:  # the model's own default config: nothing to compare with

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -25,20 +26,7 @@ using scaling_detail::Section;
 
 [[noreturn]] void fail(const std::string& message) { scaling_detail::fail("[from_hf_config]", message); }
 
-// The scaling parameters: `rope_parameters` (transformers v5) or `rope_scaling`; an empty
-// section when the config has neither.
-Section scaling_section(const Section& text) {
-  for (const char* key : {"rope_parameters", "rope_scaling"}) {
-    const json* v = text.find(key);
-    if (v == nullptr) continue;
-    if (!v->is_object()) fail("'" + text.name(key) + "' must be an object but is " + v->dump());
-    // v5 configs with per-layer-type parameters (e.g. Gemma 3): the full-attention layers'.
-    if (!v->contains("rope_type") && !v->contains("type") && v->contains("full_attention"))
-      return Section{&v->at("full_attention"), text.name(key) + ".full_attention."};
-    return Section{v, text.name(key) + "."};
-  }
-  return Section{nullptr, "rope_scaling."};
-}
+
 
 // Sizes are held as int: larger ones are refused by name.
 constexpr int64_t kMaxSize = std::numeric_limits<int>::max();
@@ -60,28 +48,53 @@ double default_partial_rotary_factor(const std::string& model_type) {
   return half.count(model_type) ? 0.5 : quarter.count(model_type) ? 0.25 : 1.0;
 }
 
-void read_head(const Section& text, const Section& rope, const std::string& model_type,
-               RopeConfig& c) {
-  if (text.has("qk_rope_head_dim")) {  // DeepSeek MLA: RoPE sees only the rope part of a head
-    c.head_dim = int(text.integer_in("qk_rope_head_dim", 1, kMaxSize));
-  } else if (text.has("head_dim")) {
-    c.head_dim = int(text.integer_in("head_dim", 1, kMaxSize));
-  } else {
-    const std::string hidden = text.has("hidden_size") || !text.has("n_embd") ? "hidden_size" : "n_embd";
-    const std::string heads =
-        text.has("num_attention_heads") || !text.has("n_head") ? "num_attention_heads" : "n_head";
-    if (!text.has(hidden) || !text.has(heads))
-      fail("cannot find the head size: need 'head_dim', or '" + text.name(hidden) + "' and '" +
-           text.name(heads) + "'");
-    const int64_t h = text.integer(heads);
-    if (h <= 0) fail("'" + text.name(heads) + "' must be positive");
-    const int64_t head = text.integer(hidden) / h;  // Python's //, as HF
-    if (head <= 0 || head > kMaxSize)
-      fail("'" + text.name(hidden) + "' / '" + text.name(heads) + "' must be in [1, " +
-           std::to_string(kMaxSize) + "] but is " + std::to_string(head));
-    c.head_dim = int(head);
-  }
+// The first of `keys` that the section holds (else the first): the spellings one quantity has
+// across transformers' config classes (their attribute_map).
+std::string first_present(const Section& s, std::initializer_list<const char*> keys) {
+  for (const char* key : keys)
+    if (s.has(key)) return key;
+  return *keys.begin();
+}
 
+// The features per head that RoPE sees: DeepSeek MLA's qk_rope_head_dim part, head_dim (JetMoe:
+// kv_channels, Zamba2: attention_head_dim), else hidden size // attention heads, as HF.
+int read_head_dim(const Section& text) {
+  for (const char* key : {"qk_rope_head_dim", "head_dim", "attention_head_dim", "kv_channels"})
+    if (text.has(key)) return int(text.integer_in(key, 1, kMaxSize));
+  const std::string hidden = first_present(text, {"hidden_size", "n_embd", "d_model"});
+  const std::string heads =
+      first_present(text, {"num_attention_heads", "n_head", "n_heads", "decoder_num_attention_heads"});
+  if (!text.has(hidden) || !text.has(heads))
+    fail("cannot find the head size: need 'head_dim', or '" + text.name(hidden) + "' and '" +
+         text.name(heads) + "'");
+  const int64_t h = text.integer(heads);
+  if (h <= 0) fail("'" + text.name(heads) + "' must be positive");
+  const int64_t head = text.integer(hidden) / h;  // Python's //, as HF
+  if (head <= 0 || head > kMaxSize)
+    fail("'" + text.name(hidden) + "' / '" + text.name(heads) + "' must be in [1, " +
+         std::to_string(kMaxSize) + "] but is " + std::to_string(head));
+  return int(head);
+}
+
+int rotated_part_of(int head_dim, double fraction, const Section& where, const std::string& key) {
+  try {
+    return scaling::rotated_dims(head_dim, fraction);
+  } catch (const std::invalid_argument& e) {
+    fail("'" + where.name(key) + "': " + e.what());
+  }
+}
+
+// The head size and how much of it rotates. A method that reads partial_rotary_factor itself
+// (`whole_head`: proportional) rotates the whole head.
+void read_head(const Section& text, const Section& rope, const std::string& model_type,
+               bool whole_head, RopeConfig& c) {
+  c.head_dim = read_head_dim(text);
+  const bool mla = text.has("qk_rope_head_dim");
+  if (mla) c.rotated_part = RotatedPart::rope_head;
+  if (whole_head) {
+    c.rotated_dims = c.head_dim;
+    return;
+  }
   if (text.has("rotary_dim")) {  // GPT-J, CodeGen
     c.rotated_dims = int(text.integer_in("rotary_dim", 1, kMaxSize));
     if (c.rotated_dims <= 0 || c.rotated_dims % 2 != 0 || c.rotated_dims > c.head_dim)
@@ -94,14 +107,19 @@ void read_head(const Section& text, const Section& rope, const std::string& mode
   const Section* where = &text;
   if (rope.has(key)) where = &rope;
   else if (!text.has(key) && text.has("rotary_pct")) key = "rotary_pct";  // GPT-NeoX
-  double fraction = where->has(key) ? where->number(key) : default_partial_rotary_factor(model_type);
-  try {
-    c.rotated_dims = scaling::rotated_dims(c.head_dim, fraction);
-  } catch (const std::invalid_argument& e) {
-    fail("'" + where->name(key) + "': " + e.what());
+  const double fraction = where->has(key) ? where->number(key) : default_partial_rotary_factor(model_type);
+  if (mla && where->has(key) && text.has("head_dim")) {
+    // MLA with a factor (Mistral 4, DeepSeek V4): HF rotates int(head_dim * factor) features,
+    // which must be the qk_rope_head_dim part.
+    const int width = rotated_part_of(int(text.integer_in("head_dim", 1, kMaxSize)), fraction, *where, key);
+    if (width != c.head_dim)
+      fail("'" + text.name("head_dim") + "' * '" + where->name(key) + "' = " + std::to_string(width) +
+           " must equal '" + text.name("qk_rope_head_dim") + "' = " + std::to_string(c.head_dim));
+    c.rotated_dims = c.head_dim;
+    return;
   }
-  if (text.has("qk_rope_head_dim")) c.rotated_part = RotatedPart::rope_head;
-  else if (c.rotated_dims < c.head_dim) c.rotated_part = RotatedPart::leading;
+  c.rotated_dims = rotated_part_of(c.head_dim, fraction, *where, key);
+  if (!mla && c.rotated_dims < c.head_dim) c.rotated_part = RotatedPart::leading;
 }
 
 // Interleaved pairs (checked against each model's apply function in transformers 5.x, by
@@ -111,12 +129,25 @@ void read_head(const Section& text, const Section& rope, const std::string& mode
 bool read_traditional(const Section& text, const std::string& model_type) {
   static const std::set<std::string> interleaved = {
       "gptj", "codegen", "deepseek_v2", "deepseek_v3", "llama4", "llama4_text", "cohere",
-      "cohere2", "cohere2_moe", "ernie4_5", "ernie4_5_moe", "glm", "glm4", "glm_ocr",
-      "glm_ocr_text", "helium", "moonshine_streaming", "openai_privacy_filter"};
+      "cohere2", "cohere2_moe", "ernie4_5", "ernie4_5_moe", "ernie4_5_vl_moe",
+      "ernie4_5_vl_moe_text", "glm", "glm4", "glm4v", "glm4v_text",
+      "glm_ocr", "glm_ocr_text", "helium", "hy_v4_vl", "hy_v4_vl_text", "moonshine",
+      "moonshine_streaming", "openai_privacy_filter"};
   return text.boolean("rope_interleave", interleaved.count(model_type) > 0);
 }
 
-void read_mrope(const Section& text, const Section& rope, RopeConfig& c) {
+// M-RoPE modules that interleave the streams (Qwen3-VL's layout) without reading the config's
+// mrope_interleaved, which such configs may leave out.
+bool interleaves_mrope(const std::string& model_type) {
+  static const std::set<std::string> interleaved = {
+      "qwen3_vl", "qwen3_vl_text", "qwen3_vl_moe", "qwen3_vl_moe_text", "qwen3_5", "qwen3_5_text",
+      "qwen3_5_moe", "qwen3_5_moe_text", "qwen4_exp", "qwen4_exp_text", "qwen3_omni_moe_text",
+      "qwen3_omni_moe_thinker", "qwen3_omni_moe_talker_text", "qwen3_omni_moe_talker_code_predictor",
+      "cosmos3_edge", "cosmos3_edge_text", "hy_v4_vl", "hy_v4_vl_text"};
+  return interleaved.count(model_type) > 0;
+}
+
+void read_mrope(const Section& text, const Section& rope, const std::string& model_type, RopeConfig& c) {
   if (!rope.has("mrope_section")) return;
   const json& section = *rope.find("mrope_section");
   if (!section.is_array() || section.size() != 3)
@@ -133,12 +164,60 @@ void read_mrope(const Section& text, const Section& rope, RopeConfig& c) {
   if (total != c.rotated_dims / 2)
     fail("'" + rope.name("mrope_section") + "' must sum to rotated_dims/2 = " +
          std::to_string(c.rotated_dims / 2) + " but sums to " + std::to_string(total));
-  c.mrope_interleaved = rope.boolean("mrope_interleaved", text.boolean("mrope_interleaved", false));
+  c.mrope_interleaved = rope.boolean("mrope_interleaved",
+                                     text.boolean("mrope_interleaved", interleaves_mrope(model_type)));
+  // ERNIE-4.5-VL alternates h and w pairs (its module permutes inv_freq to that end).
+  c.mrope_alternating = model_type == "ernie4_5_vl_moe" || model_type == "ernie4_5_vl_moe_text";
+  if (c.mrope_alternating && c.mrope_section[0] != c.mrope_section[1])
+    fail("'" + rope.name("mrope_section") + "' must give h and w the same count "
+         "(ERNIE-4.5-VL alternates them) but is " + section.dump());
+}
+
+// The key that names the method: rope_type, or the older spelling type.
+std::string method_key(const Section& rope) {
+  return rope.name(rope.has("rope_type") || !rope.has("type") ? "rope_type" : "type");
+}
+
+// The method's name as the config spells it ("default" when it names none).
+std::string method_type(const Section& rope) {
+  const char* key = rope.has("rope_type") ? "rope_type" : rope.has("type") ? "type" : nullptr;
+  if (key == nullptr) return "default";
+  const json& v = *rope.find(key);
+  if (!v.is_string()) fail("'" + rope.name(key) + "' must be a string but is " + v.dump());
+  return v.get<std::string>();
 }
 
 }  // namespace
 
 namespace scaling_detail {
+
+bool per_layer_type(const json& parameters) {
+  if (!parameters.is_object() || parameters.empty()) return false;
+  for (const char* key : {"rope_type", "type", "rope_theta"})
+    if (parameters.contains(key)) return false;
+  for (const auto& [type, entry] : parameters.items())
+    if (!entry.is_object() && !entry.is_null()) return false;
+  return true;
+}
+
+Section scaling_section(const Section& text) {
+  for (const char* key : {"rope_parameters", "rope_scaling"}) {
+    const json* v = text.find(key);
+    if (v == nullptr) continue;
+    if (!v->is_object()) rotary::fail("'" + text.name(key) + "' must be an object but is " + v->dump());
+    if (!per_layer_type(*v)) return Section{v, text.name(key) + "."};
+    std::vector<std::string> types = {"full_attention"};
+    if (const json* listed = text.find("layer_types"); listed && listed->is_array())
+      for (const json& t : *listed)
+        if (t.is_string()) types.push_back(t.get<std::string>());
+    for (const std::string& type : types)
+      if (v->contains(type) && v->at(type).is_object())
+        return Section{&v->at(type), text.name(key) + "." + type + "."};
+    rotary::fail("'" + text.name(key) + "' has parameters per layer type but none for full_attention "
+                 "or for a type in layer_types");
+  }
+  return Section{nullptr, "rope_scaling."};
+}
 
 std::string text_model_type(const json& config, const Section& text) {
   for (const Section& s : {text, Section{&config, ""}})
@@ -159,27 +238,21 @@ RopeConfig read_rope(const json& config, const Section& text, const Section& rop
   else c.base = default_theta(text_type);
   if (!(c.base > 1)) rotary::fail("the RoPE base (rope_theta) must exceed 1 but is " + std::to_string(c.base));
 
-  read_head(text, rope, text_type, c);
+  const ScalingMethod& m = select_method(method_type(rope), rope, method_key(rope));
+  read_head(text, rope, text_type, m.whole_head, c);
   c.traditional = read_traditional(text, text_type);
   if (text.has("max_position_embeddings")) c.max_position_embeddings = text.integer("max_position_embeddings");
   else if (text.has("n_positions")) c.max_position_embeddings = text.integer("n_positions");  // GPT-J
+  else if (text.has("max_seq_len")) c.max_position_embeddings = text.integer("max_seq_len");  // DBRX
+  else if (text.has("model_max_length"))  // Bailing
+    c.max_position_embeddings = text.integer("model_max_length");
   c.original_max_position_embeddings = text.has("original_max_position_embeddings")
                                            ? text.integer("original_max_position_embeddings")
                                            : c.max_position_embeddings;
 
-  std::string method_key = rope.name("rope_type");
-  std::string method = "default";
-  if (rope.has("rope_type") || rope.has("type")) {
-    const char* key = rope.has("rope_type") ? "rope_type" : "type";
-    method_key = rope.name(key);
-    const json& v = *rope.find(key);
-    if (!v.is_string()) rotary::fail("'" + method_key + "' must be a string but is " + v.dump());
-    method = v.get<std::string>();
-  }
-  const ScalingMethod& m = select_method(method, rope, method_key);
   c.method = m.name;
   m.read(MethodKeys{rope, &text}, c);
-  read_mrope(text, rope, c);
+  read_mrope(text, rope, text_type, c);
   return c;
 }
 
@@ -188,12 +261,16 @@ RopeConfig read_rope(const json& config, const Section& text, const Section& rop
 RopeConfig from_hf_config(const nlohmann::json& config) {
   if (!config.is_object()) fail("the config must be a JSON object but is " + config.dump());
   Section text{&config, ""};
-  // Multimodal wrappers (Qwen3-VL, Gemma 3, ...) keep the language model's keys in text_config.
-  if (!text.has("num_attention_heads") && !text.has("n_head") && text.has("text_config")) {
-    if (!config.at("text_config").is_object()) fail("'text_config' must be an object");
-    text = Section{&config.at("text_config"), "text_config."};
+  // Multimodal wrappers (Qwen3-VL, Gemma 3, ...) keep the language model's keys in text_config;
+  // encoder-decoder models (T5Gemma, Dia) the decoder's in decoder or decoder_config.
+  const bool has_heads = text.has("num_attention_heads") || text.has("n_head") || text.has("n_heads");
+  for (const char* key : {"text_config", "decoder", "decoder_config"}) {
+    if (has_heads || !text.has(key)) continue;
+    if (!config.at(key).is_object()) fail("'" + std::string(key) + "' must be an object");
+    text = Section{&config.at(key), std::string(key) + "."};
+    break;
   }
-  RopeConfig c = scaling_detail::read_rope(config, text, scaling_section(text));
+  RopeConfig c = scaling_detail::read_rope(config, text, scaling_detail::scaling_section(text));
   scaling_detail::read_layers(config, text, c);
   return c;
 }

@@ -15,6 +15,15 @@ namespace rotary::scaling_detail {
 // The text model's model_type: text_config's, else the top level's ("" when absent).
 std::string text_model_type(const nlohmann::json& config, const Section& text);
 
+// Whether rope_parameters / rope_scaling are keyed by layer type (transformers v5: Gemma 3's
+// {"sliding_attention": {...}, "full_attention": {...}}; a null entry: those layers have no RoPE).
+bool per_layer_type(const nlohmann::json& parameters);
+
+// The scaling parameters: `rope_parameters` (transformers v5) or `rope_scaling`; an empty
+// section when the config has neither. Per-layer-type parameters: the full-attention layers',
+// else those of the first layer type in layer_types that has some.
+Section scaling_section(const Section& text);
+
 // One RoPE: `rope` holds the scaling parameters (an empty section for none), `text` the text
 // model's keys; `theta`, when given, is the base (model-specific keys such as Gemma 3's
 // rope_local_base_freq).

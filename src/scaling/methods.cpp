@@ -3,6 +3,7 @@
 // and the module that rotates with them.
 #include "scaling/methods.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -231,6 +232,26 @@ Frequencies build_ntk_alpha(const RopeConfig& c, int64_t) {
 }
 ordered_json alpha_only(const RopeConfig& c, int64_t) { return {{"alpha", c.alpha}}; }
 
+// ---- proportional (Gemma 4): the whole head, zero frequencies past partial_rotary_factor.
+void read_proportional(const MethodKeys& k, RopeConfig& c) {
+  c.factor = k.rope.optional_number("factor").value_or(1.0);
+  c.partial_rotary_factor = k.rope.optional_number("partial_rotary_factor").value_or(1.0);
+  if (!(c.partial_rotary_factor >= 0 && c.partial_rotary_factor <= 1))
+    k.rope.fail("'" + k.rope.name("partial_rotary_factor") + "' must be in [0, 1] but is " +
+                std::to_string(c.partial_rotary_factor));
+}
+Frequencies build_proportional(const RopeConfig& c, int64_t) {
+  return scaling::proportional(c.head_dim, c.base, c.partial_rotary_factor, c.factor);
+}
+ordered_json proportional_parameters(const RopeConfig& c, int64_t) {
+  const Frequencies f = build_proportional(c, 0);
+  const auto rotating = std::count_if(f.inv_freq.begin(), f.inv_freq.end(), [](double v) { return v != 0; });
+  return {{"factor", c.factor},
+          {"partial_rotary_factor", c.partial_rotary_factor},
+          {"rotating_pairs", rotating},
+          {"still_pairs", int64_t(f.inv_freq.size()) - rotating}};
+}
+
 const std::vector<ScalingMethod>& methods() {
   static const std::vector<ScalingMethod> table = {
       {.name = "default", .aliases = {"mrope"}, .read = read_nothing, .build = build_default,
@@ -249,6 +270,9 @@ const std::vector<ScalingMethod>& methods() {
       {.name = "longrope", .aliases = {"su"}, .read = read_longrope, .build = build_longrope,
        .depends_on_length = true, .module = longrope_module, .mlx_plain_rope = false,
        .parameters = longrope_parameters},
+      {.name = "proportional", .read = read_proportional, .build = build_proportional,
+       .depends_on_length = false, .whole_head = true, .module = fixed_module,
+       .mlx_plain_rope = false, .parameters = proportional_parameters},
       {.name = "ntk_alpha", .refines = "dynamic", .marker = "alpha", .read = read_ntk_alpha,
        .build = build_ntk_alpha, .depends_on_length = false, .module = fixed_module,
        .mlx_plain_rope = false, .parameters = alpha_only},

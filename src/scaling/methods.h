@@ -37,6 +37,8 @@ struct ScalingMethod {
   // The frequencies for a call of `length` (largest position + 1; 0: as built at load time).
   Frequencies (*build)(const RopeConfig& c, int64_t length);
   bool depends_on_length;
+  // The method reads partial_rotary_factor itself and rotates the whole head (proportional).
+  bool whole_head = false;
   std::shared_ptr<const nn::ScaledRoPE> (*module)(const RopeConfig& c);
   // initialize_rope returns MLX's nn::RoPE with scale 1/factor, as mlx-lm does.
   bool mlx_plain_rope;

@@ -19,7 +19,9 @@ Frequencies RopeConfig::unscaled_frequencies() const {
 Frequencies RopeConfig::frequencies(std::optional<int64_t> seq_len) const {
   // 0: what HF builds before any call.
   Frequencies f = method_named(method).build(*this, seq_len.value_or(0));
-  if (!mrope_section.empty()) f = scaling::mrope(std::move(f), mrope_section, mrope_interleaved);
+  if (!mrope_section.empty())
+    f = mrope_alternating ? scaling::mrope_alternating(std::move(f), mrope_section)
+                          : scaling::mrope(std::move(f), mrope_section, mrope_interleaved);
   return f;
 }
 

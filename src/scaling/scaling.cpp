@@ -39,6 +39,20 @@ Frequencies linear(int dims, double base, double factor) {
   return f;
 }
 
+Frequencies proportional(int head_dim, double base, double partial_rotary_factor, double factor) {
+  check_dims(head_dim, "proportional");
+  check_positive(factor, "proportional", "factor");
+  if (!(partial_rotary_factor >= 0 && partial_rotary_factor <= 1))
+    throw std::invalid_argument("[proportional] partial_rotary_factor must be in [0, 1] but got " +
+                                std::to_string(partial_rotary_factor) + ".");
+  Frequencies f = linear(head_dim, base, factor);
+  // HF: int(partial_rotary_factor * head_dim // 2) pairs rotate.
+  const size_t rotating = size_t(std::floor(partial_rotary_factor * head_dim / 2));
+  const auto still = f.inv_freq.begin() + std::ptrdiff_t(std::min(rotating, f.inv_freq.size()));
+  std::fill(still, f.inv_freq.end(), 0.0);
+  return f;
+}
+
 Frequencies dynamic_ntk(int dims, double base, double factor, double max_position_embeddings,
                         int64_t seq_len) {
   check_dims(dims, "dynamic");
@@ -198,6 +212,17 @@ Frequencies mrope(Frequencies freqs, const std::vector<int>& section, bool inter
       freqs.pair_position_stream[j] = j < section[0] ? 0 : j < section[0] + section[1] ? 1 : 2;
     }
   }
+  return freqs;
+}
+
+Frequencies mrope_alternating(Frequencies freqs, const std::vector<int>& section) {
+  freqs = mrope(std::move(freqs), section, false);  // checks the sections
+  if (section[0] != section[1])
+    throw std::invalid_argument(
+        "[mrope_alternating] mrope_section's h and w counts must be equal but are " +
+        std::to_string(section[0]) + " and " + std::to_string(section[1]) + ".");
+  for (int j = 0; j < freqs.pairs(); ++j)
+    freqs.pair_position_stream[j] = j < 2 * section[0] ? 1 + j % 2 : 0;
   return freqs;
 }
 

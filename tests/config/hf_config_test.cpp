@@ -11,6 +11,7 @@
 
 #include "config/config_error.h"
 #include "rotary/config.h"
+#include "rotary/scaling.h"
 #include "scaling/expected_data.h"
 
 namespace rotary {
@@ -131,6 +132,73 @@ TEST(HfConfig, GenericScalingMethods) {
 }
 
 using testing::error_of;
+
+// The spellings of the head size across transformers' config classes (their attribute_map).
+TEST(HfConfig, HeadSizeSpellings) {
+  const RopeConfig dbrx = from_hf_config(json{{"d_model", 256}, {"n_heads", 4}, {"max_seq_len", 4096}});
+  EXPECT_EQ(dbrx.head_dim, 64);
+  EXPECT_EQ(dbrx.max_position_embeddings, 4096);
+  EXPECT_EQ(from_hf_config(json{{"hidden_size", 256}, {"num_attention_heads", 4}, {"kv_channels", 96}}).head_dim,
+            96);  // JetMoe
+  // Zamba2: head_dim is attention_head_dim (its kv_channels is another size).
+  EXPECT_EQ(from_hf_config(json{{"hidden_size", 256}, {"num_attention_heads", 4},
+                                {"attention_head_dim", 160}, {"kv_channels", 80}}).head_dim, 160);
+  // Moonshine: decoder heads; 288 // 8 = 36, int(36 * 0.9) = 32.
+  const RopeConfig moon = from_hf_config(json{{"hidden_size", 288}, {"decoder_num_attention_heads", 8},
+                                              {"rope_parameters", {{"partial_rotary_factor", 0.9}}}});
+  EXPECT_EQ(moon.head_dim, 36);
+  EXPECT_EQ(moon.rotated_dims, 32);
+  // Encoder-decoder models: the decoder's keys.
+  for (const char* key : {"decoder", "decoder_config"}) {
+    const RopeConfig d = from_hf_config(json{{key, {{"hidden_size", 64}, {"num_attention_heads", 2},
+                                                    {"rope_theta", 500.0}}}});
+    EXPECT_EQ(d.head_dim, 32) << key;
+    EXPECT_EQ(d.base, 500.0) << key;
+  }
+}
+
+// MLA configs with a partial_rotary_factor (Mistral 4, DeepSeek V4): HF rotates
+// int(head_dim * factor) features, the qk_rope_head_dim part.
+TEST(HfConfig, MlaPartialFactorIsOfTheWholeHead) {
+  json mla = {{"hidden_size", 4096}, {"num_attention_heads", 32}, {"head_dim", 128},
+              {"qk_rope_head_dim", 64}, {"rope_parameters", {{"partial_rotary_factor", 0.5}}}};
+  const RopeConfig c = from_hf_config(mla);
+  EXPECT_EQ(c.head_dim, 64);
+  EXPECT_EQ(c.rotated_dims, 64);
+  EXPECT_EQ(c.rotated_part, RotatedPart::rope_head);
+  EXPECT_EQ(c.frequencies().inv_freq, scaling::default_frequencies(64, 10000).inv_freq);
+  mla["rope_parameters"]["partial_rotary_factor"] = 0.25;
+  const std::string e = error_of(mla);
+  EXPECT_NE(e.find("'head_dim' * 'rope_parameters.partial_rotary_factor' = 32 must equal "
+                   "'qk_rope_head_dim' = 64"), std::string::npos) << e;
+}
+
+// Qwen3-VL's modules interleave the M-RoPE streams without reading mrope_interleaved.
+TEST(HfConfig, MropeInterleavingDefaultsByModelType) {
+  json c = {{"model_type", "qwen3_vl_text"}, {"hidden_size", 256}, {"num_attention_heads", 4},
+            {"rope_parameters", {{"rope_type", "default"}, {"mrope_section", {12, 10, 10}}}}};
+  EXPECT_TRUE(from_hf_config(c).mrope_interleaved);
+  c["rope_parameters"]["mrope_interleaved"] = false;  // a config that says so wins
+  EXPECT_FALSE(from_hf_config(c).mrope_interleaved);
+  c["rope_parameters"].erase("mrope_interleaved");
+  c["model_type"] = "qwen2_5_vl_text";
+  EXPECT_FALSE(from_hf_config(c).mrope_interleaved);
+}
+
+TEST(HfConfig, ErnieVlAlternatesHeightAndWidthPairs) {
+  json c = {{"model_type", "ernie4_5_vl_moe_text"}, {"hidden_size", 64}, {"num_attention_heads", 4},
+            {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 500000.0},
+                                 {"mrope_section", {2, 2, 4}}}}};
+  const RopeConfig r = from_hf_config(c);
+  EXPECT_TRUE(r.mrope_alternating);
+  EXPECT_TRUE(r.traditional);
+  const Frequencies f = r.frequencies();
+  EXPECT_EQ(std::vector<int>(f.pair_position_stream.begin(), f.pair_position_stream.end()),
+            (std::vector<int>{1, 2, 1, 2, 0, 0, 0, 0}));
+  c["rope_parameters"]["mrope_section"] = {3, 1, 4};
+  EXPECT_NE(error_of(c).find("'rope_parameters.mrope_section' must give h and w the same count"),
+            std::string::npos) << error_of(c);
+}
 
 TEST(HfConfig, ErrorsNameTheKey) {
   const json base = {{"hidden_size", 64}, {"num_attention_heads", 4},

@@ -153,6 +153,77 @@ TEST(HfLayers, AttentionFreeLayerTypesHaveNoRope) {
   EXPECT_GE(r.layers[0].rope, 0);
 }
 
+json model_json(const std::string& name) {
+  std::ifstream in(model_path(name));
+  return json::parse(in);
+}
+
+// Gemma 4: full-attention layers have proportional RoPE over their own, larger head
+// (global_head_dim, or per_layer_config as transformers writes it). Known answers from the formula.
+TEST(HfLayers, Gemma4FullAttentionIsProportionalOverItsOwnHead) {
+  const json gemma = model_json("gemma4_text_small.json");
+  const RopeConfig c = from_hf_config(gemma);
+  EXPECT_EQ(c.method, "proportional");  // the single-RoPE fields: the full-attention layers'
+  EXPECT_EQ(c.head_dim, 128);
+  EXPECT_EQ(c.rotated_dims, 128);
+  EXPECT_EQ(c.rotated_part, RotatedPart::whole_head);
+  const Frequencies f = c.frequencies();
+  ASSERT_EQ(f.pairs(), 64);
+  EXPECT_NEAR(f.inv_freq[15], std::pow(1e6, -30.0 / 128), 1e-18);
+  for (int j = 16; j < 64; ++j) EXPECT_EQ(f.inv_freq[j], 0.0) << j;
+  EXPECT_EQ(c.method_parameters()["rotating_pairs"], 16);
+  EXPECT_EQ(c.layer_rope(0)->head_dim, 64);
+  EXPECT_EQ(c.layer_rope(0)->method, "default");
+  // The same model written with per_layer_config (transformers' to_dict): the same RoPEs.
+  json written = gemma;
+  written.erase("global_head_dim");
+  written["per_layer_config"] = {{"05", {{"head_dim", 128}}}};
+  EXPECT_EQ(from_hf_config(written).frequencies().inv_freq, f.inv_freq);
+  // Neither key: transformers' default global_head_dim, 512.
+  json bare = gemma;
+  bare.erase("global_head_dim");
+  EXPECT_EQ(from_hf_config(bare).head_dim, 512);
+}
+
+TEST(HfLayers, PerLayerOverridesNameTheKey) {
+  json c = model_json("gemma4_text_small.json");
+  c["per_layer_config"] = {{"9", {{"head_dim", 128}}}};
+  EXPECT_NE(error_of(c).find("'per_layer_config' keys must be layer indices in [0, num_hidden_layers = 6) "
+                             "but has '9'"), std::string::npos) << error_of(c);
+  c["per_layer_config"] = {{"5", {{"head_dim", 0}}}};
+  EXPECT_NE(error_of(c).find("'per_layer_config.5.head_dim' must be in [1, "), std::string::npos)
+      << error_of(c);
+  c["per_layer_config"] = {{"5", 128}};
+  EXPECT_NE(error_of(c).find("'per_layer_config.5' must be an object"), std::string::npos) << error_of(c);
+  c = model_json("gemma4_text_small.json");
+  c["rope_parameters"]["full_attention"]["partial_rotary_factor"] = 1.5;
+  EXPECT_NE(error_of(c).find("'rope_parameters.full_attention.partial_rotary_factor' must be in [0, 1]"),
+            std::string::npos) << error_of(c);
+}
+
+// Per-layer-type parameters keyed by any layer type (Dots3: indexed_attention), and a null entry
+// for layers without RoPE (BEAM's full_attention).
+TEST(HfLayers, PerLayerTypeParametersBeyondFullAttention) {
+  json c = model_json("gemma3_text_v5.json");
+  std::vector<std::string> types = c["layer_types"];
+  for (std::string& t : types)
+    if (t == "full_attention") t = "indexed_attention";
+  c["layer_types"] = types;
+  c["rope_parameters"]["indexed_attention"] = c["rope_parameters"]["full_attention"];
+  c["rope_parameters"].erase("full_attention");
+  const RopeConfig indexed = from_hf_config(c);
+  EXPECT_EQ(indexed.layer_rope(2)->method, "linear");
+  EXPECT_EQ(indexed.layer_rope(0)->method, "default");
+  EXPECT_EQ(indexed.method, "default");  // no full-attention layer: layer 0's RoPE
+  c = model_json("gemma3_text_v5.json");
+  c["rope_parameters"]["full_attention"] = nullptr;
+  const RopeConfig beam = from_hf_config(c);
+  EXPECT_EQ(beam.layer_rope(2), nullptr);
+  EXPECT_EQ(beam.layers[2].nope_key, "rope_parameters.full_attention: null");
+  EXPECT_EQ(beam.method, "default");
+  EXPECT_EQ(beam.base, 10000.0);
+}
+
 TEST(HfLayers, PathOverloadsAreUnambiguous) {
   const std::string file = model_path("glm4_9b.json");
   EXPECT_EQ(from_hf_config(file.c_str()).rotated_dims, 64);  // const char*: a path

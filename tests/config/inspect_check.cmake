@@ -29,3 +29,7 @@ foreach(part "<svg" "polyline" "original ctx" "log scale" "</svg>")
     message(FATAL_ERROR "${OUT}.svg lacks '${part}'")
   endif()
 endforeach()
+# Every coordinate is a number (proportional RoPE's still pairs have no wavelength to draw).
+if(svg MATCHES "[\" ,]-?(nan|inf)")
+  message(FATAL_ERROR "${OUT}.svg has a non-finite coordinate")
+endif()

@@ -9,6 +9,7 @@ own config classes and rotary embedding modules. Run with the project venv (tran
     /work/main/venv/bin/python tests/data/make_hf_layers_expected.py
 """
 import importlib
+import inspect
 import json
 import os
 
@@ -54,6 +55,8 @@ def probe_layout(model_type, text, module, layer_type, inv_freq):
     q = torch.arange(1, dims + 1, dtype=torch.float32)[None, None, None, :] / dims
     if model_type == "deepseek_v3" and text.rope_interleave:
         out, _ = code.apply_rotary_pos_emb_interleave(q, q, cos, sin)
+    elif list(inspect.signature(code.apply_rotary_pos_emb).parameters)[0] == "x":  # Gemma 4
+        out = code.apply_rotary_pos_emb(q, cos, sin)
     else:
         out, _ = code.apply_rotary_pos_emb(q, q, cos, sin)
     out, v = out.reshape(-1).double(), q.reshape(-1).double()
@@ -77,7 +80,11 @@ def pair_streams(module, pairs):
     """M-RoPE: the position stream each pair reads, from the module's own recomposition of
     per-stream angles (Qwen2-VL: recomposition_frequencies)."""
     streams = torch.arange(3.0).view(3, 1, 1, 1).expand(3, 1, 1, pairs).clone()
-    return [int(v) for v in module.recomposition_frequencies(streams).reshape(-1)[:pairs]]
+    out = module.recomposition_frequencies(streams).reshape(-1)
+    # GLM-4V repeats each pair's value (interleaved pairs) where the others concatenate two halves.
+    if out.numel() == 2 * pairs and not torch.equal(out[:pairs], out[pairs:]):
+        out = out[0::2]
+    return [int(v) for v in out[:pairs]]
 
 
 def rope_entry(module, prefix, rope_type, layout):
@@ -105,7 +112,7 @@ def rotates(model_type, text, i, layer_type):
         return bool(text.no_rope_layers[i])
     if model_type == "cohere2":  # rotates only when sliding_window is set: sliding layers
         return layer_type == "sliding_attention"
-    if model_type == "qwen3_next":  # linear_attention blocks have no self-attention RoPE
+    if model_type in ("qwen3_next", "qwen3_5_text"):  # linear_attention blocks: no self-attention RoPE
         return layer_type == "full_attention"
     return True
 

@@ -133,6 +133,25 @@ TEST(ScalingBuilders, PartialRotaryTruncatesLikePython) {
   EXPECT_THROW(scaling::rotated_dims(10, 0.5), std::invalid_argument);  // 5 is odd
 }
 
+// Known answers from the formula (Gemma 4): base^(-2j/head_dim) / factor for the first
+// floor(p * head_dim / 2) pairs, 0 for the others.
+TEST(ScalingBuilders, ProportionalZeroesThePairsPastTheFactor) {
+  const Frequencies f = scaling::proportional(16, 10000, 0.25, 2.0);
+  ASSERT_EQ(f.pairs(), 8);
+  EXPECT_EQ(f.inv_freq[0], 0.5);
+  EXPECT_NEAR(f.inv_freq[1], std::pow(10000.0, -2.0 / 16) / 2, 1e-17);
+  for (int j = 2; j < 8; ++j) EXPECT_EQ(f.inv_freq[j], 0.0) << j;
+  EXPECT_EQ(f.attention_factor, 1.0);
+  // 0.3 * 16 / 2 = 2.4: two pairs rotate, as HF's int(0.3 * 16 // 2).
+  EXPECT_EQ(scaling::proportional(16, 10000, 0.3, 1.0).inv_freq[2], 0.0);
+  EXPECT_GT(scaling::proportional(16, 10000, 0.3, 1.0).inv_freq[1], 0.0);
+  EXPECT_EQ(scaling::proportional(16, 10000, 1.0, 4.0).inv_freq, scaling::linear(16, 10000, 4.0).inv_freq);
+  for (double v : scaling::proportional(16, 10000, 0.0, 1.0).inv_freq) EXPECT_EQ(v, 0.0);
+  EXPECT_THROW(scaling::proportional(16, 10000, 1.5, 1.0), std::invalid_argument);
+  EXPECT_THROW(scaling::proportional(15, 10000, 0.5, 1.0), std::invalid_argument);
+  EXPECT_THROW(scaling::proportional(16, 10000, 0.5, 0.0), std::invalid_argument);
+}
+
 TEST(ScalingBuilders, MropePairStreamsMatchQwenCode) {
   for (const json& c : scaling_expected().at("multi_axis").at("mrope")) {
     const auto section = c.at("section").get<std::vector<int>>();
@@ -147,6 +166,19 @@ TEST(ScalingBuilders, MropePairStreamsMatchQwenCode) {
   EXPECT_THROW(scaling::mrope(scaling::default_frequencies(8, 10000), {1, 1, 1}, false),
                std::invalid_argument);
   EXPECT_THROW(scaling::mrope(scaling::default_frequencies(8, 10000), {4}, false),
+               std::invalid_argument);
+}
+
+// ERNIE-4.5-VL (its recomposition_frequencies): h and w pairs alternate, then t.
+TEST(ScalingBuilders, MropeAlternatingPairStreams) {
+  const Frequencies f = scaling::mrope_alternating(scaling::default_frequencies(16, 10000), {2, 2, 4});
+  EXPECT_EQ(f.position_streams, 3);
+  EXPECT_EQ(std::vector<int>(f.pair_position_stream.begin(), f.pair_position_stream.end()),
+            (std::vector<int>{1, 2, 1, 2, 0, 0, 0, 0}));
+  EXPECT_EQ(f.inv_freq, scaling::default_frequencies(16, 10000).inv_freq);
+  EXPECT_THROW(scaling::mrope_alternating(scaling::default_frequencies(16, 10000), {3, 1, 4}),
+               std::invalid_argument);
+  EXPECT_THROW(scaling::mrope_alternating(scaling::default_frequencies(16, 10000), {2, 2, 2}),
                std::invalid_argument);
 }
 
