@@ -112,7 +112,8 @@ void rope_and_cache_mla(const TensorView& q_pe, const TensorView& k_pe, const Te
 struct FrequencyChange {
   Frequencies from;  // the frequencies the keys were cached with (one position stream)
   // The cached rows' positions p: integer (pages,) (row r of a page at positions[page] + r: a
-  // contiguous cache's sequence start, or a block's first position) or (pages, rows).
+  // contiguous cache's sequence start, or a block's first position) or (pages, rows), on the
+  // cache's device or (for a CUDA cache) on the host.
   TensorView positions;
 };
 

@@ -312,5 +312,5 @@ shift_cache.__doc__ = """Re-rotates cached keys in place so a key cached at p re
         were rotated at positions p (from_positions: (pages,), row r at p[page] + r, or
         (pages, rows)) with the rotary.Frequencies from_freqs; afterwards they read as rotated
         at p + delta with this call's frequencies (freqs=...) and carry its attention factor
-        (cos and sin rescaled by new / old factor). Not on CUDA yet.
+        (cos and sin rescaled by new / old factor). On CPU and CUDA caches.
 """ + _call.ARGUMENTS

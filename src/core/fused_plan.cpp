@@ -32,8 +32,9 @@ int64_t element(const TensorView& v, int64_t i) {
 
 bool on_host(const TensorView& v) { return v.device.type == Device::Type::cpu; }
 
-// host_ok: the array may also be in host memory when the tensors are on a device (cache slots:
-// checked here, copied to the device by the backend, so the call need not wait for a report).
+// host_ok: the array may also be in host memory when the tensors are on a device (cache slots,
+// a change's positions: checked here, copied to the device by the backend, so the call need not
+// wait for a report).
 void check_index_array(const Checker& c, const TensorView& v, const char* name, const TensorView& x,
                        bool host_ok = false) {
   if (!is_integer(v.dtype))
@@ -371,7 +372,7 @@ void plan_change(const Checker& c, ShiftPlan& p, const FrequencyChange& change, 
     c.fail("the attention factors of change.from and freqs must be finite and positive but are " +
            std::to_string(from.attention_factor) + " and " + std::to_string(to.attention_factor) + ".");
   const TensorView& pos = change.positions;
-  check_index_array(c, pos, "change.positions", k_cache);
+  check_index_array(c, pos, "change.positions", k_cache, true);  // any int64 is a position: no values to check
   const bool per_row = pos.ndim() == 2 && pos.shape[1] == p.cache.rows;
   if (pos.ndim() < 1 || pos.ndim() > 2 || pos.shape[0] != p.cache.pages || (pos.ndim() == 2 && !per_row))
     c.fail("change.positions must have shape (" + to_string(p.cache.pages) + ",) or (" + to_string(p.cache.pages) +
@@ -382,6 +383,7 @@ void plan_change(const Checker& c, ShiftPlan& p, const FrequencyChange& change, 
   p.from_positions_dtype = pos.dtype;
   p.from_stride_page = pos.strides[0];
   p.from_stride_row = per_row ? pos.strides[1] : 0;
+  p.from_host_resident = !on_host(k_cache) && on_host(pos);
   p.rope.attention_factor = to.attention_factor / from.attention_factor;
 }
 

@@ -117,6 +117,8 @@ struct ShiftPlan {
   const void* from_positions = nullptr;
   Dtype from_positions_dtype = int64;
   int64_t from_stride_page = 0, from_stride_row = 0;  // stride_row 0: positions[page] + row
+  // A device cache's old positions in host memory: copied to the device by the CUDA backend.
+  bool from_host_resident = false;
 
   ROTARY_HD int64_t rows_of(int64_t page) const {
     if (!row_counts) return cache.rows;

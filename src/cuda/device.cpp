@@ -38,4 +38,23 @@ bool ErrorFlag::raised() {
   return value != 0;
 }
 
+StagedBuffers::~StagedBuffers() {
+  for (void* b : buffers_)
+    if (b) cudaFreeAsync(b, stream_);
+}
+
+const void* StagedBuffers::stage(const void* host, size_t element_size, std::initializer_list<Axis> axes) {
+  int64_t lo = 0, hi = 0;
+  for (const Axis& a : axes) {
+    if (a.size == 0) return host;
+    (a.stride < 0 ? lo : hi) += (a.size - 1) * a.stride;
+  }
+  const size_t bytes = size_t(hi - lo + 1) * element_size;
+  void*& buffer = buffers_.emplace_back(nullptr);  // recorded before it exists: freed however we leave
+  check(cudaMallocAsync(&buffer, bytes, stream_), "cudaMallocAsync");
+  const char* first = static_cast<const char*>(host) + lo * int64_t(element_size);
+  check(cudaMemcpyAsync(buffer, first, bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
+  return static_cast<const char*>(buffer) - lo * int64_t(element_size);
+}
+
 }  // namespace rotary::cuda_backend

@@ -3,6 +3,10 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdint>
+#include <initializer_list>
+#include <vector>
+
 #include "rotary/tensor_view.h"
 
 namespace rotary::cuda_backend {
@@ -39,6 +43,27 @@ class ErrorFlag {
  private:
   cudaStream_t stream_;
   int* flag_ = nullptr;
+};
+
+// Host arrays one call reads on the device (already checked by the planner), copied there on
+// the call's stream and freed on it after the call's kernels. A copy from pageable memory
+// returns once the driver has staged it, so the call does not wait for the kernel.
+class StagedBuffers {
+ public:
+  struct Axis {
+    int64_t size, stride;  // in elements
+  };
+  explicit StagedBuffers(cudaStream_t stream) : stream_(stream) {}
+  ~StagedBuffers();
+  StagedBuffers(const StagedBuffers&) = delete;
+  StagedBuffers& operator=(const StagedBuffers&) = delete;
+  // The elements a strided view of `element_size`-byte elements spans, copied; returns where
+  // element 0 lands on the device (`host` itself for an empty view: never read).
+  const void* stage(const void* host, size_t element_size, std::initializer_list<Axis> axes);
+
+ private:
+  cudaStream_t stream_;
+  std::vector<void*> buffers_;
 };
 
 }  // namespace rotary::cuda_backend

@@ -3,11 +3,11 @@
 // head rows (q's, k's, v's): a row is loaded once into the warp's shared buffer (float, double
 // for float64), RMS-normalised with a warp reduction, rotated pair by pair with the CPU's fma
 // order, and stored once, converted to its destination dtype (FP8: value / scale, nearest even,
-// saturating). Re-rotation: one warp per cached row, pairs rotated in place.
+// saturating). Re-rotation: one warp per cached row, pairs rotated in place (a frequency
+// change reads its old frequencies and positions from device memory).
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <initializer_list>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -159,9 +159,16 @@ __global__ void __launch_bounds__(kThreads) shift_kernel(const __grid_constant__
   Acc* sn = cs + r.pairs;
   const int64_t page = blockIdx.x, row = int64_t(blockIdx.y) * kWarps + warp;
   if (row >= p.rows_of(page)) return;
-  for (int i = lane; i < r.pairs; i += 32) {  // M-RoPE: the delta of the pair's position stream
-    const int stream = r.pair_position_stream ? a.freqs.pair_position_stream[i] : 0;
-    pair_angle<Acc>(r, a.freqs.inv_freq, p.delta(page, row, stream), i, cs[i], sn[i]);
+  if (p.from_inv_freq) {  // a change: each pair turns by its new angle at p + delta minus its old at p
+    const int64_t from = p.from_position(page, row), to = from + p.delta(page, row, 0);
+    for (int i = lane; i < r.pairs; i += 32)
+      angle_cos_sin<Acc>(r, pair_theta(r, a.freqs.inv_freq, to, i) - pair_theta(r, p.from_inv_freq, from, i), cs[i],
+                         sn[i]);
+  } else {
+    for (int i = lane; i < r.pairs; i += 32) {  // M-RoPE: the delta of the pair's position stream
+      const int stream = r.pair_position_stream ? a.freqs.pair_position_stream[i] : 0;
+      pair_angle<Acc>(r, a.freqs.inv_freq, p.delta(page, row, stream), i, cs[i], sn[i]);
+    }
   }
   __syncwarp();
   for (int64_t h = 0; h < c.heads; ++h) {
@@ -189,51 +196,32 @@ FreqArgs freq_args(const core::RopePlan& r, const char* api) {
   return f;
 }
 
-// A device call's host-resident slot arrays (already checked by the planner) copied to the
-// device on the call's stream, and the plan's pointers moved to the copies. A copy from
-// pageable memory returns once the driver has staged it, so the call does not wait for the
-// kernel; the buffers are freed on the stream after it.
-class StagedSlots {
- public:
-  StagedSlots(core::FusedPlan& plan, cudaStream_t stream) : stream_(stream) {
-    core::SlotPlan& sp = plan.slots;
-    const core::RopePlan& r = plan.rope;
-    using Kind = CacheSlots::Kind;
-    if (sp.kind == Kind::write_positions) sp.index = stage(sp.index, sp.index_dtype, {{plan.num_seqs, sp.stride_s}}, 0);
-    if (sp.kind == Kind::slot_mapping)
-      sp.index = stage(sp.index, sp.index_dtype, {{r.B, sp.stride_b}, {r.T, sp.stride_t}}, 0);
-    if (sp.kind == Kind::block_table) {
-      sp.index = stage(sp.index, sp.index_dtype, {{plan.num_seqs, sp.stride_s}, {sp.table_cols, sp.stride_c}}, 0);
-      sp.lens = stage(sp.lens, sp.lens_dtype, {{plan.num_seqs, sp.lens_stride}}, 1);
-    }
+// A device call's host-resident slot arrays (already checked by the planner) staged on the
+// call's stream, and the plan's pointers moved to the copies.
+void stage_slots(core::FusedPlan& plan, StagedBuffers& staged) {
+  core::SlotPlan& sp = plan.slots;
+  const core::RopePlan& r = plan.rope;
+  using Kind = CacheSlots::Kind;
+  const size_t es = sp.index_dtype.size;
+  if (sp.kind == Kind::write_positions) sp.index = staged.stage(sp.index, es, {{plan.num_seqs, sp.stride_s}});
+  if (sp.kind == Kind::slot_mapping) sp.index = staged.stage(sp.index, es, {{r.B, sp.stride_b}, {r.T, sp.stride_t}});
+  if (sp.kind == Kind::block_table) {
+    sp.index = staged.stage(sp.index, es, {{plan.num_seqs, sp.stride_s}, {sp.table_cols, sp.stride_c}});
+    sp.lens = staged.stage(sp.lens, sp.lens_dtype.size, {{plan.num_seqs, sp.lens_stride}});
   }
-  ~StagedSlots() {
-    for (void* b : buffers_)
-      if (b) cudaFreeAsync(b, stream_);
-  }
-  StagedSlots(const StagedSlots&) = delete;
-  StagedSlots& operator=(const StagedSlots&) = delete;
+}
 
- private:
-  struct Axis {
-    int64_t size, stride;
-  };
-  // The elements a strided view spans, copied; returns where element 0 lands on the device.
-  const void* stage(const void* host, Dtype dtype, std::initializer_list<Axis> axes, int k) {
-    int64_t lo = 0, hi = 0;
-    for (const Axis& a : axes) {
-      if (a.size == 0) return host;  // empty: never read
-      (a.stride < 0 ? lo : hi) += (a.size - 1) * a.stride;
-    }
-    const size_t bytes = size_t(hi - lo + 1) * dtype.size;
-    check(cudaMallocAsync(&buffers_[k], bytes, stream_), "cudaMallocAsync");
-    const char* first = static_cast<const char*>(host) + lo * dtype.size;
-    check(cudaMemcpyAsync(buffers_[k], first, bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
-    return static_cast<const char*>(buffers_[k]) - lo * dtype.size;
-  }
-  cudaStream_t stream_;
-  void* buffers_[2] = {nullptr, nullptr};
-};
+// A frequency change's old frequencies (they do not fit the launch parameters beside the new)
+// and, when in host memory, its old positions, staged on the call's stream; the plan's
+// pointers moved to the copies.
+void stage_change(core::ShiftPlan& plan, StagedBuffers& staged) {
+  const int pairs = plan.rope.pairs;
+  plan.from_inv_freq = static_cast<const double*>(staged.stage(plan.from_inv_freq, sizeof(double), {{pairs, 1}}));
+  if (plan.from_host_resident)
+    plan.from_positions = staged.stage(plan.from_positions, plan.from_positions_dtype.size,
+                                       {{plan.cache.pages, plan.from_stride_page},
+                                        {plan.from_stride_row ? plan.cache.rows : 1, plan.from_stride_row}});
+}
 
 template <typename Acc>
 void launch_fused(const FusedArgs& a, size_t smem, cudaStream_t s) {
@@ -252,9 +240,9 @@ void run_fused(const core::FusedPlan& plan) {
   FusedArgs a{plan, freq_args(r, "rope_and_cache"), nullptr};
   // Host-resident slots were checked by the planner: copied over, no wait. Device-resident
   // ones can only be checked by the kernel, which raises the flag; the call waits to report it.
-  std::optional<StagedSlots> staged;
+  StagedBuffers staged(stream);
   std::optional<ErrorFlag> bad;
-  if (plan.to_cache && plan.slots.host_resident) staged.emplace(a.plan, stream);
+  if (plan.to_cache && plan.slots.host_resident) stage_slots(a.plan, staged);
   if (plan.to_cache && !plan.slots.host_resident) {
     bad.emplace(stream);
     a.error = bad->device();
@@ -273,14 +261,14 @@ void run_fused(const core::FusedPlan& plan) {
 void run_shift(const core::ShiftPlan& plan) {
   const core::RopePlan& r = plan.rope;
   DeviceGuard guard(r.device);
-  if (plan.from_inv_freq)  // the old frequencies would not fit the 4 KiB launch parameters beside the new
-    core::fail("[shift_cache] a frequency change (FrequencyChange) is not supported on CUDA devices yet.");
   ShiftArgs a{plan, freq_args(r, "shift_cache")};
   const bool wide = plan.cache.dtype == float64;
   const size_t smem = (wide ? sizeof(double) : sizeof(float)) * size_t(2 * r.pairs * kWarps);
   const dim3 grid{unsigned(plan.cache.pages), unsigned((plan.cache.rows + kWarps - 1) / kWarps)};
   if (plan.cache.pages > 0x7fffffff || grid.y > 65535) core::fail("[shift_cache] k_cache is too large for one CUDA launch.");
   cudaStream_t stream = static_cast<cudaStream_t>(r.cuda_stream);
+  StagedBuffers staged(stream);
+  if (plan.from_inv_freq) stage_change(a.plan, staged);
   if (wide) shift_kernel<double><<<grid, kThreads, smem, stream>>>(a);
   else shift_kernel<float><<<grid, kThreads, smem, stream>>>(a);
   check(cudaGetLastError(), "kernel launch");

@@ -18,16 +18,18 @@ struct LaunchArgs {
   uint8_t pair_position_stream[kMaxPairs];
 };
 
-// cos and sin of pair i at position p, times the attention factor, sin signed for the
-// inverse: the same formation as the CPU backend (core/angles.h). Acc is float, or double
-// for float64 tensors. Double math here is per (token, pair), not per element.
-template <typename Acc>
-__device__ __forceinline__ void pair_angle(const core::RopePlan& p, const double* inv_freq, int64_t pos, int i,
-                                           Acc& c, Acc& s) {
+// The angle of pair i at position p, in double: the precision mode's formation, the same as
+// the CPU backend's (core/angles.h).
+__device__ __forceinline__ double pair_theta(const core::RopePlan& p, const double* inv_freq, int64_t pos, int i) {
   const double inv = inv_freq[i];
-  const double theta = p.precision == Precision::accurate
-                           ? core::accurate_angle(pos, p.scale, inv)
-                           : double(core::compat_angle(pos, static_cast<float>(p.scale), float(inv)));
+  return p.precision == Precision::accurate ? core::accurate_angle(pos, p.scale, inv)
+                                            : double(core::compat_angle(pos, static_cast<float>(p.scale), float(inv)));
+}
+
+// cos and sin of angle theta, times the attention factor, sin signed for the inverse. Acc is
+// float, or double for float64 tensors. Double math here is per (token, pair), not per element.
+template <typename Acc>
+__device__ __forceinline__ void angle_cos_sin(const core::RopePlan& p, double theta, Acc& c, Acc& s) {
   const Acc r = static_cast<Acc>(core::reduce_angle(theta));
   Acc sr, cr;
   if constexpr (sizeof(Acc) == 4) sincosf(r, &sr, &cr);
@@ -35,6 +37,13 @@ __device__ __forceinline__ void pair_angle(const core::RopePlan& p, const double
   const Acc af = static_cast<Acc>(p.attention_factor);
   c = cr * af;
   s = sr * af * (p.inverse ? Acc(-1) : Acc(1));
+}
+
+// cos and sin of pair i at position p (see angle_cos_sin).
+template <typename Acc>
+__device__ __forceinline__ void pair_angle(const core::RopePlan& p, const double* inv_freq, int64_t pos, int i,
+                                           Acc& c, Acc& s) {
+  angle_cos_sin<Acc>(p, pair_theta(p, inv_freq, pos, i), c, s);
 }
 
 // The position stream pair i reads.

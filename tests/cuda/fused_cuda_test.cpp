@@ -1,7 +1,8 @@
 // The fused paths on the GPU against the float64 oracle: append into every cache layout,
 // addressing and cache dtype, host-resident slots with device tensors, QK RMSNorm + RoPE, MLA,
-// re-rotation, and device-resident slots outside the cache (reported, never written). Each test
-// skips without a GPU.
+// re-rotation (M-RoPE deltas, LongRoPE regime changes against the CPU path too), and
+// device-resident slots outside the cache (reported, never written). Each test skips without a
+// GPU.
 #include <gtest/gtest.h>
 
 #include "cuda/cuda_util.h"
@@ -185,7 +186,7 @@ TEST(CudaFused, MlaAndShift) {
   EXPECT_TRUE(matches_oracle(host(c_d), reference::rope(k, Positions::offsets(p1.view()), so)));
 }
 
-TEST(CudaFused, ShiftMropeDeltasPerStreamAndRefusedFrequencyChange) {
+TEST(CudaFused, ShiftMropeDeltasPerStream) {
   ROTARY_REQUIRE_GPU();
   // M-RoPE keys rotated at (3, B, T) positions, shifted by one delta per stream (3, B).
   RopeOptions o;
@@ -207,13 +208,63 @@ TEST(CudaFused, ShiftMropeDeltasPerStreamAndRefusedFrequencyChange) {
   const Array d_d = gpu(d);
   shift_cache(c_d.view(), CacheLayout::rows_then_heads, d_d.view(), std::nullopt, o);
   EXPECT_TRUE(matches_oracle(host(c_d), reference::rope(k, Positions::ids(p1.view()), o)));
-  // A FrequencyChange is CPU-only for now: refused with a message, nothing written.
-  RopeOptions plain;
-  const Array before = host(c_d), starts = gpu(int_array({0, 0}, {B})), zeros = gpu(int_array({0, 0}, {B}));
-  const FrequencyChange change{Frequencies::from_base(64, 10000.0), starts.view()};
-  EXPECT_TRUE(throws_with([&] { shift_cache(c_d.view(), CacheLayout::rows_then_heads, zeros.view(), std::nullopt,
-                                            plain, std::nullopt, change); }, "not supported on CUDA devices"));
-  EXPECT_TRUE(bit_equal(host(c_d), before));
+}
+
+// A LongRoPE regime change (short -> long factors, attention factor rescaled) on the GPU: a
+// contiguous (B, max_T, H, D) cache with sequence starts, and a paged (blocks, H, block_size, D)
+// one with each row's position and row counts; the old positions on the device or the host.
+// The result is the oracle's within the documented bound (2 ulps of the pair's magnitude; FP8
+// one e4m3 ulp of the correctly rounded value), and the CPU path's within the same bound (FP8:
+// the two roundings of nearly equal values are at most one e4m3 step apart).
+TEST(CudaFused, RegimeChangeEqualsTheCpuPathAndTheOracle) {
+  ROTARY_REQUIRE_GPU();
+  const int pages = 3, rows = 6, H = 2, D = 40, dims = 32;
+  const LongRopeRegimes lr = longrope_regimes(dims);
+  ASSERT_NE(lr.long_freqs.attention_factor, lr.short_freqs.attention_factor);
+  std::vector<int64_t> per_row;
+  for (int i = 0; i < pages * rows; ++i) per_row.push_back(4096 - 5 * i);
+  const Array starts = int_array({0, 4000, 4090}, {pages}), row_positions = int_array(per_row, {pages, rows});
+  const Array delta = int_array({0, 17, -90}, {pages}), counts = int_array({6, 2, 0}, {pages}, int32);
+  const Array delta_d = gpu(delta), counts_d = gpu(counts);
+  for (Dtype cd : {float32, bfloat16, float8_e4m3})
+    for (bool paged : {false, true})
+      for (bool host_positions : {false, true})
+        for (Precision precision : {Precision::accurate, Precision::compat})
+          for (bool trad : {false, true}) {
+            SCOPED_TRACE(to_string(cd) + (paged ? " paged" : " contiguous") +
+                         (host_positions ? " host positions" : " device positions") +
+                         (precision == Precision::accurate ? " accurate" : " compat") + (trad ? " interleaved" : " half"));
+            RopeOptions o;
+            o.precision = precision;
+            o.layout = pair_layout(trad);
+            o.dims = dims;
+            o.freqs = lr.long_freqs;
+            const CacheLayout layout = paged ? CacheLayout::heads_then_rows : CacheLayout::rows_then_heads;
+            const Shape shape = paged ? Shape{pages, H, rows, D} : Shape{pages, rows, H, D};
+            const std::optional<float> scale = cd == float8_e4m3 ? std::optional<float>(0.02f) : std::nullopt;
+            const Array cache0 = random_cache(shape, cd, 9);
+            const Array& positions = paged ? row_positions : starts;
+            const Array positions_d = gpu(positions);
+            const FrequencyChange change{lr.short_freqs, positions.view()};
+            const std::optional<TensorView> host_counts = paged ? std::optional(counts.view()) : std::nullopt;
+            const std::optional<TensorView> device_counts = paged ? std::optional(counts_d.view()) : std::nullopt;
+
+            Array cpu_cache = cache0.copy(), gpu_cache = gpu(cache0);
+            shift_cache(cpu_cache.view(), layout, delta.view(), host_counts, o, scale, change);
+            const FrequencyChange device_change{lr.short_freqs, host_positions ? positions.view() : positions_d.view()};
+            shift_cache(gpu_cache.view(), layout, delta_d.view(), device_counts, o, scale, device_change);
+            const Array got = host(gpu_cache);
+
+            const double unit = scale ? double(*scale) : 1.0;  // FP8: the values are stored * scale
+            const Array exact = reference::shift_cache(rescaled(cache0, unit), layout, delta.view(), host_counts, o, change);
+            if (cd == float8_e4m3) {
+              EXPECT_TRUE(cache_matches(got, rescaled(exact, unit, true), unit));
+              EXPECT_TRUE(cache_matches(got, cpu_cache, unit));
+            } else {
+              EXPECT_TRUE(within_pair_ulps(got, exact, o, 2.0, 4100 + rows));
+              EXPECT_TRUE(within_pair_ulps(got, cpu_cache, o, 2.0, 4100 + rows));
+            }
+          }
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // Shared pieces of the fused-path tests: cache builders for every layout and addressing, the
 // oracle comparison of q and the caches (FP8 within one e4m3 ulp of the correctly rounded
-// value), and the case matrix.
+// value), the case matrix, and the re-rotation's pair-ulp comparison and LongRoPE regimes.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -14,6 +14,7 @@
 #include "positions/oracle_check.h"
 #include "reference/fused_oracle.h"
 #include "rotary/fused.h"
+#include "rotary/scaling.h"
 
 namespace rotary::testing {
 
@@ -44,6 +45,14 @@ inline ::testing::AssertionResult cache_matches(const Array& got, const Array& e
 inline Array random_cache(const Shape& shape, Dtype dtype, unsigned seed) {
   if (dtype != float8_e4m3) return random_array(shape, dtype, seed);
   return random_array(shape, float32, seed).astype(float8_e4m3);
+}
+
+// a's values as float64, times `scale` (FP8 stored units -> values) or, with `divide`, divided
+// by it (values -> stored units).
+inline Array rescaled(const Array& a, double scale, bool divide = false) {
+  std::vector<double> v(a.size());
+  for (int64_t i = 0; i < a.size(); ++i) v[i] = divide ? a.at(i) / scale : a.at(i) * scale;
+  return Array(v.data(), a.shape());
 }
 
 // The case matrix of the append tests.
@@ -120,6 +129,47 @@ inline TestCache make_cache(const AppendCase& c, const std::vector<int64_t>& len
     tc.cache.slots = CacheSlots::block_table(tc.keep[0].view(), tc.keep[1].view());
   }
   return tc;
+}
+
+// got against exact within `ulps` ulps of got's dtype, measured on the magnitude of each
+// element's rotation pair: a 16-bit cache rounds the pair once between the two rotations, and
+// the second rotation moves that rounding (up to half an ulp of the pair's larger element) into
+// both elements. float64 adds the rounding of the double angle itself (|theta| * 2^-53 per
+// rotation), which no float64 computation of cos/sin at position p avoids.
+inline ::testing::AssertionResult within_pair_ulps(const Array& got, const Array& exact, const RopeOptions& o,
+                                                   double ulps, double max_position) {
+  const int64_t D = exact.shape(-1), dims = o.dims ? o.dims : D, half = dims / 2;
+  const double scale = std::max(1.0, max_abs(exact));
+  const double floor = got.dtype() == float64 ? 4 * std::ldexp(max_position, -53) * scale
+                                              : 8 * std::ldexp(1.0, -24) * scale;
+  for (int64_t i = 0; i < got.size(); ++i) {
+    const int64_t f = i % D;
+    const int64_t partner = f >= dims ? f : o.layout == PairLayout::interleaved ? (f ^ 1) : (f < half ? f + half : f - half);
+    const double r = exact.at(i), r2 = exact.at(i - f + partner);
+    const double mag = std::sqrt(r * r + r2 * r2);
+    if (std::fabs(got.at(i) - r) > ulps * ulp(mag, got.dtype()) + floor)
+      return ::testing::AssertionFailure() << "element " << i << ": got " << got.at(i) << ", exact " << r << " ("
+                                           << std::fabs(got.at(i) - r) / ulp(mag, got.dtype())
+                                           << " ulps of the pair's magnitude " << mag << ")";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// LongRoPE's two factor sets at `dims`: short for the original window, long beyond it.
+struct LongRopeRegimes {
+  Frequencies short_freqs, long_freqs;
+};
+inline LongRopeRegimes longrope_regimes(int dims) {
+  scaling::LongRopeParams lp;
+  for (int i = 0; i < dims / 2; ++i) {
+    lp.short_factor.push_back(1.0 + 0.05 * i);
+    lp.long_factor.push_back(1.0 + 1.5 * i);
+  }
+  lp.original_max_position_embeddings = 4096;
+  lp.factor = 32;
+  LongRopeRegimes r{scaling::longrope(dims, 10000.0, lp, 4096), scaling::longrope(dims, 10000.0, lp, 131072)};
+  r.short_freqs.attention_factor = 1.0;  // e.g. vLLM's short_mscale: the factor changes with the regime
+  return r;
 }
 
 }  // namespace rotary::testing

@@ -12,31 +12,10 @@ namespace rotary {
 namespace {
 
 using testing::int_array;
+using testing::longrope_regimes;
+using testing::LongRopeRegimes;
 using testing::random_array;
-
-// got against exact within `ulps` ulps of got's dtype, measured on the magnitude of each
-// element's rotation pair: a 16-bit cache rounds the pair once between the two rotations, and
-// the second rotation moves that rounding (up to half an ulp of the pair's larger element) into
-// both elements. float64 adds the rounding of the double angle itself (|theta| * 2^-53 per
-// rotation), which no float64 computation of cos/sin at position p avoids.
-::testing::AssertionResult within_pair_ulps(const Array& got, const Array& exact, const RopeOptions& o,
-                                            double ulps, double max_position) {
-  const int64_t D = exact.shape(-1), dims = o.dims ? o.dims : D, half = dims / 2;
-  const double scale = std::max(1.0, testing::max_abs(exact));
-  const double floor = got.dtype() == float64 ? 4 * std::ldexp(max_position, -53) * scale
-                                              : 8 * std::ldexp(1.0, -24) * scale;
-  for (int64_t i = 0; i < got.size(); ++i) {
-    const int64_t f = i % D;
-    const int64_t partner = f >= dims ? f : o.layout == PairLayout::interleaved ? (f ^ 1) : (f < half ? f + half : f - half);
-    const double r = exact.at(i), r2 = exact.at(i - f + partner);
-    const double mag = std::sqrt(r * r + r2 * r2);
-    if (std::fabs(got.at(i) - r) > ulps * testing::ulp(mag, got.dtype()) + floor)
-      return ::testing::AssertionFailure() << "element " << i << ": got " << got.at(i) << ", exact " << r << " ("
-                                           << std::fabs(got.at(i) - r) / testing::ulp(mag, got.dtype())
-                                           << " ulps of the pair's magnitude " << mag << ")";
-  }
-  return ::testing::AssertionSuccess();
-}
+using testing::within_pair_ulps;
 
 TEST(FusedShift, ShiftedRopeEqualsRopeAtTheSum) {
   // A contiguous (B, max_T, H, D) cache: page b holds sequence b at positions p0[b] + t.
@@ -99,13 +78,8 @@ TEST(FusedShift, PerRowDeltasAndFp8Cache) {
   EXPECT_TRUE(bit_equal(cache, cache0));
   shift_cache(cache.view(), CacheLayout::rows_then_heads, deltas.view(), std::nullopt, o, scale);
   o.seq_axis = -3;
-  Array dequant = cache0.astype(float64);
-  std::vector<double> v(dequant.size());
-  for (int64_t i = 0; i < dequant.size(); ++i) v[i] = dequant.at(i) * scale;
-  const Array exact = reference::rope(Array(v.data(), cache0.shape()), Positions::ids(deltas.view()), o);
-  std::vector<double> stored(exact.size());
-  for (int64_t i = 0; i < exact.size(); ++i) stored[i] = exact.at(i) / scale;
-  EXPECT_TRUE(testing::cache_matches(cache, Array(stored.data(), cache0.shape()), scale));
+  const Array exact = reference::rope(testing::rescaled(cache0, scale), Positions::ids(deltas.view()), o);
+  EXPECT_TRUE(testing::cache_matches(cache, testing::rescaled(exact, scale, true), scale));
 }
 
 // Ids of three position streams (3, B, T): stream s of token (b, t) at base[s][b] + t * step[s].
@@ -145,23 +119,6 @@ TEST(FusedShift, MropeMovesEachStreamByItsDelta) {
       shift_cache(cache.view(), CacheLayout::rows_then_heads, per_row.view(), std::nullopt, o);
       EXPECT_TRUE(within_pair_ulps(cache, reference::rope(k, Positions::ids(p2.view()), o), o, 3.0, 400));
     }
-}
-
-// LongRoPE's two factor sets at dims 32 (16 pairs): short for the original window, long beyond.
-struct LongRopeRegimes {
-  Frequencies short_freqs, long_freqs;
-};
-LongRopeRegimes longrope_regimes(int dims) {
-  scaling::LongRopeParams lp;
-  for (int i = 0; i < dims / 2; ++i) {
-    lp.short_factor.push_back(1.0 + 0.05 * i);
-    lp.long_factor.push_back(1.0 + 1.5 * i);
-  }
-  lp.original_max_position_embeddings = 4096;
-  lp.factor = 32;
-  LongRopeRegimes r{scaling::longrope(dims, 10000.0, lp, 4096), scaling::longrope(dims, 10000.0, lp, 131072)};
-  r.short_freqs.attention_factor = 1.0;  // e.g. vLLM's short_mscale: the factor changes with the regime
-  return r;
 }
 
 TEST(FusedShift, LongRopeRegimeChangeEqualsRopeWithTheLongFactors) {
@@ -218,13 +175,9 @@ TEST(FusedShift, RegimeChangeOnPagedFp8CacheWithPerRowPositions) {
   const Array counts = int_array({4, 2, 0}, {pages});
   const FrequencyChange change{lr.short_freqs, positions.view()};
   shift_cache(cache.view(), CacheLayout::heads_then_rows, delta.view(), counts.view(), o, scale, change);
-  std::vector<double> v(cache0.size());
-  for (int64_t i = 0; i < cache0.size(); ++i) v[i] = cache0.at(i) * double(scale);
-  const Array exact = reference::shift_cache(Array(v.data(), cache0.shape()), CacheLayout::heads_then_rows,
+  const Array exact = reference::shift_cache(testing::rescaled(cache0, scale), CacheLayout::heads_then_rows,
                                              delta.view(), counts.view(), o, change);
-  std::vector<double> stored(exact.size());
-  for (int64_t i = 0; i < exact.size(); ++i) stored[i] = exact.at(i) / scale;
-  EXPECT_TRUE(testing::cache_matches(cache, Array(stored.data(), cache0.shape()), scale));
+  EXPECT_TRUE(testing::cache_matches(cache, testing::rescaled(exact, scale, true), scale));
 }
 
 TEST(FusedShift, RefusesMismatchedStreamsAndChanges) {
