@@ -6,6 +6,7 @@
 // long factors, attention factor rescaled) equal to rope with the new frequencies.
 #include <gtest/gtest.h>
 
+#include "core/fused_plan.h"
 #include "fused/fused_check.h"
 
 namespace rotary {
@@ -203,6 +204,31 @@ TEST(FusedShift, RefusesMismatchedStreamsAndChanges) {
                                                      std::nullopt, plain, std::nullopt, bad); },
                                    "change.positions must have shape (2,) or (2, 4)"));
   EXPECT_TRUE(bit_equal(cache, c0));
+}
+
+TEST(FusedShift, ChangePositionsOnTheHostOfADeviceCacheAreStaged) {
+  // Planned only, never run (no GPU needed): views that say cuda:0 over host memory. A CUDA
+  // cache's old positions may be in host memory (the CUDA backend copies them for the call);
+  // a host cache's must be on the host.
+  Array cache = random_array({2, 4, 1, 16}, float32, 7);
+  const Array deltas = int_array({1, 2}, {2}), starts = int_array({0, 8}, {2});
+  TensorView cache_d = cache.view(), deltas_d = deltas.view(), starts_d = starts.view();
+  cache_d.device = deltas_d.device = starts_d.device = cuda(0);
+  const RopeOptions o;
+  const Frequencies from = Frequencies::from_base(16, 10000.0);
+  const FrequencyChange host_change{from, starts.view()}, device_change{from, starts_d};
+  const core::ShiftPlan staged = core::make_shift_plan(cache_d, CacheLayout::rows_then_heads, deltas_d, std::nullopt,
+                                                       o, std::nullopt, &host_change);
+  EXPECT_TRUE(staged.from_host_resident);
+  EXPECT_EQ(staged.from_positions, starts.view().data);
+  EXPECT_FALSE(core::make_shift_plan(cache_d, CacheLayout::rows_then_heads, deltas_d, std::nullopt, o, std::nullopt,
+                                     &device_change).from_host_resident);
+  EXPECT_FALSE(core::make_shift_plan(cache.view(), CacheLayout::rows_then_heads, deltas.view(), std::nullopt, o,
+                                     std::nullopt, &host_change).from_host_resident);
+  EXPECT_TRUE(testing::throws_with([&] { core::make_shift_plan(cache.view(), CacheLayout::rows_then_heads,
+                                                               deltas.view(), std::nullopt, o, std::nullopt,
+                                                               &device_change); },
+                                   "change.positions is on cuda:0 but the tensors are on cpu"));
 }
 
 }  // namespace
