@@ -212,7 +212,8 @@ TEST(CudaFused, ShiftMropeDeltasPerStream) {
 
 // A LongRoPE regime change (short -> long factors, attention factor rescaled) on the GPU: a
 // contiguous (B, max_T, H, D) cache with sequence starts, and a paged (blocks, H, block_size, D)
-// one with each row's position and row counts; the old positions on the device or the host.
+// one with each row's position and row counts; the old positions on the device or the host
+// (the same bits).
 // The result is the oracle's within the documented bound (2 ulps of the pair's magnitude; FP8
 // one e4m3 ulp of the correctly rounded value), and the CPU path's within the same bound (FP8:
 // the two roundings of nearly equal values are at most one e4m3 step apart).
@@ -228,43 +229,44 @@ TEST(CudaFused, RegimeChangeEqualsTheCpuPathAndTheOracle) {
   const Array delta_d = gpu(delta), counts_d = gpu(counts);
   for (Dtype cd : {float32, bfloat16, float8_e4m3})
     for (bool paged : {false, true})
-      for (bool host_positions : {false, true})
-        for (Precision precision : {Precision::accurate, Precision::compat})
-          for (bool trad : {false, true}) {
-            SCOPED_TRACE(to_string(cd) + (paged ? " paged" : " contiguous") +
-                         (host_positions ? " host positions" : " device positions") +
-                         (precision == Precision::accurate ? " accurate" : " compat") + (trad ? " interleaved" : " half"));
-            RopeOptions o;
-            o.precision = precision;
-            o.layout = pair_layout(trad);
-            o.dims = dims;
-            o.freqs = lr.long_freqs;
-            const CacheLayout layout = paged ? CacheLayout::heads_then_rows : CacheLayout::rows_then_heads;
-            const Shape shape = paged ? Shape{pages, H, rows, D} : Shape{pages, rows, H, D};
-            const std::optional<float> scale = cd == float8_e4m3 ? std::optional<float>(0.02f) : std::nullopt;
-            const Array cache0 = random_cache(shape, cd, 9);
-            const Array& positions = paged ? row_positions : starts;
-            const Array positions_d = gpu(positions);
-            const FrequencyChange change{lr.short_freqs, positions.view()};
-            const std::optional<TensorView> host_counts = paged ? std::optional(counts.view()) : std::nullopt;
-            const std::optional<TensorView> device_counts = paged ? std::optional(counts_d.view()) : std::nullopt;
+      for (Precision precision : {Precision::accurate, Precision::compat})
+        for (bool trad : {false, true}) {
+          SCOPED_TRACE(to_string(cd) + (paged ? " paged" : " contiguous") +
+                       (precision == Precision::accurate ? " accurate" : " compat") + (trad ? " interleaved" : " half"));
+          RopeOptions o;
+          o.precision = precision;
+          o.layout = pair_layout(trad);
+          o.dims = dims;
+          o.freqs = lr.long_freqs;
+          const CacheLayout layout = paged ? CacheLayout::heads_then_rows : CacheLayout::rows_then_heads;
+          const Shape shape = paged ? Shape{pages, H, rows, D} : Shape{pages, rows, H, D};
+          const std::optional<float> scale = cd == float8_e4m3 ? std::optional<float>(0.02f) : std::nullopt;
+          const Array cache0 = random_cache(shape, cd, 9);
+          const Array& positions = paged ? row_positions : starts;
+          const Array positions_d = gpu(positions);
+          const FrequencyChange change{lr.short_freqs, positions.view()};
+          const std::optional<TensorView> host_counts = paged ? std::optional(counts.view()) : std::nullopt;
+          const std::optional<TensorView> device_counts = paged ? std::optional(counts_d.view()) : std::nullopt;
 
-            Array cpu_cache = cache0.copy(), gpu_cache = gpu(cache0);
-            shift_cache(cpu_cache.view(), layout, delta.view(), host_counts, o, scale, change);
-            const FrequencyChange device_change{lr.short_freqs, host_positions ? positions.view() : positions_d.view()};
-            shift_cache(gpu_cache.view(), layout, delta_d.view(), device_counts, o, scale, device_change);
-            const Array got = host(gpu_cache);
+          Array cpu_cache = cache0.copy(), gpu_cache = gpu(cache0), gpu_cache2 = gpu(cache0);
+          shift_cache(cpu_cache.view(), layout, delta.view(), host_counts, o, scale, change);
+          const FrequencyChange device_change{lr.short_freqs, positions_d.view()};
+          shift_cache(gpu_cache.view(), layout, delta_d.view(), device_counts, o, scale, device_change);
+          const Array got = host(gpu_cache);
+          // The old positions in host memory (staged for the call): the same bits.
+          shift_cache(gpu_cache2.view(), layout, delta_d.view(), device_counts, o, scale, change);
+          EXPECT_TRUE(bit_equal(host(gpu_cache2), got));
 
-            const double unit = scale ? double(*scale) : 1.0;  // FP8: the values are stored * scale
-            const Array exact = reference::shift_cache(rescaled(cache0, unit), layout, delta.view(), host_counts, o, change);
-            if (cd == float8_e4m3) {
-              EXPECT_TRUE(cache_matches(got, rescaled(exact, unit, true), unit));
-              EXPECT_TRUE(cache_matches(got, cpu_cache, unit));
-            } else {
-              EXPECT_TRUE(within_pair_ulps(got, exact, o, 2.0, 4100 + rows));
-              EXPECT_TRUE(within_pair_ulps(got, cpu_cache, o, 2.0, 4100 + rows));
-            }
+          const double unit = scale ? double(*scale) : 1.0;  // FP8: the values are stored * scale
+          const Array exact = reference::shift_cache(rescaled(cache0, unit), layout, delta.view(), host_counts, o, change);
+          if (cd == float8_e4m3) {
+            EXPECT_TRUE(cache_matches(got, rescaled(exact, unit, true), unit));
+            EXPECT_TRUE(cache_matches(got, cpu_cache, unit));
+          } else {
+            EXPECT_TRUE(within_pair_ulps(got, exact, o, 2.0, 4100 + rows));
+            EXPECT_TRUE(within_pair_ulps(got, cpu_cache, o, 2.0, 4100 + rows));
           }
+        }
 }
 
 }  // namespace
