@@ -32,7 +32,8 @@ NAMED = ["gemma3_4b.json", "gemma3_text_v5.json", "llama4_scout_text.json", "smo
 # head; partial_rotary_factor < 1 rotates the leading features).
 ROTATED_PART = {"deepseek_v2_lite_small.json": RotatedPart.rope_head, "deepseek_v3.json": RotatedPart.rope_head,
                 "deepseek_v3_no_interleave.json": RotatedPart.rope_head, "glm4_9b.json": RotatedPart.leading,
-                "glm4_v5_rope_parameters.json": RotatedPart.leading, "phi4_mini_small.json": RotatedPart.leading,
+                "glm4_v5_rope_parameters.json": RotatedPart.leading, "glm4v_small.json": RotatedPart.leading,
+                "phi4_mini_small.json": RotatedPart.leading, "qwen3_5_small.json": RotatedPart.leading,
                 "qwen3_next_80b.json": RotatedPart.leading}
 
 
