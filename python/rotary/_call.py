@@ -21,7 +21,7 @@ from . import _rotary
 
 __all__ = ["Call", "make_call", "options", "inverse_key", "run", "oracle", "view", "is_torch", "int64_arg",
            "int32_arg", "index_array", "float_array", "stream_of", "is_mlx", "framework", "empty_like",
-           "positions_length"]
+           "positions_length", "view_or_none"]
 
 _INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)  # ints: iinfo's are properties
 _INDEX_OK = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.uint32))
@@ -306,7 +306,8 @@ def make_call(x, *, offset=0, position_ids=None, cu_seqlens=None, starts=None, *
                 index_array(cu_seqlens, x, "cu_seqlens"), index_array(starts, x, "starts"))
 
 
-def _view_or_none(v, name):
+def view_or_none(v, name):
+    """view(v, name), or None for None (optional arguments)."""
     return None if v is None else view(v, name)
 
 
@@ -322,9 +323,9 @@ def run(xs, outs, call: Call) -> None:
     except _rotary.NotReadable:
         xv = [view(x) for x in xs]
         _rotary.apply(xv, [xv[i] if outs[i] is xs[i] else view(outs[i], "out") for i in range(len(xs))],
-                      call.offset, _view_or_none(call.offsets, "offset"),
-                      _view_or_none(call.position_ids, "position_ids"), _view_or_none(call.cu_seqlens, "cu_seqlens"),
-                      _view_or_none(call.starts, "starts"), opts, stream)
+                      call.offset, view_or_none(call.offsets, "offset"),
+                      view_or_none(call.position_ids, "position_ids"), view_or_none(call.cu_seqlens, "cu_seqlens"),
+                      view_or_none(call.starts, "starts"), opts, stream)
 
 
 def positions_length(x, call: Call, seq_axis: int) -> int:
@@ -339,7 +340,7 @@ def positions_length(x, call: Call, seq_axis: int) -> int:
 
 def oracle(x, call: Call):
     """The C++ float64 oracle for a call (a float64 NumPy array)."""
-    return _rotary.oracle(view(x), call.offset, _view_or_none(call.offsets, "offset"),
-                          _view_or_none(call.position_ids, "position_ids"),
-                          _view_or_none(call.cu_seqlens, "cu_seqlens"), _view_or_none(call.starts, "starts"),
+    return _rotary.oracle(view(x), call.offset, view_or_none(call.offsets, "offset"),
+                          view_or_none(call.position_ids, "position_ids"),
+                          view_or_none(call.cu_seqlens, "cu_seqlens"), view_or_none(call.starts, "starts"),
                           options(call.options))

@@ -59,17 +59,14 @@ class _Norm(NamedTuple):
     unit_offset: bool
 
 
-def _view(t, name):
-    return None if t is None else _call.view(t, name)
-
-
 def _positions(offsets, position_ids, cu_seqlens, starts, offset):
-    return (offset, _view(offsets, "offset"), _view(position_ids, "position_ids"), _view(cu_seqlens, "cu_seqlens"),
-            _view(starts, "starts"))
+    views = (_call.view_or_none(a, name) for a, name in
+             ((offsets, "offset"), (position_ids, "position_ids"), (cu_seqlens, "cu_seqlens"), (starts, "starts")))
+    return (offset, *views)
 
 
 def _slots(kind, index, lens):
-    return _Slots(kind, _call.view(index, kind), _view(lens, "cache_lens"))
+    return _Slots(kind, _call.view(index, kind), _call.view_or_none(lens, "cache_lens"))
 
 
 def _norm(q_weight, k_weight, eps, unit_offset):
@@ -84,9 +81,9 @@ def _rope_and_cache(q: Tensor, k: Tensor, v: Optional[Tensor], k_cache: Tensor, 
                     k_norm_weight: Optional[Tensor], norm_eps: float, norm_unit_offset: bool,
                     offsets: Optional[Tensor], position_ids: Optional[Tensor], cu_seqlens: Optional[Tensor],
                     starts: Optional[Tensor], offset: int, options: str) -> None:
-    cache = _Cache(_call.view(k_cache, "k_cache"), _view(v_cache, "v_cache"), kv_layout,
+    cache = _Cache(_call.view(k_cache, "k_cache"), _call.view_or_none(v_cache, "v_cache"), kv_layout,
                    _slots(slots, slot_index, cache_lens), k_scale, v_scale)
-    _rotary.rope_and_cache(_call.view(q, "q"), _call.view(k, "k"), _view(v, "v"), cache,
+    _rotary.rope_and_cache(_call.view(q, "q"), _call.view(k, "k"), _call.view_or_none(v, "v"), cache,
                            _norm(q_norm_weight, k_norm_weight, norm_eps, norm_unit_offset),
                            _positions(offsets, position_ids, cu_seqlens, starts, offset), _call.options(options),
                            _call.stream_of(q))
@@ -141,7 +138,7 @@ def _shift_cache(k_cache: Tensor, deltas: Tensor, row_counts: Optional[Tensor], 
     change = None if from_options is None else _Change(_call.options(from_options),
                                                       _call.view(from_positions, "from_positions"))
     _rotary.shift_cache(_call.view(k_cache, "k_cache"), kv_layout, _call.view(deltas, "deltas"),
-                        _view(row_counts, "row_counts"), _call.options(options), k_scale, change,
+                        _call.view_or_none(row_counts, "row_counts"), _call.options(options), k_scale, change,
                         _call.stream_of(k_cache))
 
 

@@ -36,6 +36,15 @@ DeviceCache to_gpu(const TestCache& tc) {
   return d;
 }
 
+// The device cache of `d` against the oracle's: the exact rotated k and v written at pos, each
+// within its cache format's bound.
+void expect_cache_is_oracles(const DeviceCache& d, const TestCache& tc, const Array& k_exact, const Array& v,
+                             const Positions& pos, const RopeOptions& o) {
+  const reference::CacheContents want = reference::cache_after(k_exact, v, tc.k, tc.v, tc.cache, pos, o.seq_axis);
+  EXPECT_TRUE(cache_matches(host(d.k), want.k, *tc.cache.k_scale));
+  EXPECT_TRUE(cache_matches(host(d.v), want.v, *tc.cache.v_scale));
+}
+
 TEST(CudaFused, AppendEveryDtypeLayoutAndAddressing) {
   ROTARY_REQUIRE_GPU();
   const int B = 2, T = 3, Hq = 8, Hkv = 2, D = 128;
@@ -59,10 +68,7 @@ TEST(CudaFused, AppendEveryDtypeLayoutAndAddressing) {
             rope_and_cache(q_d.view(), k_d.view(), v_d.view(), q_d.view(), dc.cache, Positions::offsets(off_d.view()), o);
             const Positions pos = Positions::offsets(offsets.view());
             EXPECT_TRUE(matches_oracle(host(q_d), reference::rope(q, pos, o)));
-            const reference::CacheContents want =
-                reference::cache_after(reference::rope(k, pos, o), v, tc.k, tc.v, tc.cache, pos, o.seq_axis);
-            EXPECT_TRUE(cache_matches(host(dc.k), want.k, *tc.cache.k_scale));
-            EXPECT_TRUE(cache_matches(host(dc.v), want.v, *tc.cache.v_scale));
+            expect_cache_is_oracles(dc, tc, reference::rope(k, pos, o), v, pos, o);
           }
 }
 
@@ -90,10 +96,7 @@ TEST(CudaFused, HostSlotsWithDeviceTensorsWriteWhatDeviceSlotsWrite) {
       EXPECT_TRUE(bit_equal(host(host_slots.k), host(device_slots.k)));
       EXPECT_TRUE(bit_equal(host(host_slots.v), host(device_slots.v)));
       const Positions pos = Positions::offsets(offsets.view());
-      const reference::CacheContents want =
-          reference::cache_after(reference::rope(k, pos, o), v, tc.k, tc.v, tc.cache, pos, o.seq_axis);
-      EXPECT_TRUE(cache_matches(host(host_slots.k), want.k, *tc.cache.k_scale));
-      EXPECT_TRUE(cache_matches(host(host_slots.v), want.v, *tc.cache.v_scale));
+      expect_cache_is_oracles(host_slots, tc, reference::rope(k, pos, o), v, pos, o);
     }
 }
 
@@ -123,9 +126,7 @@ TEST(CudaFused, NormRopeAndRaggedAppend) {
       DeviceCache dc = to_gpu(tc);
       rope_and_cache(q_d.view(), k_d.view(), v_d.view(), q_d.view(), dc.cache, pos_d, o, norm);
       EXPECT_TRUE(matches_oracle(host(q_d), q_exact));
-      const reference::CacheContents want = reference::cache_after(k_exact, v, tc.k, tc.v, tc.cache, pos, o.seq_axis);
-      EXPECT_TRUE(cache_matches(host(dc.k), want.k, *tc.cache.k_scale));
-      EXPECT_TRUE(cache_matches(host(dc.v), want.v, *tc.cache.v_scale));
+      expect_cache_is_oracles(dc, tc, k_exact, v, pos, o);
     }
 }
 
