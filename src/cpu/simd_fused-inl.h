@@ -136,7 +136,132 @@ HWY_INLINE void ScaleRow(float* x, const float* w, int64_t n, double sum, float 
   for (; j < n; ++j) x[j] = x[j] * rstd * w[j];
 }
 
+// Sum of the squares of a row in double lanes, in LoadRowSquares' order (its sum bit for bit),
+// reading the source only: the one-pass kernel below reads the row again from L1 instead of a buffer.
+template <typename T>
+HWY_INLINE double SumSquares(const T* src, int64_t n) {
+  double sum = 0;
+  int64_t i = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::ScalableTag<float> df;
+  const hn::Half<decltype(df)> dh;
+  const hn::Repartition<double, decltype(df)> dd;
+  const int64_t N = int64_t(hn::Lanes(df));
+  auto a0 = hn::Zero(dd), a1 = hn::Zero(dd), a2 = hn::Zero(dd), a3 = hn::Zero(dd);
+  for (; i + 2 * N <= n; i += 2 * N) {
+    const auto v = LoadF(df, src + i), u = LoadF(df, src + i + N);
+    const auto v0 = hn::PromoteTo(dd, hn::LowerHalf(dh, v)), v1 = hn::PromoteTo(dd, hn::UpperHalf(dh, v));
+    const auto u0 = hn::PromoteTo(dd, hn::LowerHalf(dh, u)), u1 = hn::PromoteTo(dd, hn::UpperHalf(dh, u));
+    a0 = hn::MulAdd(v0, v0, a0);
+    a1 = hn::MulAdd(v1, v1, a1);
+    a2 = hn::MulAdd(u0, u0, a2);
+    a3 = hn::MulAdd(u1, u1, a3);
+  }
+  sum = hn::GetLane(hn::SumOfLanes(dd, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+#endif
+  for (; i < n; ++i) {
+    const float x = Element<T>::load(src[i]);
+    sum += double(x) * double(x);
+  }
+  return sum;
+}
+
+// One float vector to the destination type; FP8 as StoreRowE4m3 (value / scale).
+template <class DF, typename T>
+HWY_INLINE void PutRowVector(DF df, hn::Vec<DF> v, T* p, hn::Vec<DF> scale) {
+  if constexpr (std::is_same_v<T, core::float8_e4m3_t>) {
+    const hn::Rebind<uint8_t, DF> d8;
+    hn::StoreU(hn::DemoteTo(d8, E4m3Codes(df, hn::Div(v, scale))), d8, reinterpret_cast<uint8_t*>(p));
+  } else {
+    (void)scale;
+    StoreF<false>(df, v, p);
+  }
+}
+
+enum class RowOp { copy, half, interleaved };
+
+// Rows in one pass per vector: load, (x * rstd) * w, rotate, convert, store, with the same
+// operations in the same order as the buffered pipeline (LoadRowSquares, ScaleRow, RotateHalf /
+// RotateInterleaved on float, StoreRowF32), so the results are the same bits. Needs
+// D == 2 * pairs (rotated ops) and D a multiple of the vector (buffered_rows_fits).
+template <typename S, typename T, RowOp kOp, bool kNorm>
+void OnePassRows(const BufferedRows& j) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df)), D = j.D, half = D / 2;
+  const auto vscale = hn::Set(df, j.scale);
+  const float *c = j.angles.cos, *s = j.angles.sin;
+  for (int64_t r = 0; r < j.rows; ++r) {
+    const S* in = static_cast<const S*>(j.src) + r * j.src_stride;
+    T* out = static_cast<T*>(j.dst) + r * j.dst_stride;
+    auto vr = hn::Zero(df);
+    if constexpr (kNorm)
+      vr = hn::Set(df, float(1.0 / std::sqrt(SumSquares(in, D) / double(D) + double(j.eps))));
+    const auto load = [&](int64_t i) {
+      const auto x = LoadF(df, in + i);
+      if constexpr (kNorm) return hn::Mul(hn::Mul(x, vr), hn::LoadU(df, j.w + i));
+      else return x;
+    };
+    if constexpr (kOp == RowOp::half) {
+      for (int64_t i = 0; i < half; i += N) {
+        const auto x1 = load(i), x2 = load(i + half);
+        const auto vc = hn::LoadU(df, c + i), vs = hn::LoadU(df, s + i);
+        PutRowVector(df, hn::MulSub(x1, vc, hn::Mul(x2, vs)), out + i, vscale);
+        PutRowVector(df, hn::MulAdd(x2, vc, hn::Mul(x1, vs)), out + i + half, vscale);
+      }
+    } else {
+      for (int64_t i = 0; i < D; i += N) {
+        const auto x = load(i);
+        if constexpr (kOp == RowOp::copy) PutRowVector(df, x, out + i, vscale);
+        else
+          PutRowVector(df, hn::MulAdd(x, hn::LoadU(df, c + i), hn::Mul(hn::Reverse2(df, x), hn::LoadU(df, s + i))),
+                       out + i, vscale);
+      }
+    }
+  }
+}
+
+// Whether a job takes OnePassRows: a SIMD target, source and destination types it loads and
+// stores exactly, whole vectors, and a rotation over the whole row (else the buffered pipeline).
+HWY_INLINE bool OnePassFits(const BufferedRows& j) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)j;
+  return false;
+#else
+  const int64_t N = int64_t(hn::Lanes(hn::ScalableTag<float>()));
+  const bool f16 = j.src_dtype == float16 || j.dst_dtype == float16;
+  if (f16 && !ROTARY_F16_NATIVE) return false;
+  if (j.rotate && (2 * int64_t(j.angles.pairs) != j.D || !j.angles.cos)) return false;
+  const int64_t step = j.rotate && j.layout == PairLayout::half_split ? 2 * N : N;
+  return j.D % step == 0 && (j.rotate || !j.w);
+#endif
+}
+
+template <typename S, typename T>
+void OnePassAs(const BufferedRows& j) {
+  if (!j.rotate) return OnePassRows<S, T, RowOp::copy, false>(j);
+  if (j.layout == PairLayout::half_split)
+    return j.w ? OnePassRows<S, T, RowOp::half, true>(j) : OnePassRows<S, T, RowOp::half, false>(j);
+  return j.w ? OnePassRows<S, T, RowOp::interleaved, true>(j) : OnePassRows<S, T, RowOp::interleaved, false>(j);
+}
+
+template <typename S>
+void OnePassFrom(const BufferedRows& j) {
+  switch (j.dst_dtype.val) {
+    case Dtype::Val::float16: return OnePassAs<S, float16_t>(j);
+    case Dtype::Val::bfloat16: return OnePassAs<S, bfloat16_t>(j);
+    case Dtype::Val::float8_e4m3: return OnePassAs<S, core::float8_e4m3_t>(j);
+    default: return OnePassAs<S, float>(j);
+  }
+}
+
 void BufferedRowsKernel(const BufferedRows& j) {
+#if HWY_TARGET != HWY_SCALAR
+  if (OnePassFits(j)) {
+    if (j.src_dtype == float16) return OnePassFrom<float16_t>(j);
+    if (j.src_dtype == bfloat16) return OnePassFrom<bfloat16_t>(j);
+    return OnePassFrom<float>(j);
+  }
+#endif
   const char* src = static_cast<const char*>(j.src);
   char* dst = static_cast<char*>(j.dst);
   RowBlock b = j.angles;
