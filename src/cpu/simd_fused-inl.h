@@ -47,12 +47,13 @@ HWY_INLINE hn::Vec<hn::RebindToSigned<DF>> E4m3Codes(DF df, hn::Vec<DF> v) {
   const auto a = hn::And(u, hn::Set(di, 0x7fffffff));
   const auto sign = hn::And(hn::ShiftRight<24>(u), hn::Set(di, 0x80));
   const auto r = hn::Add(hn::Add(a, hn::Set(di, 0x7ffff)), hn::And(hn::ShiftRight<20>(a), hn::Set(di, 1)));
-  const auto normal = hn::Or(hn::ShiftLeft<3>(hn::Sub(hn::ShiftRight<23>(r), hn::Set(di, 120))),
-                             hn::And(hn::ShiftRight<20>(r), hn::Set(di, 7)));
+  // Normal: the rounded exponent and top 3 mantissa bits are r >> 20; e4m3's bias is 7, float's
+  // 127, so the code is (r >> 20) - (120 << 3).
+  const auto normal = hn::Sub(hn::ShiftRight<20>(r), hn::Set(di, 120 << 3));
   // Below 2^-6: the subnormal grid of 2^-9, nearest even (the default rounding mode).
   const auto sub = hn::NearestInt(hn::Mul(hn::BitCast(df, a), hn::Set(df, 512.0f)));
-  auto code = hn::IfThenElse(hn::Lt(a, hn::Set(di, 0x3c800000)), sub, normal);
-  code = hn::IfThenElse(hn::Gt(a, hn::Set(di, 0x43dfffff)), hn::Set(di, 0x7e), code);  // >= 448
+  // From 448 up (inf included) the code would pass 0x7e: saturate there.
+  auto code = hn::Min(hn::IfThenElse(hn::Lt(a, hn::Set(di, 0x3c800000)), sub, normal), hn::Set(di, 0x7e));
   code = hn::IfThenElse(hn::Gt(a, hn::Set(di, 0x7f800000)), hn::Set(di, 0x7f), code);  // NaN
   return hn::Or(code, sign);
 }
