@@ -1,7 +1,9 @@
 // Per-target row helpers of the fused paths (included once per Highway target by
 // simd_dispatch.cpp, after simd_rotate-inl.h whose LoadF/StoreF they reuse): a row of the
 // storage type to float32 and back (FP8 e4m3 with a scale, saturating, nearest even), and the
-// RMSNorm pieces (sum of squares in double lanes while loading, the scale by rstd * w).
+// RMSNorm pieces (sum of squares in double lanes, the scale by rstd * w), and the row kernel
+// that runs them with the rotation: one pass per vector where whole vectors fit, else through a
+// float buffer.
 #if defined(ROTARY_CPU_SIMD_FUSED_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef ROTARY_CPU_SIMD_FUSED_INL_H_
 #undef ROTARY_CPU_SIMD_FUSED_INL_H_
@@ -86,10 +88,10 @@ void StoreRowF32(Dtype dtype, const float* src, void* dst, int64_t n, float scal
   StoreRowAs(src, static_cast<float*>(dst), n);
 }
 
-// A row of T into the float buffer while summing its squares in double lanes (from registers:
-// re-reading the buffer would stall on store forwarding), four accumulators deep.
+// Sum of the squares of a row in double lanes, four accumulators deep (the one order both row
+// kernels use, so their sums agree bit for bit).
 template <typename T>
-HWY_INLINE double LoadRowSquares(const T* src, float* dst, int64_t n) {
+HWY_INLINE double SumSquares(const T* src, int64_t n) {
   double sum = 0;
   int64_t i = 0;
 #if HWY_TARGET != HWY_SCALAR
@@ -101,8 +103,6 @@ HWY_INLINE double LoadRowSquares(const T* src, float* dst, int64_t n) {
     auto a0 = hn::Zero(dd), a1 = hn::Zero(dd), a2 = hn::Zero(dd), a3 = hn::Zero(dd);
     for (; i + 2 * N <= n; i += 2 * N) {
       const auto v = LoadF(df, src + i), u = LoadF(df, src + i + N);
-      hn::StoreU(v, df, dst + i);
-      hn::StoreU(u, df, dst + i + N);
       const auto v0 = hn::PromoteTo(dd, hn::LowerHalf(dh, v)), v1 = hn::PromoteTo(dd, hn::UpperHalf(dh, v));
       const auto u0 = hn::PromoteTo(dd, hn::LowerHalf(dh, u)), u1 = hn::PromoteTo(dd, hn::UpperHalf(dh, u));
       a0 = hn::MulAdd(v0, v0, a0);
@@ -114,10 +114,17 @@ HWY_INLINE double LoadRowSquares(const T* src, float* dst, int64_t n) {
   }
 #endif
   for (; i < n; ++i) {
-    dst[i] = Element<T>::load(src[i]);
-    sum += double(dst[i]) * double(dst[i]);
+    const float x = Element<T>::load(src[i]);
+    sum += double(x) * double(x);
   }
   return sum;
+}
+
+// A row of T into the float buffer, returning the sum of its squares (read again from L1).
+template <typename T>
+HWY_INLINE double LoadRowSquares(const T* src, float* dst, int64_t n) {
+  LoadRowAs(src, dst, n);
+  return SumSquares(src, n);
 }
 
 double LoadRowSquaresAs(Dtype dtype, const void* src, float* dst, int64_t n) {
@@ -137,36 +144,6 @@ HWY_INLINE void ScaleRow(float* x, const float* w, int64_t n, double sum, float 
   for (; j < n; ++j) x[j] = x[j] * rstd * w[j];
 }
 
-// Sum of the squares of a row in double lanes, in LoadRowSquares' order (its sum bit for bit),
-// reading the source only: the one-pass kernel below reads the row again from L1 instead of a buffer.
-template <typename T>
-HWY_INLINE double SumSquares(const T* src, int64_t n) {
-  double sum = 0;
-  int64_t i = 0;
-#if HWY_TARGET != HWY_SCALAR
-  const hn::ScalableTag<float> df;
-  const hn::Half<decltype(df)> dh;
-  const hn::Repartition<double, decltype(df)> dd;
-  const int64_t N = int64_t(hn::Lanes(df));
-  auto a0 = hn::Zero(dd), a1 = hn::Zero(dd), a2 = hn::Zero(dd), a3 = hn::Zero(dd);
-  for (; i + 2 * N <= n; i += 2 * N) {
-    const auto v = LoadF(df, src + i), u = LoadF(df, src + i + N);
-    const auto v0 = hn::PromoteTo(dd, hn::LowerHalf(dh, v)), v1 = hn::PromoteTo(dd, hn::UpperHalf(dh, v));
-    const auto u0 = hn::PromoteTo(dd, hn::LowerHalf(dh, u)), u1 = hn::PromoteTo(dd, hn::UpperHalf(dh, u));
-    a0 = hn::MulAdd(v0, v0, a0);
-    a1 = hn::MulAdd(v1, v1, a1);
-    a2 = hn::MulAdd(u0, u0, a2);
-    a3 = hn::MulAdd(u1, u1, a3);
-  }
-  sum = hn::GetLane(hn::SumOfLanes(dd, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
-#endif
-  for (; i < n; ++i) {
-    const float x = Element<T>::load(src[i]);
-    sum += double(x) * double(x);
-  }
-  return sum;
-}
-
 // One float vector to the destination type; FP8 as StoreRowE4m3 (value / scale).
 template <class DF, typename T>
 HWY_INLINE void PutRowVector(DF df, hn::Vec<DF> v, T* p, hn::Vec<DF> scale) {
@@ -184,7 +161,7 @@ enum class RowOp { copy, half, interleaved };
 // Rows in one pass per vector: load, (x * rstd) * w, rotate, convert, store, with the same
 // operations in the same order as the buffered pipeline (LoadRowSquares, ScaleRow, RotateHalf /
 // RotateInterleaved on float, StoreRowF32), so the results are the same bits. Needs
-// D == 2 * pairs (rotated ops) and D a multiple of the vector (buffered_rows_fits).
+// D == 2 * pairs (rotated ops) and D a multiple of the vector (OnePassFits).
 template <typename S, typename T, RowOp kOp, bool kNorm>
 void OnePassRows(const BufferedRows& j) {
   const hn::ScalableTag<float> df;
