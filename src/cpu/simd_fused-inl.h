@@ -157,6 +157,7 @@ HWY_INLINE void PutRowVector(DF df, hn::Vec<DF> v, T* p, hn::Vec<DF> scale) {
 }
 
 enum class RowOp { copy, half, interleaved };
+constexpr int64_t kMaxSplitFeatures = 512;  // OnePassNormBF16's split w and table on the stack
 
 // Rows in one pass per vector: load, (x * rstd) * w, rotate, convert, store, with the same
 // operations in the same order as the buffered pipeline (LoadRowSquares, ScaleRow, RotateHalf /
@@ -214,6 +215,53 @@ HWY_INLINE bool OnePassFits(const BufferedRows& j) {
 #endif
 }
 
+#if HWY_TARGET != HWY_SCALAR
+// RMSNorm + rotation of bfloat16 rows into bfloat16: 2N features per step split even/odd by
+// LoadBF16Pairs and merged back by StoreBF16Pairs (3 and about 7 operations per 2N values, not
+// 6 and 16), with w and the half-split table split the same way once per call. Lane for lane
+// the arithmetic of OnePassRows, so the same bits.
+template <RowOp kOp>
+void OnePassNormBF16(const BufferedRows& j) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df)), D = j.D, half = D / 2;
+  HWY_ALIGN float w[kMaxSplitFeatures], c[kMaxSplitFeatures / 2], s[kMaxSplitFeatures / 2];
+  SplitEvenOdd(df, j.w, D, w);
+  if constexpr (kOp == RowOp::half) {
+    SplitEvenOdd(df, j.angles.cos, half, c);
+    SplitEvenOdd(df, j.angles.sin, half, s);
+  }
+  for (int64_t r = 0; r < j.rows; ++r) {
+    const bfloat16_t* in = static_cast<const bfloat16_t*>(j.src) + r * j.src_stride;
+    bfloat16_t* out = static_cast<bfloat16_t*>(j.dst) + r * j.dst_stride;
+    const auto vr = hn::Set(df, float(1.0 / std::sqrt(SumSquares(in, D) / double(D) + double(j.eps))));
+    const auto load = [&](int64_t i, hn::Vec<decltype(df)>& even, hn::Vec<decltype(df)>& odd) {
+      LoadBF16Pairs(df, in + i, even, odd);
+      even = hn::Mul(hn::Mul(even, vr), hn::Load(df, w + i));
+      odd = hn::Mul(hn::Mul(odd, vr), hn::Load(df, w + i + N));
+    };
+    hn::Vec<decltype(df)> x1e, x1o, x2e, x2o;
+    if constexpr (kOp == RowOp::half) {
+      for (int64_t i = 0; i < half; i += 2 * N) {
+        load(i, x1e, x1o);
+        load(i + half, x2e, x2o);
+        const auto ce = hn::Load(df, c + i), co = hn::Load(df, c + i + N);
+        const auto se = hn::Load(df, s + i), so = hn::Load(df, s + i + N);
+        StoreBF16Pairs<false>(df, hn::MulSub(x1e, ce, hn::Mul(x2e, se)), hn::MulSub(x1o, co, hn::Mul(x2o, so)), out + i);
+        StoreBF16Pairs<false>(df, hn::MulAdd(x2e, ce, hn::Mul(x1e, se)), hn::MulAdd(x2o, co, hn::Mul(x1o, so)),
+                              out + i + half);
+      }
+    } else {  // the even lanes are the pairs' first features: the compact table applies as is
+      for (int64_t i = 0; i < D; i += 2 * N) {
+        load(i, x1e, x2e);
+        const auto vc = hn::LoadU(df, j.angles.pair_cos + i / 2), vs = hn::LoadU(df, j.angles.pair_sin + i / 2);
+        StoreBF16Pairs<false>(df, hn::MulSub(x1e, vc, hn::Mul(x2e, vs)), hn::MulAdd(x2e, vc, hn::Mul(x1e, vs)),
+                              out + i);
+      }
+    }
+  }
+}
+#endif
+
 template <typename S, typename T>
 void OnePassAs(const BufferedRows& j) {
   if (!j.rotate) return OnePassRows<S, T, RowOp::copy, false>(j);
@@ -235,6 +283,11 @@ void OnePassFrom(const BufferedRows& j) {
 void BufferedRowsKernel(const BufferedRows& j) {
 #if HWY_TARGET != HWY_SCALAR
   if (OnePassFits(j)) {
+    if (j.src_dtype == bfloat16 && j.dst_dtype == bfloat16 && j.w && j.D <= kMaxSplitFeatures) {
+      const int64_t N = int64_t(hn::Lanes(hn::ScalableTag<float>()));
+      if (j.layout == PairLayout::half_split && j.D % (4 * N) == 0) return OnePassNormBF16<RowOp::half>(j);
+      if (j.layout == PairLayout::interleaved && j.D % (2 * N) == 0 && j.angles.pair_cos) return OnePassNormBF16<RowOp::interleaved>(j);
+    }
     if (j.src_dtype == float16) return OnePassFrom<float16_t>(j);
     if (j.src_dtype == bfloat16) return OnePassFrom<bfloat16_t>(j);
     return OnePassFrom<float>(j);
