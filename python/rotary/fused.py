@@ -37,7 +37,7 @@ _lib = "rotary::"
 _LAYOUTS = ("NHD", "HND")
 
 
-class _Slots(NamedTuple):  # what _rotary reads: kind, index (a view), lens (a view or None)
+class _Slots(NamedTuple):  # what _rotary reads: kind, index (a tensor), lens (a tensor or None)
     kind: str
     index: object
     lens: object
@@ -59,19 +59,24 @@ class _Norm(NamedTuple):
     unit_offset: bool
 
 
-def _positions(offsets, position_ids, cu_seqlens, starts, offset):
-    views = (_call.view_or_none(a, name) for a, name in
-             ((offsets, "offset"), (position_ids, "position_ids"), (cu_seqlens, "cu_seqlens"), (starts, "starts")))
-    return (offset, *views)
+# Each operator hands its tensors to _rotary through `read` (_call.read_with_fallback): as they
+# are, read by the extension itself, or, for what it cannot read, as _call.view's views.
+
+def _optional(read, t, name):
+    return None if t is None else read(t, name)
 
 
-def _slots(kind, index, lens):
-    return _Slots(kind, _call.view(index, kind), _call.view_or_none(lens, "cache_lens"))
+def _positions(read, offsets, position_ids, cu_seqlens, starts, offset):
+    return (offset, *_call.read_positions(read, offsets, position_ids, cu_seqlens, starts))
 
 
-def _norm(q_weight, k_weight, eps, unit_offset):
-    return None if q_weight is None else _Norm(_call.view(q_weight, "q_weight"), _call.view(k_weight, "k_weight"),
-                                               eps, unit_offset)
+def _slots(read, kind, index, lens):
+    return _Slots(kind, read(index, kind), _optional(read, lens, "cache_lens"))
+
+
+def _norm(read, q_weight, k_weight, eps, unit_offset):
+    return None if q_weight is None else _Norm(read(q_weight, "q_weight"), read(k_weight, "k_weight"), eps,
+                                               unit_offset)
 
 
 @torch.library.custom_op(_lib + "rope_and_cache", mutates_args=("q", "k_cache", "v_cache"))
@@ -81,20 +86,24 @@ def _rope_and_cache(q: Tensor, k: Tensor, v: Optional[Tensor], k_cache: Tensor, 
                     k_norm_weight: Optional[Tensor], norm_eps: float, norm_unit_offset: bool,
                     offsets: Optional[Tensor], position_ids: Optional[Tensor], cu_seqlens: Optional[Tensor],
                     starts: Optional[Tensor], offset: int, options: str) -> None:
-    cache = _Cache(_call.view(k_cache, "k_cache"), _call.view_or_none(v_cache, "v_cache"), kv_layout,
-                   _slots(slots, slot_index, cache_lens), k_scale, v_scale)
-    _rotary.rope_and_cache(_call.view(q, "q"), _call.view(k, "k"), _call.view_or_none(v, "v"), cache,
-                           _norm(q_norm_weight, k_norm_weight, norm_eps, norm_unit_offset),
-                           _positions(offsets, position_ids, cu_seqlens, starts, offset), _call.options(options),
-                           _call.stream_of(q))
+    def call_with(read):
+        cache = _Cache(read(k_cache, "k_cache"), _optional(read, v_cache, "v_cache"), kv_layout,
+                       _slots(read, slots, slot_index, cache_lens), k_scale, v_scale)
+        _rotary.rope_and_cache(read(q, "q"), read(k, "k"), _optional(read, v, "v"), cache,
+                               _norm(read, q_norm_weight, k_norm_weight, norm_eps, norm_unit_offset),
+                               _positions(read, offsets, position_ids, cu_seqlens, starts, offset),
+                               _call.options(options), _call.stream_of(q))
+    _call.read_with_fallback(call_with)
 
 
 def _run_rms_norm_rope(q, k, q_out, k_out, q_weight, k_weight, eps, unit_offset, positions, options):
-    qv, kv = _call.view(q, "q"), _call.view(k, "k")
-    _rotary.rms_norm_rope(qv, kv, qv if q_out is q else _call.view(q_out, "q_out"),
-                          kv if k_out is k else _call.view(k_out, "k_out"),
-                          _norm(q_weight, k_weight, eps, unit_offset), _positions(*positions),
-                          _call.options(options), _call.stream_of(q))
+    def call_with(read):
+        qv, kv = read(q, "q"), read(k, "k")
+        _rotary.rms_norm_rope(qv, kv, qv if q_out is q else read(q_out, "q_out"),
+                              kv if k_out is k else read(k_out, "k_out"),
+                              _norm(read, q_weight, k_weight, eps, unit_offset), _positions(read, *positions),
+                              _call.options(options), _call.stream_of(q))
+    _call.read_with_fallback(call_with)
 
 
 @torch.library.custom_op(_lib + "rms_norm_rope", mutates_args=())
@@ -120,10 +129,12 @@ def _rope_and_cache_mla(q_pe: Tensor, k_pe: Tensor, kv_c: Tensor, kv_cache: Tens
                         cache_lens: Optional[Tensor], slots: str, scale: Optional[float], offsets: Optional[Tensor],
                         position_ids: Optional[Tensor], cu_seqlens: Optional[Tensor], starts: Optional[Tensor],
                         offset: int, options: str) -> None:
-    _rotary.rope_and_cache_mla(_call.view(q_pe, "q_pe"), _call.view(k_pe, "k_pe"), _call.view(kv_c, "kv_c"),
-                               _call.view(kv_cache, "kv_cache"), _slots(slots, slot_index, cache_lens), scale,
-                               _positions(offsets, position_ids, cu_seqlens, starts, offset),
-                               _call.options(options), _call.stream_of(q_pe))
+    def call_with(read):
+        _rotary.rope_and_cache_mla(read(q_pe, "q_pe"), read(k_pe, "k_pe"), read(kv_c, "kv_c"),
+                                   read(kv_cache, "kv_cache"), _slots(read, slots, slot_index, cache_lens), scale,
+                                   _positions(read, offsets, position_ids, cu_seqlens, starts, offset),
+                                   _call.options(options), _call.stream_of(q_pe))
+    _call.read_with_fallback(call_with)
 
 
 class _Change(NamedTuple):  # a FrequencyChange: the old frequencies (as RopeOptions) and positions
@@ -135,11 +146,13 @@ class _Change(NamedTuple):  # a FrequencyChange: the old frequencies (as RopeOpt
 def _shift_cache(k_cache: Tensor, deltas: Tensor, row_counts: Optional[Tensor], kv_layout: str,
                  k_scale: Optional[float], from_options: Optional[str], from_positions: Optional[Tensor],
                  options: str) -> None:
-    change = None if from_options is None else _Change(_call.options(from_options),
-                                                      _call.view(from_positions, "from_positions"))
-    _rotary.shift_cache(_call.view(k_cache, "k_cache"), kv_layout, _call.view(deltas, "deltas"),
-                        _call.view_or_none(row_counts, "row_counts"), _call.options(options), k_scale, change,
-                        _call.stream_of(k_cache))
+    def call_with(read):
+        change = None if from_options is None else _Change(_call.options(from_options),
+                                                          read(from_positions, "from_positions"))
+        _rotary.shift_cache(read(k_cache, "k_cache"), kv_layout, read(deltas, "deltas"),
+                            _optional(read, row_counts, "row_counts"), _call.options(options), k_scale, change,
+                            _call.stream_of(k_cache))
+    _call.read_with_fallback(call_with)
 
 
 @_rms_norm_rope.register_fake

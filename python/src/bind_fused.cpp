@@ -1,8 +1,10 @@
 // rotary._rotary: the fused paths of rotary/fused.h (RoPE + KV-cache append, QK RMSNorm + RoPE,
-// MLA, re-rotation of a cache). Python (rotary.fused) passes every tensor as a view (NumPy array
-// or DLPack capsule) inside small named tuples: positions as (offset, offsets, position_ids,
-// cu_seqlens, starts), the cache as (k, v, layout, slots), the slots as (kind, index, lens),
-// the norm as (q_weight, k_weight, eps, unit_offset). All checks are the C++ library's.
+// MLA, re-rotation of a cache). Python (rotary.fused) passes the tensors inside small named
+// tuples: positions as (offset, offsets, position_ids, cu_seqlens, starts), the cache as (k, v,
+// layout, slots, k_scale, v_scale), the slots as (kind, index, lens), the norm as (q_weight,
+// k_weight, eps, unit_offset). Each tensor is read by to_view, the reader of the rope calls
+// (DLPack's C exchange API for torch tensors); what it cannot read raises NotReadable before
+// anything is written, and Python passes views instead. All checks are the C++ library's.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -105,6 +107,7 @@ void rms_norm_rope_py(const py::object& q, const py::object& k, const py::object
   const TensorView& qo = q_out.is(q) ? qv : held.add(q_out, true, "q_out");
   const TensorView& ko = k_out.is(k) ? kv : held.add(k_out, true, "k_out");
   const std::optional<QKNorm> n = make_norm(norm, held);
+  if (!n) fail("[rms_norm_rope] internal: norm is (q_weight, k_weight, eps, unit_offset), not None.");
   const CallPositions p = positions_of(positions);
   const RopeOptions o = on_stream(options, stream);
   py::gil_scoped_release release;

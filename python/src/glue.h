@@ -1,5 +1,6 @@
 // What the binding files of rotary._rotary share: a caller's tensor seen through a TensorView
-// (NumPy array or DLPack capsule, no copy) and the positions of one call. Defined in
+// (NumPy array, tensor read through DLPack's C exchange API, or DLPack capsule; no copy) and
+// the positions of one call. Defined in
 // bindings.cpp; bind_fused.cpp binds rotary/fused.h with them.
 #pragma once
 
@@ -26,7 +27,8 @@ struct PyView {
   std::string dtype_name() const { return supported ? to_string(v.dtype) : unsupported_name; }
 };
 
-// obj: a NumPy array or a DLPack capsule.
+// obj: a NumPy array, a tensor whose type publishes DLPack's C exchange API (PyTorch) or a
+// DLPack capsule; anything else raises NotReadable (rotary._call.read_with_fallback).
 PyView to_view(const pybind11::handle& obj, bool writable, const char* name);
 // An integer index array (offsets, position_ids, cu_seqlens, starts, slots, ...).
 PyView index_view(const pybind11::object& obj, const char* name);

@@ -305,6 +305,23 @@ def test_errors_name_the_argument_and_leave_the_cache_unchanged():
     refused("positions .* do not apply", lambda: rotary.shift_cache(kc, zero, offset=3), kc)
 
 
+def test_tensors_are_read_without_capsules_and_unreadable_ones_fall_back(monkeypatch):
+    q, k, v = torch.randn(1, 2, HQ, D), torch.randn(1, 2, HK, D), torch.randn(1, 2, HK, D)
+    kc, vc = torch.zeros(PAGES, ROWS, HK, D), torch.zeros(PAGES, ROWS, HK, D)
+    w, slots = torch.ones(D), torch.tensor([[0, 1]])
+    want_q, want_k = rotary.rms_norm_rope(q, k, w, w, seq_axis=-3, offset=4)
+    with monkeypatch.context() as m:  # the extension reads torch tensors itself: no DLPack capsule
+        m.setattr(rotary._call, "view", lambda *a: pytest.fail("a capsule was made"))
+        rotary.rope_and_cache(q, k, v, kc, vc, slot_mapping=slots, q_norm_weight=w, k_norm_weight=w,
+                              seq_axis=-3, offset=4)
+        rotary.shift_cache(kc, torch.zeros(PAGES, dtype=torch.int64), k_scale=None)
+    assert torch.equal(q, want_q) and torch.equal(kc[0, :2], want_k[0])
+    # A sparse tensor is not read by the extension: view() names what is wrong, nothing is written.
+    refused("dense", lambda: rotary.rope_and_cache(q.to_sparse(), k, v, kc, vc, slot_mapping=slots, seq_axis=-3),
+            kc, vc)
+    refused("dense", lambda: rotary.rms_norm_rope(q, k.to_sparse(), w, w, inplace=True), q)
+
+
 # --- torch.library ---------------------------------------------------------------------------------
 
 def test_opcheck():
