@@ -244,6 +244,22 @@ def _cached_options_key(head_dim: int, keywords: tuple) -> str:
 _cached_options_key = torch.compiler.assume_constant_result(_cached_options_key)
 
 
+def _register_frequencies_as_constant():
+    """A Frequencies keyword (freqs=, shift_cache's from_freqs=) is a constant to torch.compile,
+    guarded by equality (a changed one recompiles), so its options key is formed at trace time.
+    The registry is torch's opaque-constant one (torch._library.opaque_object); on a torch
+    without it such a call is a graph break, as before."""
+    try:
+        from torch._library.opaque_object import is_opaque_constant_type, register_custom_class
+    except ImportError:
+        return
+    if not is_opaque_constant_type(_rotary.Frequencies):
+        register_custom_class(_rotary.Frequencies, typ="constant")
+
+
+_register_frequencies_as_constant()
+
+
 ARGUMENTS = """
     dims: rotated features (even); default: all of D (frequencies must then have D/2 pairs). Features at
         index >= dims pass through unchanged (partial rotary).

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "core/convert.h"
 #include "glue.h"
 #include "rotary/fused.h"
 
@@ -43,6 +44,23 @@ struct Held {
   }
   Held() { views.reserve(16); }  // add() returns references into views: no reallocation
 };
+
+// A FP8 cache's scale: None, a Python float, or a tensor holding one number (0-d or one
+// element, as frameworks keep it: torch.compile passes it as data, no .item() graph break),
+// read here on the host because the kernels take the scale as a number.
+std::optional<float> scale_of(const py::handle& obj, const char* api, const char* name) {
+  if (obj.is_none()) return std::nullopt;
+  if (py::isinstance<py::float_>(obj)) return obj.cast<float>();
+  const PyView s = to_view(obj, false, name);
+  if (s.v.size() != 1)
+    fail(std::string("[") + api + "] " + name + " must be one number but has shape " +
+         std::string(py::str(py::tuple(py::cast(s.v.shape)))) + ".");
+  check_known(s, name);
+  if (s.v.device != cpu)
+    fail(std::string("[") + api + "] " + name + " is on " + to_string(s.v.device) +
+         "; the scale is read on the host (rotary.fused copies a device tensor there).");
+  return float(core::load_double(s.v.data, s.v.dtype, 0));
+}
 
 CacheSlots make_slots(const py::object& slots, Held& held) {
   const auto kind = slots.attr("kind").cast<std::string>();
@@ -89,8 +107,8 @@ void rope_and_cache_py(const py::object& q, const py::object& k, const py::objec
   const TensorView vv = v.is_none() ? TensorView{} : held.add(v, false, "v");
   c.layout = parse_layout(cache.attr("layout").cast<std::string>());
   c.slots = make_slots(cache.attr("slots"), held);
-  c.k_scale = cache.attr("k_scale").cast<std::optional<float>>();
-  c.v_scale = cache.attr("v_scale").cast<std::optional<float>>();
+  c.k_scale = scale_of(cache.attr("k_scale"), "rope_and_cache", "k_scale");
+  c.v_scale = scale_of(cache.attr("v_scale"), "rope_and_cache", "v_scale");
   const std::optional<QKNorm> n = make_norm(norm, held);
   const CallPositions p = positions_of(positions);
   const RopeOptions o = on_stream(options, stream);
@@ -115,7 +133,7 @@ void rms_norm_rope_py(const py::object& q, const py::object& k, const py::object
 }
 
 void rope_and_cache_mla_py(const py::object& q_pe, const py::object& k_pe, const py::object& kv_c,
-                           const py::object& kv_cache, const py::object& slots, std::optional<float> scale,
+                           const py::object& kv_cache, const py::object& slots, const py::object& scale,
                            const py::tuple& positions, const RopeOptions& options, std::uintptr_t stream) {
   Held held;
   const TensorView& q = held.add(q_pe, true, "q_pe");
@@ -123,16 +141,17 @@ void rope_and_cache_mla_py(const py::object& q_pe, const py::object& k_pe, const
   const TensorView& c = held.add(kv_c, false, "kv_c");
   const TensorView& cache = held.add(kv_cache, true, "kv_cache");
   const CacheSlots s = make_slots(slots, held);
+  const std::optional<float> kv_scale = scale_of(scale, "rope_and_cache_mla", "kv_scale");
   const CallPositions p = positions_of(positions);
   const RopeOptions o = on_stream(options, stream);
   py::gil_scoped_release release;
-  rope_and_cache_mla(q, k, c, cache, s, p.positions, o, scale);
+  rope_and_cache_mla(q, k, c, cache, s, p.positions, o, kv_scale);
 }
 
 // change: None, or (from_options, positions): a FrequencyChange from the frequencies of
 // from_options (an options key's RopeOptions) at the rows' old positions.
 void shift_cache_py(const py::object& k_cache, const std::string& layout, const py::object& deltas,
-                    const py::object& row_counts, const RopeOptions& options, std::optional<float> scale,
+                    const py::object& row_counts, const RopeOptions& options, const py::object& scale,
                     const py::object& change, std::uintptr_t stream) {
   Held held;
   const TensorView& cache = held.add(k_cache, true, "k_cache");
@@ -143,9 +162,10 @@ void shift_cache_py(const py::object& k_cache, const std::string& layout, const 
   if (!change.is_none())
     c = FrequencyChange{change.attr("options").cast<const RopeOptions&>().freqs,
                         held.add_index(change.attr("positions"), "from_positions")};
+  const std::optional<float> k_scale = scale_of(scale, "shift_cache", "k_scale");
   const RopeOptions o = on_stream(options, stream);
   py::gil_scoped_release release;
-  shift_cache(cache, parse_layout(layout), d, rows, o, scale, c);
+  shift_cache(cache, parse_layout(layout), d, rows, o, k_scale, c);
 }
 
 }  // namespace

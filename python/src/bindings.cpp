@@ -618,6 +618,20 @@ which position stream each pair reads.)doc")
         return a.inv_freq == b.inv_freq && a.attention_factor == b.attention_factor &&
                a.pair_position_stream == b.pair_position_stream && a.position_streams == b.position_streams;
       })
+      // Hashable and rebuilt from its repr: what torch.compile needs of a constant (rotary._call
+      // registers Frequencies as one, so a call given freqs= compiles without a graph break).
+      .def("__hash__",
+           [](const Frequencies& f) {
+             const std::vector<int> streams(f.pair_position_stream.begin(), f.pair_position_stream.end());
+             return py::hash(py::make_tuple(py::tuple(py::cast(f.inv_freq)), f.attention_factor,
+                                            py::tuple(py::cast(streams)), f.position_streams));
+           })
+      .def("__fx_repr__",
+           [](const py::object& self) {
+             py::dict names;
+             names["Frequencies"] = py::type::of(self);
+             return py::make_tuple(py::repr(self), names);
+           })
       .def(py::pickle(
           [](const Frequencies& f) {
             return py::make_tuple(f.inv_freq, f.attention_factor,
