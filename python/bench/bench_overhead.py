@@ -25,6 +25,8 @@ def fused_rows(q, k):
     k8, v8 = k_cache.to(torch.float8_e4m3fn), v_cache.to(torch.float8_e4m3fn)
     slots, scale = torch.tensor([[1000]]), torch.tensor(0.05)
     wq, wk = torch.ones(128), torch.ones(128)
+    call, op = _call.make_call(q, offset=1000), torch.ops.rotary.rope_and_cache
+    positions = (call.offsets, call.position_ids, call.cu_seqlens, call.starts, call.offset, call.options)
     return [
         ("fused: rotary.rope_and_cache(q, k, v, caches, slot_mapping=, offset=1000)",
          lambda: rotary.rope_and_cache(q, k, v, k_cache, v_cache, slot_mapping=slots, offset=1000)),
@@ -36,6 +38,9 @@ def fused_rows(q, k):
          lambda: rotary.rms_norm_rope(q, k, wq, wk, offset=1000, inplace=True)),
         ("fused: rotary.rms_norm_rope(q, k, wq, wk, offset=1000) (allocates)",
          lambda: rotary.rms_norm_rope(q, k, wq, wk, offset=1000)),
+        ("fused operator: torch.ops.rotary.rope_and_cache (the torch.compile path)",
+         lambda: op(q, k, v, k_cache, v_cache, slots, None, "slot_mapping", "NHD", None, None, None, None, 1e-6,
+                    False, *positions)),
     ]
 
 

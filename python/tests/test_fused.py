@@ -360,6 +360,18 @@ def test_opcheck():
     torch.library.opcheck(OPS.shift_cache.default,
                           (torch.randn(PAGES, ROWS, HK, D), torch.arange(PAGES), None, "NHD", None, None, None,
                            call.options))
+    # Tensor scales (FP8) and a frequency change: every check but test_schema (as above).
+    keys = (torch.randn(PAGES, ROWS, HK, D) * 3).to(FP8)
+    from_key = rotary.fused._frequencies_key(rotary.Frequencies.from_base(D, 500.0))
+    torch.library.opcheck(OPS.shift_cache.default, (keys, torch.arange(PAGES), None, "NHD", torch.tensor([0.03]),
+                                                    from_key, torch.arange(PAGES) * 4, call.options),
+                          test_utils=every[1:])
+    torch.library.opcheck(OPS.rope_and_cache_mla.default,
+                          (torch.randn(2, 3, HQ, 24)[..., 16:], torch.randn(2, 3, 8), torch.randn(2, 3, 16),
+                           torch.zeros(PAGES, ROWS, 24, dtype=FP8), torch.tensor([[0, 1, 2], [3, 4, 5]]), None,
+                           "slot_mapping", torch.tensor(0.05))
+                          + pos[:5] + (_core._call.make_call(torch.zeros(8), seq_axis=-3).options,),
+                          test_utils=every[1:])
 
 
 def test_compiled_decode_step_has_no_graph_break_and_matches_eager():
