@@ -507,6 +507,18 @@ def test_compiled_qk_norm_attention_block():
         torch.testing.assert_close(compiled(q, k, v, pos), block(q, k, v, pos))
 
 
+def test_inference_mode_runs_the_direct_path():
+    torch.manual_seed(13)
+    q, k, v = torch.randn(1, 2, HQ, D), torch.randn(1, 2, HK, D), torch.randn(1, 2, HK, D)
+    want_q, kc_want = q.clone(), torch.zeros(PAGES, ROWS, HK, D)
+    rotary.rope_and_cache(want_q, k, v, kc_want, torch.zeros_like(kc_want), slot_mapping=torch.tensor([[4, 5]]),
+                          seq_axis=-3, offset=6)
+    with torch.inference_mode():
+        qi, kc, vc = q.clone(), torch.zeros(PAGES, ROWS, HK, D), torch.zeros(PAGES, ROWS, HK, D)
+        rotary.rope_and_cache(qi, k, v, kc, vc, slot_mapping=torch.tensor([[4, 5]]), seq_axis=-3, offset=6)
+    assert torch.equal(qi, want_q) and torch.equal(kc, kc_want) and torch.equal(vc[1, :2], v[0])
+
+
 def test_version_counters_are_bumped():
     q, k = torch.randn(1, 1, HQ, D), torch.randn(1, 1, HK, D)
     kc = torch.zeros(PAGES, ROWS, HK, D)
