@@ -88,13 +88,6 @@ CallPositions positions_of(const py::tuple& p) {
   return make_positions(p[0].cast<int64_t>(), p[1], p[2], p[3], p[4]);
 }
 
-// The call's options on PyTorch's current stream unless the caller named one.
-RopeOptions on_stream(const RopeOptions& options, std::uintptr_t stream) {
-  RopeOptions o = options;
-  if (stream && !o.cuda_stream) o.cuda_stream = reinterpret_cast<void*>(stream);
-  return o;
-}
-
 void rope_and_cache_py(const py::object& q, const py::object& k, const py::object& v, const py::object& cache,
                        const py::object& norm, const py::tuple& positions, const RopeOptions& options,
                        std::uintptr_t stream) {
@@ -103,7 +96,7 @@ void rope_and_cache_py(const py::object& q, const py::object& k, const py::objec
   const TensorView& kv = held.add(k, false, "k");
   KVCache c;
   c.k = held.add(cache.attr("k"), true, "k_cache");
-  if (!cache.attr("v").is_none()) c.v = held.add(cache.attr("v"), true, "v_cache");
+  if (const py::object v_cache = cache.attr("v"); !v_cache.is_none()) c.v = held.add(v_cache, true, "v_cache");
   const TensorView vv = v.is_none() ? TensorView{} : held.add(v, false, "v");
   c.layout = parse_layout(cache.attr("layout").cast<std::string>());
   c.slots = make_slots(cache.attr("slots"), held);
@@ -111,9 +104,9 @@ void rope_and_cache_py(const py::object& q, const py::object& k, const py::objec
   c.v_scale = scale_of(cache.attr("v_scale"), "rope_and_cache", "v_scale");
   const std::optional<QKNorm> n = make_norm(norm, held);
   const CallPositions p = positions_of(positions);
-  const RopeOptions o = on_stream(options, stream);
+  const StreamOptions o(options, stream);
   py::gil_scoped_release release;
-  rope_and_cache(qv, kv, vv, qv, c, p.positions, o, n);
+  rope_and_cache(qv, kv, vv, qv, c, p.positions, o.get(), n);
 }
 
 void rms_norm_rope_py(const py::object& q, const py::object& k, const py::object& q_out, const py::object& k_out,
@@ -127,9 +120,9 @@ void rms_norm_rope_py(const py::object& q, const py::object& k, const py::object
   const std::optional<QKNorm> n = make_norm(norm, held);
   if (!n) fail("[rms_norm_rope] internal: norm is (q_weight, k_weight, eps, unit_offset), not None.");
   const CallPositions p = positions_of(positions);
-  const RopeOptions o = on_stream(options, stream);
+  const StreamOptions o(options, stream);
   py::gil_scoped_release release;
-  rms_norm_rope(qv, kv, qo, ko, *n, p.positions, o);
+  rms_norm_rope(qv, kv, qo, ko, *n, p.positions, o.get());
 }
 
 void rope_and_cache_mla_py(const py::object& q_pe, const py::object& k_pe, const py::object& kv_c,
@@ -143,9 +136,9 @@ void rope_and_cache_mla_py(const py::object& q_pe, const py::object& k_pe, const
   const CacheSlots s = make_slots(slots, held);
   const std::optional<float> kv_scale = scale_of(scale, "rope_and_cache_mla", "kv_scale");
   const CallPositions p = positions_of(positions);
-  const RopeOptions o = on_stream(options, stream);
+  const StreamOptions o(options, stream);
   py::gil_scoped_release release;
-  rope_and_cache_mla(q, k, c, cache, s, p.positions, o, kv_scale);
+  rope_and_cache_mla(q, k, c, cache, s, p.positions, o.get(), kv_scale);
 }
 
 // change: None, or (from_options, positions): a FrequencyChange from the frequencies of
@@ -163,9 +156,9 @@ void shift_cache_py(const py::object& k_cache, const std::string& layout, const 
     c = FrequencyChange{change.attr("options").cast<const RopeOptions&>().freqs,
                         held.add_index(change.attr("positions"), "from_positions")};
   const std::optional<float> k_scale = scale_of(scale, "shift_cache", "k_scale");
-  const RopeOptions o = on_stream(options, stream);
+  const StreamOptions o(options, stream);
   py::gil_scoped_release release;
-  shift_cache(cache, parse_layout(layout), d, rows, o, k_scale, c);
+  shift_cache(cache, parse_layout(layout), d, rows, o.get(), k_scale, c);
 }
 
 }  // namespace

@@ -490,14 +490,7 @@ void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::o
            const RopeOptions& options, std::uintptr_t stream) {
   const TensorViews t = tensor_views(xs, outs, !cu_seqlens.is_none());
   const CallPositions p = make_positions(offset, offsets, position_ids, cu_seqlens, starts);
-  // The current stream, unless the caller gave cuda_stream; copied only then (the options hold
-  // the frequencies: no per-call copy of them on CPU).
-  std::optional<RopeOptions> on_stream;
-  if (stream && !options.cuda_stream) {
-    on_stream = options;
-    on_stream->cuda_stream = reinterpret_cast<void*>(stream);
-  }
-  run_views(t, p.positions, on_stream ? *on_stream : options);
+  run_views(t, p.positions, StreamOptions(options, stream).get());
 }
 
 // The largest position + 1 of a call on x of shape x_shape (host index arrays): what picks the

@@ -7,6 +7,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,24 @@ struct CallPositions {
 };
 CallPositions make_positions(int64_t offset, const pybind11::object& offsets, const pybind11::object& position_ids,
                              const pybind11::object& cu_seqlens, const pybind11::object& starts);
+
+// A call's options on PyTorch's current stream (stream: a cudaStream_t as an int, 0 for CPU
+// tensors) unless the caller named one; copied only then: the options hold the frequencies,
+// and a CPU call needs no per-call copy of them.
+class StreamOptions {
+ public:
+  StreamOptions(const RopeOptions& options, std::uintptr_t stream) : given_(options) {
+    if (stream && !options.cuda_stream) {
+      copy_ = options;
+      copy_->cuda_stream = reinterpret_cast<void*>(stream);
+    }
+  }
+  const RopeOptions& get() const { return copy_ ? *copy_ : given_; }
+
+ private:
+  const RopeOptions& given_;
+  std::optional<RopeOptions> copy_;
+};
 
 void bind_fused(pybind11::module_& m);  // bind_fused.cpp
 
