@@ -490,14 +490,7 @@ void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::o
            const RopeOptions& options, std::uintptr_t stream) {
   const TensorViews t = tensor_views(xs, outs, !cu_seqlens.is_none());
   const CallPositions p = make_positions(offset, offsets, position_ids, cu_seqlens, starts);
-  // The current stream, unless the caller gave cuda_stream; copied only then (the options hold
-  // the frequencies: no per-call copy of them on CPU).
-  std::optional<RopeOptions> on_stream;
-  if (stream && !options.cuda_stream) {
-    on_stream = options;
-    on_stream->cuda_stream = reinterpret_cast<void*>(stream);
-  }
-  run_views(t, p.positions, on_stream ? *on_stream : options);
+  run_views(t, p.positions, StreamOptions(options, stream).get());
 }
 
 // The largest position + 1 of a call on x of shape x_shape (host index arrays): what picks the
@@ -618,6 +611,20 @@ which position stream each pair reads.)doc")
         return a.inv_freq == b.inv_freq && a.attention_factor == b.attention_factor &&
                a.pair_position_stream == b.pair_position_stream && a.position_streams == b.position_streams;
       })
+      // Hashable and rebuilt from its repr: what torch.compile needs of a constant (rotary._call
+      // registers Frequencies as one, so a call given freqs= compiles without a graph break).
+      .def("__hash__",
+           [](const Frequencies& f) {
+             const std::vector<int> streams(f.pair_position_stream.begin(), f.pair_position_stream.end());
+             return py::hash(py::make_tuple(py::tuple(py::cast(f.inv_freq)), f.attention_factor,
+                                            py::tuple(py::cast(streams)), f.position_streams));
+           })
+      .def("__fx_repr__",
+           [](const py::object& self) {
+             py::dict names;
+             names["Frequencies"] = py::type::of(self);
+             return py::make_tuple(py::repr(self), names);
+           })
       .def(py::pickle(
           [](const Frequencies& f) {
             return py::make_tuple(f.inv_freq, f.attention_factor,
