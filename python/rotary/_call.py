@@ -105,6 +105,9 @@ def view(x, name: str = "x"):
     if isinstance(x, np.ndarray):
         return x
     if is_torch(x):
+        if x.is_neg():  # DLPack would export it without the negation
+            raise ValueError(f"[rope] {name} is a negated view (its negative bit is set, as torch._neg_view and "
+                             f".conj().imag make); pass {name}.resolve_neg().")
         try:
             return to_dlpack(x.detach() if x.requires_grad else x)
         except (BufferError, RuntimeError):  # checked only on failure: the checks cost as much as the export

@@ -190,11 +190,25 @@ const DLPackExchangeApi* exchange_api(const py::handle& obj) {
   return api->version.major == 1 && api->dltensor_from_py_object_no_sync ? api : nullptr;
 }
 
+// Whether obj is a PyTorch view with its negative bit set (torch._neg_view, x.conj().imag):
+// DLPack exports it without the negation, so it is left to view(), which refuses it by name.
+bool negated_view(const py::handle& obj) {
+  static PyObject* const is_neg = PyUnicode_InternFromString("is_neg");
+  PyObject* answer = PyObject_CallMethodNoArgs(obj.ptr(), is_neg);
+  if (!answer) {
+    PyErr_Clear();
+    return false;
+  }
+  const bool negated = answer == Py_True;
+  Py_DECREF(answer);
+  return negated;
+}
+
 // obj: a NumPy array, a tensor whose type publishes DLPack's exchange API (PyTorch), or a DLPack
 // capsule; anything else is NotReadable (Python reads it through rotary._call.view).
 PyView to_view(const py::handle& obj, bool writable, const char* name) {
   if (py::isinstance<py::array>(obj)) return from_numpy(py::reinterpret_borrow<py::array>(obj), writable, name);
-  if (const DLPackExchangeApi* api = exchange_api(obj)) {
+  if (const DLPackExchangeApi* api = exchange_api(obj); api && !negated_view(obj)) {
     DLTensor t;
     if (api->dltensor_from_py_object_no_sync(obj.ptr(), &t) == 0) return from_dltensor(t, name);
     PyErr_Clear();  // sparse, meta, ...: view() says what is wrong with it

@@ -331,6 +331,8 @@ def test_tensors_are_read_without_capsules_and_unreadable_ones_fall_back(monkeyp
     refused("dense", lambda: rotary.rope_and_cache(q.to_sparse(), k, v, kc, vc, slot_mapping=slots, seq_axis=-3),
             kc, vc)
     refused("dense", lambda: rotary.rms_norm_rope(q, k.to_sparse(), w, w, inplace=True), q)
+    refused("k is a negated view", lambda: rotary.rope_and_cache(q, torch._neg_view(k), v, kc, vc, slot_mapping=slots,
+                                                                 seq_axis=-3), q, kc, vc)
 
 
 # --- torch.library ---------------------------------------------------------------------------------
