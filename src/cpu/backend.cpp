@@ -127,7 +127,7 @@ struct TilePlan {
   bool simd = false;         // Highway kernels and vectorised angles
   bool expand = false;       // interleaved SIMD kernel: per-feature tables too
   bool split = false;        // half-split bfloat16 SIMD kernel: rows split even/odd once (not per head)
-  bool nontemporal = false;  // output larger than the caches: non-temporal stores
+  int64_t row_bytes_per_head = 0;  // bytes of one position row of one head (a tensor's NT test)
   int64_t tile_rows = 1, tiles = 1;
   int64_t item_bytes = 0;  // bytes one item reads and writes (the pool's grain)
 };
@@ -151,10 +151,8 @@ TilePlan plan_tiles(const RopePlan& plan) {
   const int64_t table_floats = (tp.expand ? 6 : 2) * int64_t(table_width(plan));
   tp.tile_rows = std::clamp<int64_t>(kTableFloats / std::max<int64_t>(table_floats, 1), 1, plan.T);
   tp.tiles = (plan.T + tp.tile_rows - 1) / tp.tile_rows;
-  const int64_t row_bytes = plan.heads_total() * plan.D * int64_t(sizeof(T));
-  tp.item_bytes = tp.tile_rows * row_bytes * 2;
-  // An output past half the last-level cache (32 MiB here) would be evicted before use anyway.
-  tp.nontemporal = plan.B * plan.T * row_bytes >= kNontemporalBytes;
+  tp.row_bytes_per_head = plan.D * int64_t(sizeof(T));
+  tp.item_bytes = tp.tile_rows * plan.heads_total() * tp.row_bytes_per_head * 2;
   return tp;
 }
 
@@ -200,8 +198,16 @@ struct TileItem {
 };
 
 // The SIMD row block of one tensor's tile, before the rows are chosen.
+// Non-temporal stores for a tensor whose output is past half the last-level cache (32 MiB
+// here): it would be evicted before use anyway. Decided per tensor, so Q and K in one call
+// store as two calls do (a GQA K of 8 MiB stays cached while its Q of 32 MiB streams).
+bool nontemporal(const RopePlan& plan, const TilePlan& tp, const core::TensorPair& tensor) {
+  return plan.B * plan.T * tensor.heads * tp.row_bytes_per_head >= kNontemporalBytes;
+}
+
 template <typename Acc>
-RowBlock table_block(const RopePlan& plan, const TilePlan& tp, const TileTable<Acc>& tab, bool in_place) {
+RowBlock table_block(const RopePlan& plan, const TilePlan& tp, const TileTable<Acc>& tab,
+                     const core::TensorPair& tensor) {
   RowBlock blk;
   blk.cos = tp.expand ? tab.cos2.data() : reinterpret_cast<const float*>(tab.cos.data());
   blk.sin = tp.expand ? tab.sin2.data() : reinterpret_cast<const float*>(tab.sin.data());
@@ -210,8 +216,8 @@ RowBlock table_block(const RopePlan& plan, const TilePlan& tp, const TileTable<A
   blk.pair_table_stride = plan.pairs;
   blk.pairs = plan.pairs;
   blk.D = plan.D;
-  blk.copy_tail = !in_place;
-  blk.nontemporal = tp.nontemporal;
+  blk.copy_tail = !tensor.in_place;
+  blk.nontemporal = nontemporal(plan, tp, tensor);
   blk.table_split = tp.split;
   return blk;
 }
@@ -281,7 +287,7 @@ void rotate_item(const RopePlan& plan, const TilePlan& tp, const core::TensorPai
   T* out = reinterpret_cast<T*>(tensor.out.data) + item.b * tensor.out.stride_b + item.t0 * tensor.out.stride_t;
   if (!tp.simd || tensor.in.stride_d != 1 || tensor.out.stride_d != 1)
     return scalar_rows<T>(plan, tensor, tab, in, out, item.nt);
-  const RowBlock blk = table_block(plan, tp, tab, tensor.in_place);
+  const RowBlock blk = table_block(plan, tp, tab, tensor);
   const int64_t in_hs = tensor.in.n_head_axes ? tensor.in.head_stride[0] : 0;
   const bool heads_closer = tensor.heads > 1 && std::abs(in_hs) < std::abs(tensor.in.stride_t);
   if (tensor.in.n_head_axes <= 1 && tensor.out.n_head_axes <= 1 && (item.nt == 1 || heads_closer))
