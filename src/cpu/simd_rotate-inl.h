@@ -27,8 +27,9 @@
 #define ROTARY_F16_NATIVE 0
 #endif
 
-// AVX-512 targets may convert to bfloat16 in hardware (RotateHalfBF16Cvt, when the CPU has it).
+// AVX-512 targets may convert to bfloat16 in hardware (RotateHalf's kCvt, when the CPU has it).
 #undef ROTARY_BF16_CVT
+#undef ROTARY_ATTR_BF16_CVT
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3 && defined(__GNUC__)
 #define ROTARY_BF16_CVT 1
 #else
@@ -191,9 +192,48 @@ HWY_INLINE void HalfRemainder(DF df, const RowBlock& b, const T* in, T* out, con
   CopyTail<kStream>(b, in, out);
 }
 
-// Half-split: own chunk [i, i+N) and partner chunk [i+pairs, i+pairs+N).
-template <typename T, bool kStream, int kPairs>
-void RotateHalf(const RowBlock& b) {
+#if ROTARY_BF16_CVT
+// AVX512_BF16 (Zen 4, Sapphire Rapids): VCVTNE2PS2BF16 rounds two float vectors to nearest
+// even in one instruction, as StoreF does, but flushes denormal inputs to zero; a store with a
+// denormal result takes StoreF's path instead, so the bits are StoreF's. (Its NaN is the input's
+// with the quiet bit set: StoreF's for the NaNs here, see StoreF.)
+#define ROTARY_ATTR_BF16_CVT __attribute__((target(HWY_TARGET_STR ",avx512bf16")))
+HWY_INLINE bool HasBF16Convert() {
+  static const bool has = __builtin_cpu_supports("avx512bf16");
+  return has;
+}
+
+// lo and hi (16 floats each) to 32 consecutive bfloat16.
+template <bool kStream, class DF>
+ROTARY_ATTR_BF16_CVT HWY_INLINE void StoreBF16Cvt(DF df, hn::Vec<DF> lo, hn::Vec<DF> hi, bfloat16_t* p) {
+  constexpr int kDenormal = 0x20;  // VFPCLASSPS category
+  if (HWY_UNLIKELY(!_kortestz_mask16_u8(_mm512_fpclass_ps_mask(lo.raw, kDenormal),
+                                        _mm512_fpclass_ps_mask(hi.raw, kDenormal))))
+    return StoreF2<kStream>(df, lo, hi, p);
+  const hn::Repartition<uint16_t, DF> d16;
+  const __m512i bits = (__m512i)_mm512_cvtne2ps_pbh(hi.raw, lo.raw);
+  Put<kStream>(d16, hn::Vec<decltype(d16)>{bits}, reinterpret_cast<uint16_t*>(p));
+}
+
+#else
+#define ROTARY_ATTR_BF16_CVT
+#endif  // ROTARY_BF16_CVT
+
+// Two float vectors to 2N consecutive elements, with the hardware bfloat16 conversion (kCvt).
+template <bool kStream, bool kCvt, class DF, typename T>
+ROTARY_ATTR_BF16_CVT HWY_INLINE void StoreRotated2(DF df, hn::Vec<DF> lo, hn::Vec<DF> hi, T* p) {
+#if ROTARY_BF16_CVT
+  if constexpr (kCvt) return StoreBF16Cvt<kStream>(df, lo, hi, p);
+#endif
+  StoreF2<kStream>(df, lo, hi, p);
+}
+
+// Half-split: own chunk [i, i+N) and partner chunk [i+pairs, i+pairs+N). kCvt: bfloat16 with
+// the hardware conversion, the table in natural order (the backend's split is the identity on
+// such a CPU, see SplitTableBF16). The target attribute only permits AVX512_BF16 instructions;
+// code with kCvt false calls none, so it runs on CPUs without them.
+template <typename T, bool kStream, int kPairs, bool kCvt = false>
+ROTARY_ATTR_BF16_CVT void RotateHalf(const RowBlock& b) {
   const hn::ScalableTag<float> df;
   const int64_t N = int64_t(hn::Lanes(df));
   const int64_t pairs = PairsOf<kPairs>(b), main_pairs = pairs - pairs % (2 * N), rows = b.rows;
@@ -208,9 +248,10 @@ void RotateHalf(const RowBlock& b) {
       const auto x2a = LoadF(df, in + i + pairs), x2b = LoadF(df, in + i + N + pairs);
       const auto ca = hn::LoadU(df, c + i), cb = hn::LoadU(df, c + i + N);
       const auto sa = hn::LoadU(df, s + i), sb = hn::LoadU(df, s + i + N);
-      StoreF2<kStream>(df, hn::MulSub(x1a, ca, hn::Mul(x2a, sa)), hn::MulSub(x1b, cb, hn::Mul(x2b, sb)), out + i);
-      StoreF2<kStream>(df, hn::MulAdd(x2a, ca, hn::Mul(x1a, sa)), hn::MulAdd(x2b, cb, hn::Mul(x1b, sb)),
-                       out + i + pairs);
+      StoreRotated2<kStream, kCvt>(df, hn::MulSub(x1a, ca, hn::Mul(x2a, sa)), hn::MulSub(x1b, cb, hn::Mul(x2b, sb)),
+                                   out + i);
+      StoreRotated2<kStream, kCvt>(df, hn::MulAdd(x2a, ca, hn::Mul(x1a, sa)), hn::MulAdd(x2b, cb, hn::Mul(x1b, sb)),
+                                   out + i + pairs);
     }
     if (rest) HalfRemainder<kStream>(df, b, in, out, c, s, main_pairs);
   }
@@ -284,55 +325,6 @@ HWY_INLINE void StoreBF16Pairs(DF df, hn::Vec<DF> even, hn::Vec<DF> odd, bfloat1
   Put<kStream>(d16, hn::Add(hi, carry), reinterpret_cast<uint16_t*>(p));
 }
 
-#if ROTARY_BF16_CVT
-// AVX512_BF16 (Zen 4, Sapphire Rapids): VCVTNE2PS2BF16 rounds two float vectors to nearest
-// even in one instruction, as StoreF does, but flushes denormal inputs to zero; a store with a
-// denormal result takes StoreF's path instead, so the bits are StoreF's. (Its NaN is the input's
-// with the quiet bit set: StoreF's for the NaNs here, see StoreF.)
-#define ROTARY_ATTR_BF16_CVT __attribute__((target(HWY_TARGET_STR ",avx512bf16")))
-HWY_INLINE bool HasBF16Convert() {
-  static const bool has = __builtin_cpu_supports("avx512bf16");
-  return has;
-}
-
-// lo and hi (16 floats each) to 32 consecutive bfloat16.
-template <bool kStream, class DF>
-ROTARY_ATTR_BF16_CVT HWY_INLINE void StoreBF16Cvt(DF df, hn::Vec<DF> lo, hn::Vec<DF> hi, bfloat16_t* p) {
-  constexpr int kDenormal = 0x20;  // VFPCLASSPS category
-  if (HWY_UNLIKELY(!_kortestz_mask16_u8(_mm512_fpclass_ps_mask(lo.raw, kDenormal),
-                                        _mm512_fpclass_ps_mask(hi.raw, kDenormal))))
-    return StoreF2<kStream>(df, lo, hi, p);
-  const hn::Repartition<uint16_t, DF> d16;
-  const __m512i bits = (__m512i)_mm512_cvtne2ps_pbh(hi.raw, lo.raw);
-  Put<kStream>(d16, hn::Vec<decltype(d16)>{bits}, reinterpret_cast<uint16_t*>(p));
-}
-
-// Half-split bfloat16 with the hardware conversion: the table in natural order (the backend's
-// split is the identity on such a CPU, see SplitTableBF16), 2N pairs per step.
-template <bool kStream, int kPairs>
-ROTARY_ATTR_BF16_CVT void RotateHalfBF16Cvt(const RowBlock& b) {
-  const hn::ScalableTag<float> df;
-  const int64_t N = int64_t(hn::Lanes(df));
-  const int64_t pairs = PairsOf<kPairs>(b), main_pairs = pairs - pairs % (2 * N), rows = b.rows;
-  const bool rest = HasRest(b, main_pairs);
-  RowCursor<bfloat16_t> row(b, b.cos, b.sin, b.table_stride);
-  for (int64_t r = 0; r < rows; ++r, row.next()) {
-    const bfloat16_t* in = row.in;
-    bfloat16_t* out = row.out;
-    const float *c = row.c, *s = row.s;
-    for (int64_t i = 0; i < main_pairs; i += 2 * N) {
-      const auto x1a = LoadF(df, in + i), x1b = LoadF(df, in + i + N);
-      const auto x2a = LoadF(df, in + i + pairs), x2b = LoadF(df, in + i + N + pairs);
-      const auto ca = hn::LoadU(df, c + i), cb = hn::LoadU(df, c + i + N);
-      const auto sa = hn::LoadU(df, s + i), sb = hn::LoadU(df, s + i + N);
-      StoreBF16Cvt<kStream>(df, hn::MulSub(x1a, ca, hn::Mul(x2a, sa)), hn::MulSub(x1b, cb, hn::Mul(x2b, sb)), out + i);
-      StoreBF16Cvt<kStream>(df, hn::MulAdd(x2a, ca, hn::Mul(x1a, sa)), hn::MulAdd(x2b, cb, hn::Mul(x1b, sb)),
-                            out + i + pairs);
-    }
-    if (rest) HalfRemainder<kStream>(df, b, in, out, c, s, main_pairs);
-  }
-}
-#endif  // ROTARY_BF16_CVT
 
 // One step of the half-split bfloat16 kernel: 2N pairs from i, the table split even/odd.
 template <bool kStream, class DF, class V = hn::Vec<DF>>
@@ -428,7 +420,7 @@ void RotateInterleavedBF16(const RowBlock& b) {
 // scalar target has no such kernel and keeps the natural order).
 void SplitTableBF16(float* cos, float* sin, int pairs) {
 #if ROTARY_BF16_CVT
-  if (HasBF16Convert()) return;  // RotateHalfBF16Cvt reads the natural order
+  if (HasBF16Convert()) return;  // RotateHalf<..., kCvt> reads the natural order
 #endif
 #if HWY_TARGET != HWY_SCALAR
   const hn::ScalableTag<float> df;
@@ -473,7 +465,7 @@ void RotateFixed(const RowBlock& b, bool traditional) {
   if constexpr (std::is_same_v<T, bfloat16_t>) {
     if (traditional && b.pair_cos) return RotateInterleavedBF16<kStream, kPairs>(b);
 #if ROTARY_BF16_CVT
-    if (!traditional && HasBF16Convert()) return RotateHalfBF16Cvt<kStream, kPairs>(b);
+    if (!traditional && HasBF16Convert()) return RotateHalf<T, kStream, kPairs, true>(b);
 #endif
     if (!traditional) return RotateHalfBF16<kStream, kPairs>(b);
   }
