@@ -217,6 +217,7 @@ ROTARY_ATTR_BF16_CVT HWY_INLINE void StoreBF16Cvt(DF df, hn::Vec<DF> lo, hn::Vec
 
 #else
 #define ROTARY_ATTR_BF16_CVT
+HWY_INLINE bool HasBF16Convert() { return false; }
 #endif  // ROTARY_BF16_CVT
 
 // Two float vectors to 2N consecutive elements, with the hardware bfloat16 conversion (kCvt).
@@ -391,9 +392,35 @@ void RotateHalfBF16(const RowBlock& b) {
   RotateHalfRowsBF16<kStream, kPairs, true>(b, split_c, split_s);
 }
 
+#if ROTARY_BF16_CVT
+// StoreBF16Pairs with the hardware conversion (see StoreBF16Cvt): both halves converted at
+// once, then zipped back into pairs by one 16-bit lane permutation.
+template <bool kStream, class DF>
+ROTARY_ATTR_BF16_CVT HWY_INLINE void StoreBF16PairsCvt(DF df, hn::Vec<DF> even, hn::Vec<DF> odd, bfloat16_t* p) {
+  constexpr int kDenormal = 0x20;  // VFPCLASSPS category
+  if (HWY_UNLIKELY(!_kortestz_mask16_u8(_mm512_fpclass_ps_mask(even.raw, kDenormal),
+                                        _mm512_fpclass_ps_mask(odd.raw, kDenormal))))
+    return StoreBF16Pairs<kStream>(df, even, odd, p);
+  const hn::Repartition<uint16_t, DF> d16;
+  const auto lane = hn::Iota(d16, 0);  // output lane j takes element j/2 of the even (j even) or odd half
+  const auto from = hn::Add(hn::ShiftRight<1>(lane), hn::ShiftLeft<4>(hn::And(lane, hn::Set(d16, uint16_t(1)))));
+  const __m512i halves = (__m512i)_mm512_cvtne2ps_pbh(odd.raw, even.raw);
+  Put<kStream>(d16, hn::Vec<decltype(d16)>{_mm512_permutexvar_epi16(from.raw, halves)}, reinterpret_cast<uint16_t*>(p));
+}
+#endif
+
+template <bool kStream, bool kCvt, class DF>
+ROTARY_ATTR_BF16_CVT HWY_INLINE void StoreRotatedPairs(DF df, hn::Vec<DF> even, hn::Vec<DF> odd, bfloat16_t* p) {
+#if ROTARY_BF16_CVT
+  if constexpr (kCvt) return StoreBF16PairsCvt<kStream>(df, even, odd, p);
+#endif
+  StoreBF16Pairs<kStream>(df, even, odd, p);
+}
+
 // Interleaved bfloat16: N pairs per step, x1 and x2 straight from the split, half-split table.
-template <bool kStream, int kPairs>
-void RotateInterleavedBF16(const RowBlock& b) {
+// kCvt: the hardware conversion (as RotateHalf's).
+template <bool kStream, int kPairs, bool kCvt>
+ROTARY_ATTR_BF16_CVT void RotateInterleavedBF16(const RowBlock& b) {
   const hn::ScalableTag<float> df;
   const int64_t N = int64_t(hn::Lanes(df));
   const int64_t pairs = PairsOf<kPairs>(b), main_pairs = pairs - pairs % N, rows = b.rows;
@@ -404,7 +431,7 @@ void RotateInterleavedBF16(const RowBlock& b) {
       hn::Vec<decltype(df)> x1, x2;
       LoadBF16Pairs(df, row.in + 2 * i, x1, x2);
       const auto vc = hn::LoadU(df, row.c + i), vs = hn::LoadU(df, row.s + i);
-      StoreBF16Pairs<kStream>(df, hn::MulSub(x1, vc, hn::Mul(x2, vs)), hn::MulAdd(x2, vc, hn::Mul(x1, vs)),
+      StoreRotatedPairs<kStream, kCvt>(df, hn::MulSub(x1, vc, hn::Mul(x2, vs)), hn::MulAdd(x2, vc, hn::Mul(x1, vs)),
                               row.out + 2 * i);
     }
     if (!rest) continue;
@@ -463,10 +490,10 @@ template <typename T, bool kStream, int kPairs>
 void RotateFixed(const RowBlock& b, bool traditional) {
 #if HWY_TARGET != HWY_SCALAR
   if constexpr (std::is_same_v<T, bfloat16_t>) {
-    if (traditional && b.pair_cos) return RotateInterleavedBF16<kStream, kPairs>(b);
-#if ROTARY_BF16_CVT
+    if (traditional && b.pair_cos)
+      return HasBF16Convert() ? RotateInterleavedBF16<kStream, kPairs, true>(b)
+                              : RotateInterleavedBF16<kStream, kPairs, false>(b);
     if (!traditional && HasBF16Convert()) return RotateHalf<T, kStream, kPairs, true>(b);
-#endif
     if (!traditional) return RotateHalfBF16<kStream, kPairs>(b);
   }
 #endif
