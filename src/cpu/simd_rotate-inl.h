@@ -203,13 +203,17 @@ HWY_INLINE bool HasBF16Convert() {
   return has;
 }
 
+// Whether a lane of a or b is denormal (the conversion would flush it).
+template <class V>
+ROTARY_ATTR_BF16_CVT HWY_INLINE bool AnyDenormal(V a, V b) {
+  constexpr int kDenormal = 0x20;  // VFPCLASSPS category
+  return !_kortestz_mask16_u8(_mm512_fpclass_ps_mask(a.raw, kDenormal), _mm512_fpclass_ps_mask(b.raw, kDenormal));
+}
+
 // lo and hi (16 floats each) to 32 consecutive bfloat16.
 template <bool kStream, class DF>
 ROTARY_ATTR_BF16_CVT HWY_INLINE void StoreBF16Cvt(DF df, hn::Vec<DF> lo, hn::Vec<DF> hi, bfloat16_t* p) {
-  constexpr int kDenormal = 0x20;  // VFPCLASSPS category
-  if (HWY_UNLIKELY(!_kortestz_mask16_u8(_mm512_fpclass_ps_mask(lo.raw, kDenormal),
-                                        _mm512_fpclass_ps_mask(hi.raw, kDenormal))))
-    return StoreF2<kStream>(df, lo, hi, p);
+  if (HWY_UNLIKELY(AnyDenormal(lo, hi))) return StoreF2<kStream>(df, lo, hi, p);
   const hn::Repartition<uint16_t, DF> d16;
   const __m512i bits = (__m512i)_mm512_cvtne2ps_pbh(hi.raw, lo.raw);
   Put<kStream>(d16, hn::Vec<decltype(d16)>{bits}, reinterpret_cast<uint16_t*>(p));
@@ -397,10 +401,7 @@ void RotateHalfBF16(const RowBlock& b) {
 // once, then zipped back into pairs by one 16-bit lane permutation.
 template <bool kStream, class DF>
 ROTARY_ATTR_BF16_CVT HWY_INLINE void StoreBF16PairsCvt(DF df, hn::Vec<DF> even, hn::Vec<DF> odd, bfloat16_t* p) {
-  constexpr int kDenormal = 0x20;  // VFPCLASSPS category
-  if (HWY_UNLIKELY(!_kortestz_mask16_u8(_mm512_fpclass_ps_mask(even.raw, kDenormal),
-                                        _mm512_fpclass_ps_mask(odd.raw, kDenormal))))
-    return StoreBF16Pairs<kStream>(df, even, odd, p);
+  if (HWY_UNLIKELY(AnyDenormal(even, odd))) return StoreBF16Pairs<kStream>(df, even, odd, p);
   const hn::Repartition<uint16_t, DF> d16;
   const auto lane = hn::Iota(d16, 0);  // output lane j takes element j/2 of the even (j even) or odd half
   const auto from = hn::Add(hn::ShiftRight<1>(lane), hn::ShiftLeft<4>(hn::And(lane, hn::Set(d16, uint16_t(1)))));
