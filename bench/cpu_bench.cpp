@@ -6,7 +6,7 @@
 // scalar loop. Then the pool's idle check: CPU time against wall time of a decode loop.
 //
 //   cpu_bench [--filter=SUBSTR] [--threads=1,2] [--calls=buffer,inplace,Array] [--target=AVX2]
-//             [--scalar] [--min-time=0.25]
+//             [--dtypes=float32,float16,bfloat16] [--scalar] [--min-time=0.25]
 #include <sys/resource.h>
 
 #include <thread>
@@ -34,6 +34,7 @@ struct Options {
   std::string filter;
   std::vector<int> threads;
   std::vector<std::string> calls = {"buffer", "inplace", "Array"};
+  std::vector<std::string> dtypes = {"float32", "float16", "bfloat16"};
   bool scalar = false;
   double min_time = 0.25;  // seconds of rope timing per measurement
 };
@@ -194,6 +195,9 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::Range(1, 1024));
   app.add_option("--calls", opt.calls, "buffer, inplace, Array")->delimiter(',')->check(CLI::IsMember({"buffer", "inplace", "Array"}));
+  app.add_option("--dtypes", opt.dtypes, "float32, float16, bfloat16")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"float32", "float16", "bfloat16"}));
   app.add_option("--target", target, "SIMD target to run on (AVX2, AVX3, ...; default the best)");
   app.add_flag("--scalar", opt.scalar, "add the core's scalar loop (1 thread)");
   app.add_option("--min-time", opt.min_time, "seconds of rope timing per measurement")->check(CLI::PositiveNumber);
@@ -216,8 +220,10 @@ int main(int argc, char** argv) {
   print_header(opt);
   for (const Case& c : all_cases()) {
     if (!opt.filter.empty() && c.name.find(opt.filter) == std::string::npos) continue;
-    for (Dtype dt : {float32, float16, bfloat16})
+    for (Dtype dt : {float32, float16, bfloat16}) {
+      if (std::find(opt.dtypes.begin(), opt.dtypes.end(), to_string(dt)) == opt.dtypes.end()) continue;
       for (bool trad : {false, true}) run_case(c, dt, trad, opt);
+    }
   }
   idle_check(opt.threads.back());
   return 0;

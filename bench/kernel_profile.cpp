@@ -11,6 +11,8 @@
 // the tensors stored (B, T, H, D) as fused_bench's append cases.
 #include <valgrind/callgrind.h>
 
+#include <algorithm>
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -73,11 +75,25 @@ Call append_call(const Shape& shape, Dtype dtype, const Positions& pos, RopeOpti
   return c;
 }
 
+// The fastest and the median of `rounds` rounds of `reps` calls, in ns per call.
+void time_rounds(const Call& c, int reps, int rounds) {
+  std::vector<double> ns;
+  for (int r = 0; r < rounds; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i) c.run();
+    ns.push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / reps);
+  }
+  std::sort(ns.begin(), ns.end());
+  const double lines = double(c.out_bytes / 64);
+  std::printf("time: fastest %.0f ns/call (%.2f ns/line), median %.0f ns/call (%.2f ns/line), %d rounds of %d\n",
+              ns.front(), ns.front() / lines, ns[ns.size() / 2], ns[ns.size() / 2] / lines, rounds, reps);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string which = "prefill", dtype_name = "float32", layout = "half", call = "buffer";
-  int reps = 10;
+  int reps = 10, rounds = 0, threads = 1;
   CLI::App app{"Runs one case under callgrind's collection (see bench/profile_kernels.sh)"};
   app.add_option("--case", which, "prefill (1,32,512,128), long (1,8,2048,128: long-context's 8 heads) or decode (64,32,1,128)")
       ->check(CLI::IsMember({"prefill", "long", "decode"}));
@@ -85,9 +101,11 @@ int main(int argc, char** argv) {
   app.add_option("--layout", layout)->check(CLI::IsMember({"half", "interleaved"}));
   app.add_option("--call", call)->check(CLI::IsMember({"buffer", "inplace", "qk", "two", "append"}));
   app.add_option("--reps", reps, "calls measured")->check(CLI::Range(1, 100000));
+  app.add_option("--rounds", rounds, "then time this many rounds of --reps calls")->check(CLI::Range(0, 100000));
+  app.add_option("--threads", threads, "pool threads")->check(CLI::Range(1, 1024));
   if (const int rc = bench::parse(app, argc, argv); rc >= 0) return rc;
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  set_num_threads(1);
+  set_num_threads(threads);
   const Dtype dtype = dtype_name == "float32" ? float32 : dtype_name == "float16" ? float16 : bfloat16;
   const bool decode = which == "decode";
   const Shape shape = decode ? Shape{64, 32, 1, 128} : which == "long" ? Shape{1, 8, 2048, 128} : Shape{1, 32, 512, 128};
@@ -108,5 +126,6 @@ int main(int argc, char** argv) {
   std::printf("target %s, %s %s %s %s: %d calls, %lld output cache lines per call\n",
               cpu_backend::simd_target_name(), which.c_str(), dtype_name.c_str(), layout.c_str(), call.c_str(), reps,
               (long long)(c.out_bytes / 64));
+  if (rounds > 0) time_rounds(c, reps, rounds);
   return 0;
 }

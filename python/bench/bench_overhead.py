@@ -2,7 +2,8 @@
 1000): the direct path (torch tensors and NumPy arrays; rope_qk and rope; in place and
 functional; an int offset and an int64 offsets tensor), its parts (make_call, the extension
 call), the torch operator, and rotary.rope_qk on tensors that require grad (operator +
-autograd). Each row is the median of 20 rounds x 1000 calls, the rows interleaved round by round
+autograd), and the fused paths' decode step (rope_and_cache into a paged NHD cache by
+slot_mapping, float32 and FP8 with a float and a tensor scale; rms_norm_rope). Each row is the median of 20 rounds x 1000 calls, the rows interleaved round by round
 so that the machine's load falls on all of them alike. Compare with python/bench/call_overhead.cpp
 (the same call from C++).
 
@@ -15,6 +16,32 @@ import torch
 
 import rotary
 from rotary import _call, _ops
+
+
+def fused_rows(q, k):
+    """The fused paths on the same decode step: v like k, a paged cache of 64 blocks of 16 rows."""
+    v = torch.full_like(k, 0.125)
+    k_cache, v_cache = torch.zeros(64, 16, 8, 128), torch.zeros(64, 16, 8, 128)
+    k8, v8 = k_cache.to(torch.float8_e4m3fn), v_cache.to(torch.float8_e4m3fn)
+    slots, scale = torch.tensor([[1000]]), torch.tensor(0.05)
+    wq, wk = torch.ones(128), torch.ones(128)
+    call, op = _call.make_call(q, offset=1000), torch.ops.rotary.rope_and_cache
+    positions = (call.offsets, call.position_ids, call.cu_seqlens, call.starts, call.offset, call.options)
+    return [
+        ("fused: rotary.rope_and_cache(q, k, v, caches, slot_mapping=, offset=1000)",
+         lambda: rotary.rope_and_cache(q, k, v, k_cache, v_cache, slot_mapping=slots, offset=1000)),
+        ("fused: the same, FP8 caches, k_scale=v_scale=0.05 (float)",
+         lambda: rotary.rope_and_cache(q, k, v, k8, v8, slot_mapping=slots, k_scale=0.05, v_scale=0.05, offset=1000)),
+        ("fused: the same, FP8 caches, 0-d float32 tensor scales",
+         lambda: rotary.rope_and_cache(q, k, v, k8, v8, slot_mapping=slots, k_scale=scale, v_scale=scale, offset=1000)),
+        ("fused: rotary.rms_norm_rope(q, k, wq, wk, offset=1000, inplace=True)",
+         lambda: rotary.rms_norm_rope(q, k, wq, wk, offset=1000, inplace=True)),
+        ("fused: rotary.rms_norm_rope(q, k, wq, wk, offset=1000) (allocates)",
+         lambda: rotary.rms_norm_rope(q, k, wq, wk, offset=1000)),
+        ("fused operator: torch.ops.rotary.rope_and_cache (the torch.compile path)",
+         lambda: op(q, k, v, k_cache, v_cache, slots, None, "slot_mapping", "NHD", None, None, None, None, 1e-6,
+                    False, *positions)),
+    ]
 
 
 def rows():
@@ -36,6 +63,7 @@ def rows():
         ("  part: torch.empty_like(q) + torch.empty_like(k)", lambda: (torch.empty_like(q), torch.empty_like(k))),
         ("operator: torch.ops.rotary.rope_qk_ (in place)", lambda: _ops.rope_qk_inplace(q, k, call)),
         ("operator: torch.ops.rotary.rope_qk (functional)", lambda: _ops.rope_qk(q, k, call)),
+        *fused_rows(q, k),
     ], [("operator + autograd: rotary.rope_qk(qg, kg, offset=1000), requires grad",
          lambda: rotary.rope_qk(qg, kg, offset=1000))]
 

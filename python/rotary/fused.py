@@ -6,16 +6,19 @@
     rope_and_cache_mla(q_pe, k_pe, kv_c, kv_cache, *, slot_mapping= | ..., kv_scale=None, ...)
     shift_cache(k_cache, deltas, *, row_counts=None, kv_layout="NHD", k_scale=None, ...)
 
-Each is one pass over its data (rotary/fused.h) and runs as ``torch.ops.rotary.<name>``,
-declared as mutating what it writes (q / q_pe rotated in place as vLLM's ``rotary_embedding``
-does, the caches), with a fake implementation: version counters are bumped, ``torch.compile``
-functionalizes the writes, ``torch.library.opcheck`` passes. The remaining keyword arguments
-are those of ``rotary.rope`` (positions and RoPE options, one ``Call`` built by
+Each is one pass over its data (rotary/fused.h) and is registered as
+``torch.ops.rotary.<name>``, declared as mutating what it writes (q / q_pe rotated in place as
+vLLM's ``rotary_embedding`` does, the caches), with a fake implementation: ``torch.compile``
+functionalizes the writes, ``torch.library.opcheck`` passes. Where torch need not see the
+call (no torch.compile, tracing or tensor subclass) the operator's body runs directly, as
+rotary.rope does, and bumps the same version counters. The remaining keyword arguments are
+those of ``rotary.rope`` (positions and RoPE options, one ``Call`` built by
 ``_call.make_call``). Inputs are torch tensors (CPU, or CUDA where built).
 
 Caches: the activation dtype, float32, or ``torch.float8_e4m3fn`` with a per-tensor scale
-(stored = value / scale, nearest even, saturating at +-448). Layouts: ``kv_layout="NHD"``
-for (pages, rows, H_kv, D) (vLLM's paged cache, or (B, max_T, H_kv, D) contiguous) and
+(stored = value / scale, nearest even, saturating at +-448): a float, or a tensor holding one
+number (0-d or (1,)), passed as data (no graph break under torch.compile). Layouts:
+``kv_layout="NHD"`` for (pages, rows, H_kv, D) (vLLM's paged cache, or (B, max_T, H_kv, D) contiguous) and
 ``"HND"`` for (pages, H_kv, rows, D) (FlashInfer's HND, (B, H_kv, max_T, D)). A combined
 cache is passed as its two views, e.g. ``kv_cache[:, 0], kv_cache[:, 1]``. Every check runs
 before a byte is written: a bad slot, block table, dtype or missing FP8 scale raises
@@ -29,7 +32,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from . import _call, _rotary
+from . import _call, _core, _rotary
 
 __all__ = ["rope_and_cache", "rms_norm_rope", "rope_and_cache_mla", "shift_cache"]
 
@@ -37,7 +40,7 @@ _lib = "rotary::"
 _LAYOUTS = ("NHD", "HND")
 
 
-class _Slots(NamedTuple):  # what _rotary reads: kind, index (a view), lens (a view or None)
+class _Slots(NamedTuple):  # what _rotary reads: kind, index (a tensor), lens (a tensor or None)
     kind: str
     index: object
     lens: object
@@ -48,8 +51,8 @@ class _Cache(NamedTuple):
     v: object
     layout: str
     slots: _Slots
-    k_scale: Optional[float]
-    v_scale: Optional[float]
+    k_scale: object  # None, a float, or a tensor holding one number (_scale)
+    v_scale: object
 
 
 class _Norm(NamedTuple):
@@ -59,46 +62,62 @@ class _Norm(NamedTuple):
     unit_offset: bool
 
 
-def _positions(offsets, position_ids, cu_seqlens, starts, offset):
-    views = (_call.view_or_none(a, name) for a, name in
-             ((offsets, "offset"), (position_ids, "position_ids"), (cu_seqlens, "cu_seqlens"), (starts, "starts")))
-    return (offset, *views)
+# Each operator hands its tensors to _rotary through `read` (_call.read_with_fallback): as they
+# are, read by the extension itself, or, for what it cannot read, as _call.view's views.
+
+def _optional(read, t, name):
+    return None if t is None else read(t, name)
 
 
-def _slots(kind, index, lens):
-    return _Slots(kind, _call.view(index, kind), _call.view_or_none(lens, "cache_lens"))
+def _positions(read, offsets, position_ids, cu_seqlens, starts, offset):
+    return (offset, *_call.read_positions(read, offsets, position_ids, cu_seqlens, starts))
 
 
-def _norm(q_weight, k_weight, eps, unit_offset):
-    return None if q_weight is None else _Norm(_call.view(q_weight, "q_weight"), _call.view(k_weight, "k_weight"),
-                                               eps, unit_offset)
+def _read_scale(read, scale, name):
+    return read(scale, name) if isinstance(scale, Tensor) else scale
 
 
-@torch.library.custom_op(_lib + "rope_and_cache", mutates_args=("q", "k_cache", "v_cache"))
-def _rope_and_cache(q: Tensor, k: Tensor, v: Optional[Tensor], k_cache: Tensor, v_cache: Optional[Tensor],
-                    slot_index: Tensor, cache_lens: Optional[Tensor], slots: str, kv_layout: str,
-                    k_scale: Optional[float], v_scale: Optional[float], q_norm_weight: Optional[Tensor],
-                    k_norm_weight: Optional[Tensor], norm_eps: float, norm_unit_offset: bool,
-                    offsets: Optional[Tensor], position_ids: Optional[Tensor], cu_seqlens: Optional[Tensor],
-                    starts: Optional[Tensor], offset: int, options: str) -> None:
-    cache = _Cache(_call.view(k_cache, "k_cache"), _call.view_or_none(v_cache, "v_cache"), kv_layout,
-                   _slots(slots, slot_index, cache_lens), k_scale, v_scale)
-    _rotary.rope_and_cache(_call.view(q, "q"), _call.view(k, "k"), _call.view_or_none(v, "v"), cache,
-                           _norm(q_norm_weight, k_norm_weight, norm_eps, norm_unit_offset),
-                           _positions(offsets, position_ids, cu_seqlens, starts, offset), _call.options(options),
-                           _call.stream_of(q))
+def _slots(read, kind, index, lens):
+    return _Slots(kind, read(index, kind), _optional(read, lens, "cache_lens"))
+
+
+def _norm(read, q_weight, k_weight, eps, unit_offset):
+    return None if q_weight is None else _Norm(read(q_weight, "q_weight"), read(k_weight, "k_weight"), eps,
+                                               unit_offset)
+
+
+def _rope_and_cache_run(q: Tensor, k: Tensor, v: Optional[Tensor], k_cache: Tensor, v_cache: Optional[Tensor],
+                        slot_index: Tensor, cache_lens: Optional[Tensor], slots: str, kv_layout: str,
+                        k_scale: Optional[Tensor], v_scale: Optional[Tensor], q_norm_weight: Optional[Tensor],
+                        k_norm_weight: Optional[Tensor], norm_eps: float, norm_unit_offset: bool,
+                        offsets: Optional[Tensor], position_ids: Optional[Tensor], cu_seqlens: Optional[Tensor],
+                        starts: Optional[Tensor], offset: int, options: str) -> None:
+    def call_with(read):
+        cache = _Cache(read(k_cache, "k_cache"), _optional(read, v_cache, "v_cache"), kv_layout,
+                       _slots(read, slots, slot_index, cache_lens), _read_scale(read, k_scale, "k_scale"),
+                       _read_scale(read, v_scale, "v_scale"))
+        _rotary.rope_and_cache(read(q, "q"), read(k, "k"), _optional(read, v, "v"), cache,
+                               _norm(read, q_norm_weight, k_norm_weight, norm_eps, norm_unit_offset),
+                               _positions(read, offsets, position_ids, cu_seqlens, starts, offset),
+                               _call.options(options), _call.stream_of(q))
+    _call.read_with_fallback(call_with)
+
+
+_rope_and_cache = torch.library.custom_op(_lib + "rope_and_cache", _rope_and_cache_run,
+                                          mutates_args=("q", "k_cache", "v_cache"))
 
 
 def _run_rms_norm_rope(q, k, q_out, k_out, q_weight, k_weight, eps, unit_offset, positions, options):
-    qv, kv = _call.view(q, "q"), _call.view(k, "k")
-    _rotary.rms_norm_rope(qv, kv, qv if q_out is q else _call.view(q_out, "q_out"),
-                          kv if k_out is k else _call.view(k_out, "k_out"),
-                          _norm(q_weight, k_weight, eps, unit_offset), _positions(*positions),
-                          _call.options(options), _call.stream_of(q))
+    def call_with(read):
+        qv, kv = read(q, "q"), read(k, "k")
+        _rotary.rms_norm_rope(qv, kv, qv if q_out is q else read(q_out, "q_out"),
+                              kv if k_out is k else read(k_out, "k_out"),
+                              _norm(read, q_weight, k_weight, eps, unit_offset), _positions(read, *positions),
+                              _call.options(options), _call.stream_of(q))
+    _call.read_with_fallback(call_with)
 
 
-@torch.library.custom_op(_lib + "rms_norm_rope", mutates_args=())
-def _rms_norm_rope(q: Tensor, k: Tensor, q_weight: Tensor, k_weight: Tensor, eps: float, unit_offset: bool,
+def _rms_norm_rope_run(q: Tensor, k: Tensor, q_weight: Tensor, k_weight: Tensor, eps: float, unit_offset: bool,
                    offsets: Optional[Tensor], position_ids: Optional[Tensor], cu_seqlens: Optional[Tensor],
                    starts: Optional[Tensor], offset: int, options: str) -> tuple[Tensor, Tensor]:
     q_out, k_out = torch.empty_like(q), torch.empty_like(k)
@@ -107,23 +126,36 @@ def _rms_norm_rope(q: Tensor, k: Tensor, q_weight: Tensor, k_weight: Tensor, eps
     return q_out, k_out
 
 
-@torch.library.custom_op(_lib + "rms_norm_rope_", mutates_args=("q", "k"))
-def _rms_norm_rope_inplace(q: Tensor, k: Tensor, q_weight: Tensor, k_weight: Tensor, eps: float, unit_offset: bool,
-                           offsets: Optional[Tensor], position_ids: Optional[Tensor], cu_seqlens: Optional[Tensor],
-                           starts: Optional[Tensor], offset: int, options: str) -> None:
+_rms_norm_rope = torch.library.custom_op(_lib + "rms_norm_rope", _rms_norm_rope_run, mutates_args=())
+
+
+def _rms_norm_rope_inplace_run(q: Tensor, k: Tensor, q_weight: Tensor, k_weight: Tensor, eps: float,
+                               unit_offset: bool, offsets: Optional[Tensor], position_ids: Optional[Tensor],
+                               cu_seqlens: Optional[Tensor], starts: Optional[Tensor], offset: int,
+                               options: str) -> None:
     _run_rms_norm_rope(q, k, q, k, q_weight, k_weight, eps, unit_offset,
                        (offsets, position_ids, cu_seqlens, starts, offset), options)
 
 
-@torch.library.custom_op(_lib + "rope_and_cache_mla", mutates_args=("q_pe", "kv_cache"))
-def _rope_and_cache_mla(q_pe: Tensor, k_pe: Tensor, kv_c: Tensor, kv_cache: Tensor, slot_index: Tensor,
-                        cache_lens: Optional[Tensor], slots: str, scale: Optional[float], offsets: Optional[Tensor],
-                        position_ids: Optional[Tensor], cu_seqlens: Optional[Tensor], starts: Optional[Tensor],
-                        offset: int, options: str) -> None:
-    _rotary.rope_and_cache_mla(_call.view(q_pe, "q_pe"), _call.view(k_pe, "k_pe"), _call.view(kv_c, "kv_c"),
-                               _call.view(kv_cache, "kv_cache"), _slots(slots, slot_index, cache_lens), scale,
-                               _positions(offsets, position_ids, cu_seqlens, starts, offset),
-                               _call.options(options), _call.stream_of(q_pe))
+_rms_norm_rope_inplace = torch.library.custom_op(_lib + "rms_norm_rope_", _rms_norm_rope_inplace_run,
+                                                 mutates_args=("q", "k"))
+
+
+def _rope_and_cache_mla_run(q_pe: Tensor, k_pe: Tensor, kv_c: Tensor, kv_cache: Tensor, slot_index: Tensor,
+                            cache_lens: Optional[Tensor], slots: str, scale: Optional[Tensor],
+                            offsets: Optional[Tensor], position_ids: Optional[Tensor], cu_seqlens: Optional[Tensor],
+                            starts: Optional[Tensor], offset: int, options: str) -> None:
+    def call_with(read):
+        _rotary.rope_and_cache_mla(read(q_pe, "q_pe"), read(k_pe, "k_pe"), read(kv_c, "kv_c"),
+                                   read(kv_cache, "kv_cache"), _slots(read, slots, slot_index, cache_lens),
+                                   _read_scale(read, scale, "kv_scale"),
+                                   _positions(read, offsets, position_ids, cu_seqlens, starts, offset),
+                                   _call.options(options), _call.stream_of(q_pe))
+    _call.read_with_fallback(call_with)
+
+
+_rope_and_cache_mla = torch.library.custom_op(_lib + "rope_and_cache_mla", _rope_and_cache_mla_run,
+                                              mutates_args=("q_pe", "kv_cache"))
 
 
 class _Change(NamedTuple):  # a FrequencyChange: the old frequencies (as RopeOptions) and positions
@@ -131,15 +163,19 @@ class _Change(NamedTuple):  # a FrequencyChange: the old frequencies (as RopeOpt
     positions: object
 
 
-@torch.library.custom_op(_lib + "shift_cache", mutates_args=("k_cache",))
-def _shift_cache(k_cache: Tensor, deltas: Tensor, row_counts: Optional[Tensor], kv_layout: str,
-                 k_scale: Optional[float], from_options: Optional[str], from_positions: Optional[Tensor],
-                 options: str) -> None:
-    change = None if from_options is None else _Change(_call.options(from_options),
-                                                      _call.view(from_positions, "from_positions"))
-    _rotary.shift_cache(_call.view(k_cache, "k_cache"), kv_layout, _call.view(deltas, "deltas"),
-                        _call.view_or_none(row_counts, "row_counts"), _call.options(options), k_scale, change,
-                        _call.stream_of(k_cache))
+def _shift_cache_run(k_cache: Tensor, deltas: Tensor, row_counts: Optional[Tensor], kv_layout: str,
+                     k_scale: Optional[Tensor], from_options: Optional[str], from_positions: Optional[Tensor],
+                     options: str) -> None:
+    def call_with(read):
+        change = None if from_options is None else _Change(_call.options(from_options),
+                                                          read(from_positions, "from_positions"))
+        _rotary.shift_cache(read(k_cache, "k_cache"), kv_layout, read(deltas, "deltas"),
+                            _optional(read, row_counts, "row_counts"), _call.options(options),
+                            _read_scale(read, k_scale, "k_scale"), change, _call.stream_of(k_cache))
+    _call.read_with_fallback(call_with)
+
+
+_shift_cache = torch.library.custom_op(_lib + "shift_cache", _shift_cache_run, mutates_args=("k_cache",))
 
 
 @_rms_norm_rope.register_fake
@@ -178,16 +214,29 @@ def _layout(api, kv_layout):
     return kv_layout
 
 
-def _scale(api, scale, name):
-    """A per-tensor scale as a Python float (a one-element tensor is read: a graph break under
-    torch.compile, so pass a float there)."""
+def _scale(scale, through_ops):
+    """A FP8 scale for _rotary, which reads it (a float, or a tensor holding one number) on the
+    host: the kernels take the scale as a number, so a device tensor is copied to the host (a
+    stream sync in eager mode; a graph op under torch.compile, no graph break). The operators
+    take tensors: there a number becomes a 0-d float64 tensor (rounded to float once, in C++, as
+    a float is)."""
     if scale is None:
         return None
     if isinstance(scale, Tensor):
-        if scale.numel() != 1:
-            raise ValueError(f"[{api}] {name} must be one number but has shape {tuple(scale.shape)}.")
-        return float(scale.item())
-    return float(scale)
+        return scale if scale.device.type == "cpu" else scale.cpu()
+    return torch.tensor(float(scale), dtype=torch.float64) if through_ops else float(scale)
+
+
+def _dispatch(through_ops, op, run, args, written):
+    """op(*args) where torch must see the call (torch.compile, tracing, tensor subclasses: the
+    rules of the rope calls, _core._through_ops), else the op's body run(*args) directly (the
+    operator's own layers are most of a decode step's cost), bumping the version counters of
+    what it writes as the operator does."""
+    if through_ops:
+        return op(*args)
+    result = run(*args)
+    _core._increment_version(written)
+    return result
 
 
 def _norm_args(api, q_weight, k_weight, eps, unit_offset):
@@ -196,17 +245,23 @@ def _norm_args(api, q_weight, k_weight, eps, unit_offset):
     return q_weight, k_weight, float(eps), bool(unit_offset)
 
 
+def _plain(*tensors):
+    return [t for t in tensors if t is not None]
+
+
 def rope_and_cache(q, k, v, k_cache, v_cache=None, *, slot_mapping=None, block_table=None, cache_lens=None,
                    write_positions=None, kv_layout="NHD", k_scale=None, v_scale=None, q_norm_weight=None,
                    k_norm_weight=None, norm_eps=1e-6, norm_unit_offset=False, **rope):
     api = "rope_and_cache"
     _check_tensors(api, q=q, k=k, v=v, k_cache=k_cache, v_cache=v_cache)
     call = _call.make_call(q, **rope)
-    slots = _slot_args(api, q, slot_mapping, block_table, cache_lens, write_positions)
+    kind, index, lens = _slot_args(api, q, slot_mapping, block_table, cache_lens, write_positions)
     norm = _norm_args(api, q_norm_weight, k_norm_weight, norm_eps, norm_unit_offset)
-    _rope_and_cache(q, k, v, k_cache, v_cache, slots[1], slots[2], slots[0], _layout(api, kv_layout),
-                    _scale(api, k_scale, "k_scale"), _scale(api, v_scale, "v_scale"), *norm, call.offsets,
-                    call.position_ids, call.cu_seqlens, call.starts, call.offset, call.options)
+    ops = _core._through_ops(_plain(q, k, v, k_cache, v_cache))
+    _dispatch(ops, _rope_and_cache, _rope_and_cache_run,
+              (q, k, v, k_cache, v_cache, index, lens, kind, _layout(api, kv_layout), _scale(k_scale, ops),
+               _scale(v_scale, ops), *norm, call.offsets, call.position_ids, call.cu_seqlens, call.starts,
+               call.offset, call.options), _plain(q, k_cache, v_cache))
     return q
 
 
@@ -216,10 +271,11 @@ def rms_norm_rope(q, k, q_weight, k_weight, *, eps=1e-6, unit_offset=False, inpl
     call = _call.make_call(q, **rope)
     args = (q, k, q_weight, k_weight, float(eps), bool(unit_offset), call.offsets, call.position_ids,
             call.cu_seqlens, call.starts, call.offset, call.options)
+    ops = _core._through_ops((q, k, q_weight, k_weight))
     if inplace:
-        _rms_norm_rope_inplace(*args)
+        _dispatch(ops, _rms_norm_rope_inplace, _rms_norm_rope_inplace_run, args, [q, k])
         return q, k
-    return _rms_norm_rope(*args)
+    return _dispatch(ops, _rms_norm_rope, _rms_norm_rope_run, args, [])
 
 
 def rope_and_cache_mla(q_pe, k_pe, kv_c, kv_cache, *, slot_mapping=None, block_table=None, cache_lens=None,
@@ -228,8 +284,10 @@ def rope_and_cache_mla(q_pe, k_pe, kv_c, kv_cache, *, slot_mapping=None, block_t
     _check_tensors(api, q_pe=q_pe, k_pe=k_pe, kv_c=kv_c, kv_cache=kv_cache)
     call = _call.make_call(q_pe, **rope)
     kind, index, lens = _slot_args(api, q_pe, slot_mapping, block_table, cache_lens, write_positions)
-    _rope_and_cache_mla(q_pe, k_pe, kv_c, kv_cache, index, lens, kind, _scale(api, kv_scale, "kv_scale"), call.offsets,
-                        call.position_ids, call.cu_seqlens, call.starts, call.offset, call.options)
+    ops = _core._through_ops((q_pe, k_pe, kv_c, kv_cache))
+    _dispatch(ops, _rope_and_cache_mla, _rope_and_cache_mla_run,
+              (q_pe, k_pe, kv_c, kv_cache, index, lens, kind, _scale(kv_scale, ops), call.offsets,
+               call.position_ids, call.cu_seqlens, call.starts, call.offset, call.options), [q_pe, kv_cache])
     return q_pe
 
 
@@ -241,7 +299,12 @@ def _from_options(api, from_freqs, from_positions):
         return None
     if not isinstance(from_freqs, _rotary.Frequencies):
         raise TypeError(f"[{api}] from_freqs must be a rotary.Frequencies but got {type(from_freqs).__name__}.")
-    return _rotary.RopeOptions(freqs=from_freqs).key
+    return _frequencies_key(from_freqs)
+
+
+@torch.compiler.assume_constant_result  # a constant under torch.compile (Frequencies are, _call)
+def _frequencies_key(freqs) -> str:
+    return _rotary.RopeOptions(freqs=freqs).key
 
 
 def shift_cache(k_cache, deltas, *, row_counts=None, kv_layout="NHD", k_scale=None, from_freqs=None,
@@ -252,10 +315,12 @@ def shift_cache(k_cache, deltas, *, row_counts=None, kv_layout="NHD", k_scale=No
     if call.offset or any(a is not None for a in call[2:]):
         raise ValueError(f"[{api}] the shift is given by deltas; positions (offset, position_ids, cu_seqlens, "
                          f"starts) do not apply.")
-    _shift_cache(k_cache, _call.index_array(deltas, k_cache, "deltas"),
-                 _call.index_array(row_counts, k_cache, "row_counts"), _layout(api, kv_layout),
-                 _scale(api, k_scale, "k_scale"), _from_options(api, from_freqs, from_positions),
-                 _call.index_array(from_positions, k_cache, "from_positions"), call.options)
+    ops = _core._through_ops((k_cache,))
+    _dispatch(ops, _shift_cache, _shift_cache_run,
+              (k_cache, _call.index_array(deltas, k_cache, "deltas"),
+               _call.index_array(row_counts, k_cache, "row_counts"), _layout(api, kv_layout), _scale(k_scale, ops),
+               _from_options(api, from_freqs, from_positions),
+               _call.index_array(from_positions, k_cache, "from_positions"), call.options), [k_cache])
     return k_cache
 
 
@@ -275,7 +340,8 @@ rope_and_cache.__doc__ = """RoPE + KV-cache append in one pass; returns q (rotat
     cu_seqlens; q and k may have different head counts (GQA); v has k's heads and tokens and
     its own head size; v and v_cache may be None (keys only). k and v are only read.
     k_cache, v_cache: (pages, rows, H_kv, D) for kv_layout="NHD", (pages, H_kv, rows, D) for
-    "HND"; dtype q's, float32 or torch.float8_e4m3fn (then k_scale / v_scale are required).
+    "HND"; dtype q's, float32 or torch.float8_e4m3fn (then k_scale / v_scale are required:
+    floats, or tensors holding one number, e.g. an engine's (1,) float32 scales).
     q_norm_weight, k_norm_weight, norm_eps, norm_unit_offset: per-head RMSNorm of q and k
         first (Qwen3, OLMo 2; unit_offset=True for Gemma's (1 + w)), in the same pass.
 """ + _SLOTS_DOC + _call.ARGUMENTS

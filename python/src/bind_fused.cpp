@@ -1,8 +1,10 @@
 // rotary._rotary: the fused paths of rotary/fused.h (RoPE + KV-cache append, QK RMSNorm + RoPE,
-// MLA, re-rotation of a cache). Python (rotary.fused) passes every tensor as a view (NumPy array
-// or DLPack capsule) inside small named tuples: positions as (offset, offsets, position_ids,
-// cu_seqlens, starts), the cache as (k, v, layout, slots), the slots as (kind, index, lens),
-// the norm as (q_weight, k_weight, eps, unit_offset). All checks are the C++ library's.
+// MLA, re-rotation of a cache). Python (rotary.fused) passes the tensors inside small named
+// tuples: positions as (offset, offsets, position_ids, cu_seqlens, starts), the cache as (k, v,
+// layout, slots, k_scale, v_scale), the slots as (kind, index, lens), the norm as (q_weight,
+// k_weight, eps, unit_offset). Each tensor is read by to_view, the reader of the rope calls
+// (DLPack's C exchange API for torch tensors); what it cannot read raises NotReadable before
+// anything is written, and Python passes views instead. All checks are the C++ library's.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -10,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "core/convert.h"
 #include "glue.h"
 #include "rotary/fused.h"
 
@@ -42,6 +45,23 @@ struct Held {
   Held() { views.reserve(16); }  // add() returns references into views: no reallocation
 };
 
+// A FP8 cache's scale: None, a Python float, or a tensor holding one number (0-d or one
+// element, as frameworks keep it: torch.compile passes it as data, no .item() graph break),
+// read here on the host because the kernels take the scale as a number.
+std::optional<float> scale_of(const py::handle& obj, const char* api, const char* name) {
+  if (obj.is_none()) return std::nullopt;
+  if (py::isinstance<py::float_>(obj)) return obj.cast<float>();
+  const PyView s = to_view(obj, false, name);
+  if (s.v.size() != 1)
+    fail(std::string("[") + api + "] " + name + " must be one number but has shape " +
+         std::string(py::str(py::tuple(py::cast(s.v.shape)))) + ".");
+  check_known(s, name);
+  if (s.v.device != cpu)
+    fail(std::string("[") + api + "] " + name + " is on " + to_string(s.v.device) +
+         "; the scale is read on the host (rotary.fused copies a device tensor there).");
+  return float(core::load_double(s.v.data, s.v.dtype, 0));
+}
+
 CacheSlots make_slots(const py::object& slots, Held& held) {
   const auto kind = slots.attr("kind").cast<std::string>();
   if (kind == "write_positions")
@@ -68,13 +88,6 @@ CallPositions positions_of(const py::tuple& p) {
   return make_positions(p[0].cast<int64_t>(), p[1], p[2], p[3], p[4]);
 }
 
-// The call's options on PyTorch's current stream unless the caller named one.
-RopeOptions on_stream(const RopeOptions& options, std::uintptr_t stream) {
-  RopeOptions o = options;
-  if (stream && !o.cuda_stream) o.cuda_stream = reinterpret_cast<void*>(stream);
-  return o;
-}
-
 void rope_and_cache_py(const py::object& q, const py::object& k, const py::object& v, const py::object& cache,
                        const py::object& norm, const py::tuple& positions, const RopeOptions& options,
                        std::uintptr_t stream) {
@@ -83,17 +96,17 @@ void rope_and_cache_py(const py::object& q, const py::object& k, const py::objec
   const TensorView& kv = held.add(k, false, "k");
   KVCache c;
   c.k = held.add(cache.attr("k"), true, "k_cache");
-  if (!cache.attr("v").is_none()) c.v = held.add(cache.attr("v"), true, "v_cache");
+  if (const py::object v_cache = cache.attr("v"); !v_cache.is_none()) c.v = held.add(v_cache, true, "v_cache");
   const TensorView vv = v.is_none() ? TensorView{} : held.add(v, false, "v");
   c.layout = parse_layout(cache.attr("layout").cast<std::string>());
   c.slots = make_slots(cache.attr("slots"), held);
-  c.k_scale = cache.attr("k_scale").cast<std::optional<float>>();
-  c.v_scale = cache.attr("v_scale").cast<std::optional<float>>();
+  c.k_scale = scale_of(cache.attr("k_scale"), "rope_and_cache", "k_scale");
+  c.v_scale = scale_of(cache.attr("v_scale"), "rope_and_cache", "v_scale");
   const std::optional<QKNorm> n = make_norm(norm, held);
   const CallPositions p = positions_of(positions);
-  const RopeOptions o = on_stream(options, stream);
+  const StreamOptions o(options, stream);
   py::gil_scoped_release release;
-  rope_and_cache(qv, kv, vv, qv, c, p.positions, o, n);
+  rope_and_cache(qv, kv, vv, qv, c, p.positions, o.get(), n);
 }
 
 void rms_norm_rope_py(const py::object& q, const py::object& k, const py::object& q_out, const py::object& k_out,
@@ -105,14 +118,15 @@ void rms_norm_rope_py(const py::object& q, const py::object& k, const py::object
   const TensorView& qo = q_out.is(q) ? qv : held.add(q_out, true, "q_out");
   const TensorView& ko = k_out.is(k) ? kv : held.add(k_out, true, "k_out");
   const std::optional<QKNorm> n = make_norm(norm, held);
+  if (!n) fail("[rms_norm_rope] internal: norm is (q_weight, k_weight, eps, unit_offset), not None.");
   const CallPositions p = positions_of(positions);
-  const RopeOptions o = on_stream(options, stream);
+  const StreamOptions o(options, stream);
   py::gil_scoped_release release;
-  rms_norm_rope(qv, kv, qo, ko, *n, p.positions, o);
+  rms_norm_rope(qv, kv, qo, ko, *n, p.positions, o.get());
 }
 
 void rope_and_cache_mla_py(const py::object& q_pe, const py::object& k_pe, const py::object& kv_c,
-                           const py::object& kv_cache, const py::object& slots, std::optional<float> scale,
+                           const py::object& kv_cache, const py::object& slots, const py::object& scale,
                            const py::tuple& positions, const RopeOptions& options, std::uintptr_t stream) {
   Held held;
   const TensorView& q = held.add(q_pe, true, "q_pe");
@@ -120,16 +134,17 @@ void rope_and_cache_mla_py(const py::object& q_pe, const py::object& k_pe, const
   const TensorView& c = held.add(kv_c, false, "kv_c");
   const TensorView& cache = held.add(kv_cache, true, "kv_cache");
   const CacheSlots s = make_slots(slots, held);
+  const std::optional<float> kv_scale = scale_of(scale, "rope_and_cache_mla", "kv_scale");
   const CallPositions p = positions_of(positions);
-  const RopeOptions o = on_stream(options, stream);
+  const StreamOptions o(options, stream);
   py::gil_scoped_release release;
-  rope_and_cache_mla(q, k, c, cache, s, p.positions, o, scale);
+  rope_and_cache_mla(q, k, c, cache, s, p.positions, o.get(), kv_scale);
 }
 
 // change: None, or (from_options, positions): a FrequencyChange from the frequencies of
 // from_options (an options key's RopeOptions) at the rows' old positions.
 void shift_cache_py(const py::object& k_cache, const std::string& layout, const py::object& deltas,
-                    const py::object& row_counts, const RopeOptions& options, std::optional<float> scale,
+                    const py::object& row_counts, const RopeOptions& options, const py::object& scale,
                     const py::object& change, std::uintptr_t stream) {
   Held held;
   const TensorView& cache = held.add(k_cache, true, "k_cache");
@@ -140,9 +155,10 @@ void shift_cache_py(const py::object& k_cache, const std::string& layout, const 
   if (!change.is_none())
     c = FrequencyChange{change.attr("options").cast<const RopeOptions&>().freqs,
                         held.add_index(change.attr("positions"), "from_positions")};
-  const RopeOptions o = on_stream(options, stream);
+  const std::optional<float> k_scale = scale_of(scale, "shift_cache", "k_scale");
+  const StreamOptions o(options, stream);
   py::gil_scoped_release release;
-  shift_cache(cache, parse_layout(layout), d, rows, o, scale, c);
+  shift_cache(cache, parse_layout(layout), d, rows, o.get(), k_scale, c);
 }
 
 }  // namespace

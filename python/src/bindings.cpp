@@ -190,11 +190,25 @@ const DLPackExchangeApi* exchange_api(const py::handle& obj) {
   return api->version.major == 1 && api->dltensor_from_py_object_no_sync ? api : nullptr;
 }
 
+// Whether obj is a PyTorch view with its negative bit set (torch._neg_view, x.conj().imag):
+// DLPack exports it without the negation, so it is left to view(), which refuses it by name.
+bool negated_view(const py::handle& obj) {
+  static PyObject* const is_neg = PyUnicode_InternFromString("is_neg");
+  PyObject* answer = PyObject_CallMethodNoArgs(obj.ptr(), is_neg);
+  if (!answer) {
+    PyErr_Clear();
+    return false;
+  }
+  const bool negated = answer == Py_True;
+  Py_DECREF(answer);
+  return negated;
+}
+
 // obj: a NumPy array, a tensor whose type publishes DLPack's exchange API (PyTorch), or a DLPack
 // capsule; anything else is NotReadable (Python reads it through rotary._call.view).
 PyView to_view(const py::handle& obj, bool writable, const char* name) {
   if (py::isinstance<py::array>(obj)) return from_numpy(py::reinterpret_borrow<py::array>(obj), writable, name);
-  if (const DLPackExchangeApi* api = exchange_api(obj)) {
+  if (const DLPackExchangeApi* api = exchange_api(obj); api && !negated_view(obj)) {
     DLTensor t;
     if (api->dltensor_from_py_object_no_sync(obj.ptr(), &t) == 0) return from_dltensor(t, name);
     PyErr_Clear();  // sparse, meta, ...: view() says what is wrong with it
@@ -490,14 +504,7 @@ void apply(const py::list& xs, const py::list& outs, int64_t offset, const py::o
            const RopeOptions& options, std::uintptr_t stream) {
   const TensorViews t = tensor_views(xs, outs, !cu_seqlens.is_none());
   const CallPositions p = make_positions(offset, offsets, position_ids, cu_seqlens, starts);
-  // The current stream, unless the caller gave cuda_stream; copied only then (the options hold
-  // the frequencies: no per-call copy of them on CPU).
-  std::optional<RopeOptions> on_stream;
-  if (stream && !options.cuda_stream) {
-    on_stream = options;
-    on_stream->cuda_stream = reinterpret_cast<void*>(stream);
-  }
-  run_views(t, p.positions, on_stream ? *on_stream : options);
+  run_views(t, p.positions, StreamOptions(options, stream).get());
 }
 
 // The largest position + 1 of a call on x of shape x_shape (host index arrays): what picks the
@@ -618,6 +625,20 @@ which position stream each pair reads.)doc")
         return a.inv_freq == b.inv_freq && a.attention_factor == b.attention_factor &&
                a.pair_position_stream == b.pair_position_stream && a.position_streams == b.position_streams;
       })
+      // Hashable and rebuilt from its repr: what torch.compile needs of a constant (rotary._call
+      // registers Frequencies as one, so a call given freqs= compiles without a graph break).
+      .def("__hash__",
+           [](const Frequencies& f) {
+             const std::vector<int> streams(f.pair_position_stream.begin(), f.pair_position_stream.end());
+             return py::hash(py::make_tuple(py::tuple(py::cast(f.inv_freq)), f.attention_factor,
+                                            py::tuple(py::cast(streams)), f.position_streams));
+           })
+      .def("__fx_repr__",
+           [](const py::object& self) {
+             py::dict names;
+             names["Frequencies"] = py::type::of(self);
+             return py::make_tuple(py::repr(self), names);
+           })
       .def(py::pickle(
           [](const Frequencies& f) {
             return py::make_tuple(f.inv_freq, f.attention_factor,

@@ -1,11 +1,13 @@
 // What the binding files of rotary._rotary share: a caller's tensor seen through a TensorView
-// (NumPy array or DLPack capsule, no copy) and the positions of one call. Defined in
+// (NumPy array, tensor read through DLPack's C exchange API, or DLPack capsule; no copy) and
+// the positions of one call. Defined in
 // bindings.cpp; bind_fused.cpp binds rotary/fused.h with them.
 #pragma once
 
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,7 +28,8 @@ struct PyView {
   std::string dtype_name() const { return supported ? to_string(v.dtype) : unsupported_name; }
 };
 
-// obj: a NumPy array or a DLPack capsule.
+// obj: a NumPy array, a tensor whose type publishes DLPack's C exchange API (PyTorch) or a
+// DLPack capsule; anything else raises NotReadable (rotary._call.read_with_fallback).
 PyView to_view(const pybind11::handle& obj, bool writable, const char* name);
 // An integer index array (offsets, position_ids, cu_seqlens, starts, slots, ...).
 PyView index_view(const pybind11::object& obj, const char* name);
@@ -39,6 +42,24 @@ struct CallPositions {
 };
 CallPositions make_positions(int64_t offset, const pybind11::object& offsets, const pybind11::object& position_ids,
                              const pybind11::object& cu_seqlens, const pybind11::object& starts);
+
+// A call's options on PyTorch's current stream (stream: a cudaStream_t as an int, 0 for CPU
+// tensors) unless the caller named one; copied only then: the options hold the frequencies,
+// and a CPU call needs no per-call copy of them.
+class StreamOptions {
+ public:
+  StreamOptions(const RopeOptions& options, std::uintptr_t stream) : given_(options) {
+    if (stream && !options.cuda_stream) {
+      copy_ = options;
+      copy_->cuda_stream = reinterpret_cast<void*>(stream);
+    }
+  }
+  const RopeOptions& get() const { return copy_ ? *copy_ : given_; }
+
+ private:
+  const RopeOptions& given_;
+  std::optional<RopeOptions> copy_;
+};
 
 void bind_fused(pybind11::module_& m);  // bind_fused.cpp
 

@@ -52,3 +52,25 @@ def test_autograd_on_cuda():
     from rotary import torch as rtorch  # noqa: F401
     x = torch.randn(2, 3, 5, 16, dtype=torch.float64, device="cuda", requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: rotary.rope(t, offset=3), (x,))
+
+
+def test_fp8_cache_with_cuda_tensor_scales_matches_float_scales_and_compiles():
+    # A CUDA scale tensor is copied to the host (the kernels take the scale as a number): the
+    # cache bits equal those of float scales, eager and under torch.compile(fullgraph=True).
+    B, Hq, Hk, D, pages, rows = 2, 8, 2, 64, 4, 16
+    torch.manual_seed(14)
+    q, k, v = (torch.randn(B, 1, h, D, device="cuda") * 8 for h in (Hq, Hk, Hk))
+    slots, pos = torch.tensor([[3], [20]], device="cuda"), torch.tensor([[3], [40]], device="cuda")
+    scales = torch.tensor(0.04, device="cuda"), torch.tensor([0.02], device="cuda")
+
+    def step(q, k_scale, v_scale):
+        kc = torch.zeros(pages, rows, Hk, D, device="cuda", dtype=torch.float8_e4m3fn)
+        vc = torch.zeros_like(kc)
+        q = rotary.rope_and_cache(q.clone(), k, v, kc, vc, slot_mapping=slots, position_ids=pos, seq_axis=-3,
+                                  k_scale=k_scale, v_scale=v_scale)
+        return q, kc.view(torch.uint8), vc.view(torch.uint8)
+
+    want = step(q, 0.04, 0.02)
+    for got in (step(q, *scales), torch.compile(step, fullgraph=True)(q, *scales)):
+        assert all(torch.equal(g, w) for g, w in zip(got, want))
+    assert want[1].any() and want[2].any()

@@ -303,6 +303,36 @@ def test_errors_name_the_argument_and_leave_the_cache_unchanged():
     refused("from_freqs and from_positions go together",
             lambda: rotary.shift_cache(kc, zero, from_freqs=rotary.Frequencies([1.0] * 8)), kc)
     refused("positions .* do not apply", lambda: rotary.shift_cache(kc, zero, offset=3), kc)
+    f8v = torch.zeros(PAGES, ROWS, HK, D, dtype=FP8)
+    slots = torch.tensor([[0, 1]])
+    refused(r"\[rope_and_cache\] v_scale must be one number but has shape \(2,\)", lambda: rotary.rope_and_cache(
+        q, k, v, f8, f8v, slot_mapping=slots, k_scale=torch.tensor(0.1), v_scale=torch.ones(2), **ok), q, f8, f8v)
+    refused("k_scale has an unsupported element type", lambda: rotary.rope_and_cache(
+        q, k, v, f8, f8v, slot_mapping=slots, k_scale=torch.ones((), dtype=torch.int8), v_scale=1.0, **ok), q, f8, f8v)
+    refused(r"\[shift_cache\] k_scale must be one number", lambda: rotary.shift_cache(f8, zero, k_scale=torch.ones(0)),
+            f8)
+    refused("must be finite and positive", lambda: rotary.rope_and_cache_mla(
+        q[..., :8], k[:, :, 0, :8], v[:, :, 0, :8], torch.zeros(PAGES, ROWS, 16, dtype=FP8), slot_mapping=slots,
+        kv_scale=torch.tensor(-1.0), **ok), q)
+
+
+def test_tensors_are_read_without_capsules_and_unreadable_ones_fall_back(monkeypatch):
+    q, k, v = torch.randn(1, 2, HQ, D), torch.randn(1, 2, HK, D), torch.randn(1, 2, HK, D)
+    kc, vc = torch.zeros(PAGES, ROWS, HK, D), torch.zeros(PAGES, ROWS, HK, D)
+    w, slots = torch.ones(D), torch.tensor([[0, 1]])
+    want_q, want_k = rotary.rms_norm_rope(q, k, w, w, seq_axis=-3, offset=4)
+    with monkeypatch.context() as m:  # the extension reads torch tensors itself: no DLPack capsule
+        m.setattr(rotary._call, "view", lambda *a: pytest.fail("a capsule was made"))
+        rotary.rope_and_cache(q, k, v, kc, vc, slot_mapping=slots, q_norm_weight=w, k_norm_weight=w,
+                              seq_axis=-3, offset=4)
+        rotary.shift_cache(kc, torch.zeros(PAGES, dtype=torch.int64), k_scale=None)
+    assert torch.equal(q, want_q) and torch.equal(kc[0, :2], want_k[0])
+    # A sparse tensor is not read by the extension: view() names what is wrong, nothing is written.
+    refused("dense", lambda: rotary.rope_and_cache(q.to_sparse(), k, v, kc, vc, slot_mapping=slots, seq_axis=-3),
+            kc, vc)
+    refused("dense", lambda: rotary.rms_norm_rope(q, k.to_sparse(), w, w, inplace=True), q)
+    refused("k is a negated view", lambda: rotary.rope_and_cache(q, torch._neg_view(k), v, kc, vc, slot_mapping=slots,
+                                                                 seq_axis=-3), q, kc, vc)
 
 
 # --- torch.library ---------------------------------------------------------------------------------
@@ -313,7 +343,7 @@ def test_opcheck():
     # FP8 caches: every check but test_schema, whose comparison of the mutated tensors needs
     # arithmetic torch does not offer for float8 ("mul_cpu_reduced_float" not implemented).
     every = ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
-    for cache_dtype, scale, utils in ((torch.float32, None, every), (FP8, 0.05, every[1:])):
+    for cache_dtype, scale, utils in ((torch.float32, None, every), (FP8, torch.tensor(0.05), every[1:])):
         kc = torch.zeros(PAGES, ROWS, HK, D, dtype=cache_dtype)
         vc = torch.zeros(PAGES, HK, ROWS, DV, dtype=cache_dtype).transpose(1, 2)  # a strided view
         call = _core._call.make_call(q, seq_axis=-3, offset=torch.tensor([1, 9]))
@@ -332,6 +362,18 @@ def test_opcheck():
     torch.library.opcheck(OPS.shift_cache.default,
                           (torch.randn(PAGES, ROWS, HK, D), torch.arange(PAGES), None, "NHD", None, None, None,
                            call.options))
+    # Tensor scales (FP8) and a frequency change: every check but test_schema (as above).
+    keys = (torch.randn(PAGES, ROWS, HK, D) * 3).to(FP8)
+    from_key = rotary.fused._frequencies_key(rotary.Frequencies.from_base(D, 500.0))
+    torch.library.opcheck(OPS.shift_cache.default, (keys, torch.arange(PAGES), None, "NHD", torch.tensor([0.03]),
+                                                    from_key, torch.arange(PAGES) * 4, call.options),
+                          test_utils=every[1:])
+    torch.library.opcheck(OPS.rope_and_cache_mla.default,
+                          (torch.randn(2, 3, HQ, 24)[..., 16:], torch.randn(2, 3, 8), torch.randn(2, 3, 16),
+                           torch.zeros(PAGES, ROWS, 24, dtype=FP8), torch.tensor([[0, 1, 2], [3, 4, 5]]), None,
+                           "slot_mapping", torch.tensor(0.05))
+                          + pos[:5] + (_core._call.make_call(torch.zeros(8), seq_axis=-3).options,),
+                          test_utils=every[1:])
 
 
 def test_compiled_decode_step_has_no_graph_break_and_matches_eager():
@@ -367,6 +409,91 @@ def test_compiled_decode_step_has_no_graph_break_and_matches_eager():
     assert counter.frame_count == 1  # one graph for every step
 
 
+def fp8_step(k_scale, v_scale):
+    """A decode step into FP8 caches with the given scales, its inputs and the caches' bits."""
+    def step(qkv, k_cache, v_cache, slots, pos, k_scale, v_scale):
+        q, k, v = qkv[:, :, :HQ], qkv[:, :, HQ:HQ + HK], qkv[:, :, HQ + HK:]
+        q = rotary.rope_and_cache(q, k, v, k_cache, v_cache, slot_mapping=slots, position_ids=pos, seq_axis=-3,
+                                  k_scale=k_scale, v_scale=v_scale)
+        return q * 2
+
+    def run(fn, t):
+        torch.manual_seed(t)
+        kc, vc = torch.zeros(PAGES, ROWS, HK, D, dtype=FP8), torch.zeros(PAGES, ROWS, HK, D, dtype=FP8)
+        qkv, slots, pos = torch.randn(2, 1, HQ + 2 * HK, D) * 8, torch.tensor([[t], [8 + t]]), torch.tensor([[t], [9]])
+        return fn(qkv, kc, vc, slots, pos, k_scale, v_scale), kc.view(torch.uint8), vc.view(torch.uint8)
+    return step, run
+
+
+def test_tensor_scales_compile_without_graph_break_and_equal_float_scales():
+    k_scale, v_scale = torch.tensor(0.03), torch.tensor([0.011], dtype=torch.float32)  # 0-d and one element
+    step, run = fp8_step(k_scale, v_scale)
+    counter = torch._dynamo.testing.CompileCounter()
+    compiled = torch.compile(step, fullgraph=True)  # fullgraph: an .item() graph break would raise
+    counted = torch.compile(step, fullgraph=True, backend=counter)
+    _, run_floats = fp8_step(0.03, 0.011)
+    for t in range(3):
+        eager, got, floats = run(step, t), run(compiled, t), run_floats(step, t)
+        run(counted, t)
+        for g, e, f in zip(got, eager, floats):
+            assert torch.equal(g, e) and torch.equal(e, f)  # bit for bit; a tensor scale reads as its float
+        assert eager[1].any() and eager[2].any()
+    assert counter.frame_count == 1
+    k_scale.fill_(0.06)  # the scale is data: a new value is read without recompiling
+    _, run_new = fp8_step(0.06, 0.011)
+    assert all(torch.equal(g, e) for g, e in zip(run(compiled, 5), run_new(step, 5)))
+    run(counted, 5)
+    assert counter.frame_count == 1
+
+
+def test_tensor_scales_of_mla_and_shift_cache_equal_float_scales():
+    torch.manual_seed(11)
+    q_pe, k_pe, kv_c = torch.randn(1, 2, HQ, 8), torch.randn(1, 2, 8), torch.randn(1, 2, 16)
+    caches = [torch.zeros(PAGES, ROWS, 24, dtype=FP8) for _ in range(2)]
+    for cache, scale in zip(caches, (0.05, torch.tensor(0.05))):
+        rotary.rope_and_cache_mla(q_pe.clone(), k_pe, kv_c, cache, slot_mapping=torch.tensor([[1, 2]]), offset=3,
+                                  seq_axis=-3, kv_scale=scale)
+    assert torch.equal(caches[0].view(torch.uint8), caches[1].view(torch.uint8)) and caches[0].float().any()
+    keys = (torch.randn(PAGES, ROWS, HK, D) * 4).to(FP8)
+    shifted = [keys.clone() for _ in range(3)]
+    deltas = torch.arange(PAGES) * 7 - 9
+
+    def shift(cache, scale):
+        rotary.shift_cache(cache, deltas, k_scale=scale)
+        return cache.float()
+    shift(shifted[0], 0.02)
+    shift(shifted[1], torch.tensor([0.02]))
+    torch.compile(shift, fullgraph=True)(shifted[2], torch.tensor(0.02))
+    assert torch.equal(shifted[0].view(torch.uint8), shifted[1].view(torch.uint8))
+    assert torch.equal(shifted[0].view(torch.uint8), shifted[2].view(torch.uint8))
+    assert not torch.equal(shifted[0].view(torch.uint8), keys.view(torch.uint8))
+
+
+def test_compiled_shift_cache_with_a_frequency_change():
+    params = dict(short_factor=[1.0 + 0.1 * i for i in range(8)], long_factor=[1.0 + 2 * i for i in range(8)],
+                  original_max_position_embeddings=4096, factor=16.0)
+    short = rotary.scaling.longrope(16, 10000.0, length=4096, **params)
+    long = rotary.scaling.longrope(16, 10000.0, length=65536, **params)
+    counter = torch._dynamo.testing.CompileCounter()
+
+    def regime_change(cache, deltas, p0, new):
+        rotary.shift_cache(cache, deltas, freqs=new, from_freqs=short, from_positions=p0)
+        return cache * 1
+
+    compiled = torch.compile(regime_change, fullgraph=True)  # Frequencies are constants: no graph break
+    counted = torch.compile(regime_change, fullgraph=True, backend=counter)
+    torch.manual_seed(12)
+    k, p0, deltas = torch.randn(2, 4, 1, 16), torch.tensor([4000, 4090]), torch.tensor([3, 10])
+    other = rotary.scaling.longrope(16, 10000.0, length=8192, **dict(params, long_factor=[3.0] * 8))
+    for new in (long, other):
+        cached = rotary.rope(k, offset=p0, freqs=short, seq_axis=-3)
+        eager, got = regime_change(cached.clone(), deltas, p0, new), compiled(cached.clone(), deltas, p0, new)
+        counted(cached.clone(), deltas, p0, new)
+        assert torch.equal(got, eager) and not torch.equal(eager, cached)
+        close(eager, _core.oracle(k, offset=p0 + deltas, freqs=new, seq_axis=-3), torch.float32)
+    assert counter.frame_count == 2  # other frequencies: a recompile (guarded by equality), not a stale key
+
+
 def test_compiled_qk_norm_attention_block():
     torch.manual_seed(9)
     w = torch.rand(D) + 0.5
@@ -380,6 +507,18 @@ def test_compiled_qk_norm_attention_block():
         q, k, v = torch.randn(2, HQ, T_, D), torch.randn(2, HK, T_, D), torch.randn(2, HK, T_, D)
         pos = torch.arange(T_).expand(2, T_) + 3
         torch.testing.assert_close(compiled(q, k, v, pos), block(q, k, v, pos))
+
+
+def test_inference_mode_runs_the_direct_path():
+    torch.manual_seed(13)
+    q, k, v = torch.randn(1, 2, HQ, D), torch.randn(1, 2, HK, D), torch.randn(1, 2, HK, D)
+    want_q, kc_want = q.clone(), torch.zeros(PAGES, ROWS, HK, D)
+    rotary.rope_and_cache(want_q, k, v, kc_want, torch.zeros_like(kc_want), slot_mapping=torch.tensor([[4, 5]]),
+                          seq_axis=-3, offset=6)
+    with torch.inference_mode():
+        qi, kc, vc = q.clone(), torch.zeros(PAGES, ROWS, HK, D), torch.zeros(PAGES, ROWS, HK, D)
+        rotary.rope_and_cache(qi, k, v, kc, vc, slot_mapping=torch.tensor([[4, 5]]), seq_axis=-3, offset=6)
+    assert torch.equal(qi, want_q) and torch.equal(kc, kc_want) and torch.equal(vc[1, :2], v[0])
 
 
 def test_version_counters_are_bumped():

@@ -104,6 +104,17 @@ def test_remembered_options_still_refuse_coercions():
         np.testing.assert_allclose(rotary.rope(X, dims=2, offset=3), rotary._core.oracle(X, dims=2, offset=3), atol=1e-6)
 
 
+def test_negated_views_are_refused_not_read_without_their_sign():
+    # torch's negative bit (torch._neg_view, x.conj().imag) is lost in a DLPack export: such a view
+    # is refused by name, in and out, and nothing is written; resolved, it is read with its sign.
+    t = torch.randn(2, 1, 3, 4)
+    refused(ValueError, "[rope] x is a negated view", lambda: rotary.rope(torch._neg_view(t)))
+    out = torch.zeros_like(t)
+    refused(ValueError, "[rope] out is a negated view", lambda: rotary.rope(t, out=torch._neg_view(out)))
+    assert not out.any()
+    assert torch.equal(rotary.rope(torch._neg_view(t).resolve_neg(), offset=2), rotary.rope(-t, offset=2))
+
+
 def test_errors_name_the_argument():  # item 10
     t = torch.ones(2, 1, 3, 4)
     refused(ValueError, "[rope] Input must be a floating type but got bool.", lambda: rotary.rope(t.bool()))

@@ -106,6 +106,22 @@ def test_compile_inplace_and_mlx_op():
     torch.testing.assert_close(q, q2)
 
 
+def test_compile_with_a_frequencies_object_has_no_graph_break():
+    torch._dynamo.reset()
+    yarn = rotary.scaling.yarn(16, 10000.0, factor=4.0, original_max_position_embeddings=64)
+    counter = torch._dynamo.testing.CompileCounter()
+
+    def f(x, freqs):
+        return rotary.rope(x, offset=70, freqs=freqs) * 2
+
+    x = torch.randn(1, 2, 3, 16)
+    for freqs in (yarn, rotary.scaling.linear(16, 10000.0, 2.0)):
+        assert torch.equal(torch.compile(f, fullgraph=True)(x, freqs), f(x, freqs))
+        assert torch.equal(torch.compile(f, fullgraph=True, backend=counter)(x, freqs), f(x, freqs))
+    assert counter.frame_count == 2  # guarded by equality: other frequencies recompile
+    assert hash(yarn) == hash(rotary.Frequencies(yarn.inv_freq, yarn.attention_factor))
+
+
 class Block(torch.nn.Module):
     def forward(self, q, k, pos):
         q, k = rotary.rope_qk(q, k, position_ids=pos)

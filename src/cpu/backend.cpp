@@ -1,7 +1,8 @@
 // The CPU backend. Work is cut into items (a tile of position rows, one batch row): the angle
 // table of a tile is computed once and reused for every head, tensor (Q and K) and, when
 // positions do not depend on the batch row, every batch row; tiles are sized so the table
-// stays in L1/L2 while each head streams through a long contiguous run of rows.
+// stays in L1/L2 while each head streams through a long contiguous run of rows. The next
+// item's table is computed a few rows at a time while the current item rotates (NextTable).
 #include "cpu/backend.h"
 
 #include <algorithm>
@@ -127,7 +128,7 @@ struct TilePlan {
   bool simd = false;         // Highway kernels and vectorised angles
   bool expand = false;       // interleaved SIMD kernel: per-feature tables too
   bool split = false;        // half-split bfloat16 SIMD kernel: rows split even/odd once (not per head)
-  bool nontemporal = false;  // output larger than the caches: non-temporal stores
+  int64_t row_bytes_per_head = 0;  // bytes of one position row of one head (a tensor's NT test)
   int64_t tile_rows = 1, tiles = 1;
   int64_t item_bytes = 0;  // bytes one item reads and writes (the pool's grain)
 };
@@ -151,10 +152,8 @@ TilePlan plan_tiles(const RopePlan& plan) {
   const int64_t table_floats = (tp.expand ? 6 : 2) * int64_t(table_width(plan));
   tp.tile_rows = std::clamp<int64_t>(kTableFloats / std::max<int64_t>(table_floats, 1), 1, plan.T);
   tp.tiles = (plan.T + tp.tile_rows - 1) / tp.tile_rows;
-  const int64_t row_bytes = plan.heads_total() * plan.D * int64_t(sizeof(T));
-  tp.item_bytes = tp.tile_rows * row_bytes * 2;
-  // An output past half the last-level cache (32 MiB here) would be evicted before use anyway.
-  tp.nontemporal = plan.B * plan.T * row_bytes >= kNontemporalBytes;
+  tp.row_bytes_per_head = plan.D * int64_t(sizeof(T));
+  tp.item_bytes = tp.tile_rows * plan.heads_total() * tp.row_bytes_per_head * 2;
   return tp;
 }
 
@@ -167,12 +166,13 @@ TileTable<Acc>::TileTable(int width, const TilePlan& tp) {
   sin2.resize(tp.tile_rows * 2 * width);
 }
 
+// Rows [r0, r1) of the table of the tile from position row t0.
 template <typename Acc>
 void fill_tile(const RopePlan& plan, const AngleSetup& setup, const TilePlan& tp, int64_t pb, int64_t t0,
-               int64_t nt, TileTable<Acc>& tab) {
+               int64_t r0, int64_t r1, TileTable<Acc>& tab) {
   const int pairs = plan.pairs;
   const int width = table_width(plan);
-  for (int64_t r = 0; r < nt; ++r) {
+  for (int64_t r = r0; r < r1; ++r) {
     Acc* c = tab.cos.data() + r * width;
     Acc* s = tab.sin.data() + r * width;
     if (plan.table.cos.data) {
@@ -194,14 +194,62 @@ void fill_tile(const RopePlan& plan, const AngleSetup& setup, const TilePlan& tp
   }
 }
 
-// One work item: tile rows [t0, t0 + nt) of batch row b, with the angles of position row pb.
+// One work item: tile rows [t0, t0 + nt) of batch row b, with the angles of position row pb;
+// key names its table (the same key: the same table).
 struct TileItem {
-  int64_t b = 0, pb = 0, t0 = 0, nt = 0;
+  int64_t b = 0, pb = 0, t0 = 0, nt = 0, key = -1;
+};
+
+// Item `it` of the call. Shared positions: tile-major so one table serves the batch rows that follow.
+TileItem item_at(const RopePlan& plan, const TilePlan& tp, int64_t it) {
+  const bool shared = plan.positions.batch_invariant;
+  TileItem item;
+  item.b = shared ? it % plan.B : it / tp.tiles;
+  const int64_t tile = shared ? it / plan.B : it % tp.tiles;
+  item.pb = shared ? 0 : item.b;
+  item.t0 = tile * tp.tile_rows;
+  item.nt = std::min(tp.tile_rows, plan.T - item.t0);
+  item.key = item.pb * tp.tiles + tile;
+  return item;
+}
+
+// The next item's table, filled a few rows at a time between the current item's row blocks:
+// the angles (compute) then overlap the rotation's memory traffic instead of stalling it for a
+// whole tile. advance(rows) after each block of the current item's `total` rows.
+template <typename Acc>
+struct NextTable {
+  const RopePlan& plan;
+  const AngleSetup& setup;
+  const TilePlan& tp;
+  TileTable<Acc>* tab = nullptr;  // null: the next item reuses the current table (or there is none)
+  TileItem item;
+  int64_t filled = 0, done = 0, total = 1;
+  NextTable(const RopePlan& p, const AngleSetup& a, const TilePlan& t) : plan(p), setup(a), tp(t) {}
+  void start(TileTable<Acc>* t, const TileItem& next, int64_t current_rows) {
+    tab = t, item = next, filled = 0, done = 0, total = std::max<int64_t>(current_rows, 1);
+  }
+  void fill_to(int64_t rows) {
+    if (!tab || rows <= filled) return;
+    fill_tile(plan, setup, tp, item.pb, item.t0, filled, rows, *tab);
+    filled = rows;
+  }
+  void advance(int64_t rows) {
+    done += rows;
+    fill_to(item.nt * std::min(done, total) / total);
+  }
 };
 
 // The SIMD row block of one tensor's tile, before the rows are chosen.
+// Non-temporal stores for a tensor whose output is past half the last-level cache (32 MiB
+// here): it would be evicted before use anyway. Decided per tensor, so Q and K in one call
+// store as two calls do (a GQA K of 8 MiB stays cached while its Q of 32 MiB streams).
+bool nontemporal(const RopePlan& plan, const TilePlan& tp, const core::TensorPair& tensor) {
+  return plan.B * plan.T * tensor.heads * tp.row_bytes_per_head >= kNontemporalBytes;
+}
+
 template <typename Acc>
-RowBlock table_block(const RopePlan& plan, const TilePlan& tp, const TileTable<Acc>& tab, bool in_place) {
+RowBlock table_block(const RopePlan& plan, const TilePlan& tp, const TileTable<Acc>& tab,
+                     const core::TensorPair& tensor) {
   RowBlock blk;
   blk.cos = tp.expand ? tab.cos2.data() : reinterpret_cast<const float*>(tab.cos.data());
   blk.sin = tp.expand ? tab.sin2.data() : reinterpret_cast<const float*>(tab.sin.data());
@@ -210,17 +258,17 @@ RowBlock table_block(const RopePlan& plan, const TilePlan& tp, const TileTable<A
   blk.pair_table_stride = plan.pairs;
   blk.pairs = plan.pairs;
   blk.D = plan.D;
-  blk.copy_tail = !in_place;
-  blk.nontemporal = tp.nontemporal;
+  blk.copy_tail = !tensor.in_place;
+  blk.nontemporal = nontemporal(plan, tp, tensor);
   blk.table_split = tp.split;
   return blk;
 }
 
 // SIMD over heads: per token, the heads are the rows, all with that token's table (one
 // token, or a (B, T, H, D) layout where heads are closer in memory than tokens).
-template <typename T>
+template <typename T, typename Acc>
 void simd_over_heads(const RopePlan& plan, const TilePlan& tp, const core::TensorPair& tensor, RowBlock blk,
-                     const T* in, T* out, int64_t nt) {
+                     const T* in, T* out, int64_t nt, NextTable<Acc>& next) {
   const int pairs = plan.pairs;
   const int64_t row_floats = tp.expand ? 2 * pairs : pairs;
   const float *c0 = blk.cos, *s0 = blk.sin, *pc0 = blk.pair_cos, *ps0 = blk.pair_sin;
@@ -238,13 +286,14 @@ void simd_over_heads(const RopePlan& plan, const TilePlan& tp, const core::Tenso
       blk.pair_sin = ps0 + r * pairs;
     }
     rotate_rows_simd(plan.dtype, plan.layout, blk);
+    next.advance(blk.rows);
   }
 }
 
 // SIMD over tokens: per head, the tile's tokens are the rows, each with its own table row.
-template <typename T>
+template <typename T, typename Acc>
 void simd_over_tokens(const RopePlan& plan, const TilePlan& tp, const core::TensorPair& tensor, RowBlock blk,
-                      const T* in, T* out, int64_t nt) {
+                      const T* in, T* out, int64_t nt, NextTable<Acc>& next) {
   blk.rows = nt;
   blk.in_stride = tensor.in.stride_t;
   blk.out_stride = tensor.out.stride_t;
@@ -253,6 +302,7 @@ void simd_over_tokens(const RopePlan& plan, const TilePlan& tp, const core::Tens
     blk.in = in + tensor.in.head_offset(h);
     blk.out = out + tensor.out.head_offset(h);
     rotate_rows_simd(plan.dtype, plan.layout, blk);
+    next.advance(blk.rows);
   }
 }
 
@@ -275,18 +325,39 @@ void scalar_rows(const RopePlan& plan, const core::TensorPair& tensor, const Til
 // Rotates one tensor's rows of a work item with the tile's tables.
 template <typename T, typename Acc>
 void rotate_item(const RopePlan& plan, const TilePlan& tp, const core::TensorPair& tensor,
-                 const TileTable<Acc>& tab, const TileItem& item) {
+                 const TileTable<Acc>& tab, const TileItem& item, NextTable<Acc>& next) {
   const T* in = reinterpret_cast<const T*>(tensor.in.data) + item.b * tensor.in.stride_b +
                 item.t0 * tensor.in.stride_t;
   T* out = reinterpret_cast<T*>(tensor.out.data) + item.b * tensor.out.stride_b + item.t0 * tensor.out.stride_t;
   if (!tp.simd || tensor.in.stride_d != 1 || tensor.out.stride_d != 1)
     return scalar_rows<T>(plan, tensor, tab, in, out, item.nt);
-  const RowBlock blk = table_block(plan, tp, tab, tensor.in_place);
+  const RowBlock blk = table_block(plan, tp, tab, tensor);
   const int64_t in_hs = tensor.in.n_head_axes ? tensor.in.head_stride[0] : 0;
   const bool heads_closer = tensor.heads > 1 && std::abs(in_hs) < std::abs(tensor.in.stride_t);
   if (tensor.in.n_head_axes <= 1 && tensor.out.n_head_axes <= 1 && (item.nt == 1 || heads_closer))
-    return simd_over_heads<T>(plan, tp, tensor, blk, in, out, item.nt);
-  simd_over_tokens<T>(plan, tp, tensor, blk, in, out, item.nt);
+    return simd_over_heads<T>(plan, tp, tensor, blk, in, out, item.nt, next);
+  simd_over_tokens<T>(plan, tp, tensor, blk, in, out, item.nt, next);
+}
+
+// Items [begin, end) on one thread: two tables, the current item's and the next one's, which
+// fills while the current item rotates (NextTable).
+template <typename T, typename Acc>
+void run_items(const RopePlan& plan, const AngleSetup& setup, const TilePlan& tp, int64_t begin, int64_t end) {
+  if (begin >= end) return;
+  TileTable<Acc> table_a(table_width(plan), tp), table_b(table_width(plan), tp);
+  TileTable<Acc>*current = &table_a, *spare = &table_b;
+  NextTable<Acc> next(plan, setup, tp);
+  TileItem item = item_at(plan, tp, begin);
+  fill_tile(plan, setup, tp, item.pb, item.t0, 0, item.nt, *current);
+  for (int64_t it = begin; it < end; ++it) {
+    const TileItem following = it + 1 < end ? item_at(plan, tp, it + 1) : TileItem{};
+    const bool new_table = it + 1 < end && following.key != item.key;
+    next.start(new_table ? spare : nullptr, following, plan.heads_total() * item.nt);
+    for (int k = 0; k < plan.n_tensors; ++k) rotate_item<T>(plan, tp, plan.tensors[k], *current, item, next);
+    next.fill_to(following.nt);  // the rest (the scalar rows do not advance it)
+    if (new_table) std::swap(current, spare);
+    item = following;
+  }
 }
 
 template <typename T>
@@ -294,25 +365,8 @@ void run_typed(const RopePlan& plan) {
   using Acc = typename Element<T>::Acc;
   const AngleSetup setup(plan);
   const TilePlan tp = plan_tiles<T>(plan);
-  const bool shared = plan.positions.batch_invariant;
-  parallel_for(tp.tiles * plan.B, tp.item_bytes, [&](int64_t begin, int64_t end) {
-    TileTable<Acc> tab(table_width(plan), tp);
-    int64_t filled = -1;
-    for (int64_t it = begin; it < end; ++it) {
-      // Shared positions: tile-major so one table serves the batch rows that follow.
-      TileItem item;
-      item.b = shared ? it % plan.B : it / tp.tiles;
-      const int64_t tile = shared ? it / plan.B : it % tp.tiles;
-      item.pb = shared ? 0 : item.b;
-      item.t0 = tile * tp.tile_rows;
-      item.nt = std::min(tp.tile_rows, plan.T - item.t0);
-      if (item.pb * tp.tiles + tile != filled) {
-        fill_tile(plan, setup, tp, item.pb, item.t0, item.nt, tab);
-        filled = item.pb * tp.tiles + tile;
-      }
-      for (int k = 0; k < plan.n_tensors; ++k) rotate_item<T>(plan, tp, plan.tensors[k], tab, item);
-    }
-  });
+  parallel_for(tp.tiles * plan.B, tp.item_bytes,
+               [&](int64_t begin, int64_t end) { run_items<T, Acc>(plan, setup, tp, begin, end); });
 }
 
 }  // namespace

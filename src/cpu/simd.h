@@ -32,7 +32,8 @@ struct RowBlock {
   const float* pair_sin = nullptr;
   int64_t pair_table_stride = 0;
   // Half-split bfloat16: cos/sin rows already in the kernel's even/odd order
-  // (split_table_bf16, on the same target), not split again per row.
+  // (split_table_bf16, on the same target), not split again per row. (With AVX512_BF16 the
+  // kernel reads the natural order, and the split leaves it so.)
   bool table_split = false;
   int pairs = 0;
   int64_t D = 0;

@@ -27,6 +27,15 @@
 #define ROTARY_F16_NATIVE 0
 #endif
 
+// AVX-512 targets may convert to bfloat16 in hardware (RotateHalf's kCvt, when the CPU has it).
+#undef ROTARY_BF16_CVT
+#undef ROTARY_ATTR_BF16_CVT
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3 && defined(__GNUC__)
+#define ROTARY_BF16_CVT 1
+#else
+#define ROTARY_BF16_CVT 0
+#endif
+
 HWY_BEFORE_NAMESPACE();
 namespace rotary::cpu_backend {
 namespace HWY_NAMESPACE {
@@ -183,9 +192,53 @@ HWY_INLINE void HalfRemainder(DF df, const RowBlock& b, const T* in, T* out, con
   CopyTail<kStream>(b, in, out);
 }
 
-// Half-split: own chunk [i, i+N) and partner chunk [i+pairs, i+pairs+N).
-template <typename T, bool kStream, int kPairs>
-void RotateHalf(const RowBlock& b) {
+#if ROTARY_BF16_CVT
+// AVX512_BF16 (Zen 4, Sapphire Rapids): VCVTNE2PS2BF16 rounds two float vectors to nearest
+// even in one instruction, as StoreF does, but flushes denormal inputs to zero; a store with a
+// denormal result takes StoreF's path instead, so the bits are StoreF's. (Its NaN is the input's
+// with the quiet bit set: StoreF's for the NaNs here, see StoreF.)
+#define ROTARY_ATTR_BF16_CVT __attribute__((target(HWY_TARGET_STR ",avx512bf16")))
+HWY_INLINE bool HasBF16Convert() {
+  static const bool has = __builtin_cpu_supports("avx512bf16");
+  return has;
+}
+
+// Whether a lane of a or b is denormal (the conversion would flush it).
+template <class V>
+ROTARY_ATTR_BF16_CVT HWY_INLINE bool AnyDenormal(V a, V b) {
+  constexpr int kDenormal = 0x20;  // VFPCLASSPS category
+  return !_kortestz_mask16_u8(_mm512_fpclass_ps_mask(a.raw, kDenormal), _mm512_fpclass_ps_mask(b.raw, kDenormal));
+}
+
+// lo and hi (16 floats each) to 32 consecutive bfloat16.
+template <bool kStream, class DF>
+ROTARY_ATTR_BF16_CVT HWY_INLINE void StoreBF16Cvt(DF df, hn::Vec<DF> lo, hn::Vec<DF> hi, bfloat16_t* p) {
+  if (HWY_UNLIKELY(AnyDenormal(lo, hi))) return StoreF2<kStream>(df, lo, hi, p);
+  const hn::Repartition<uint16_t, DF> d16;
+  const __m512i bits = (__m512i)_mm512_cvtne2ps_pbh(hi.raw, lo.raw);
+  Put<kStream>(d16, hn::Vec<decltype(d16)>{bits}, reinterpret_cast<uint16_t*>(p));
+}
+
+#else
+#define ROTARY_ATTR_BF16_CVT
+HWY_INLINE bool HasBF16Convert() { return false; }
+#endif  // ROTARY_BF16_CVT
+
+// Two float vectors to 2N consecutive elements, with the hardware bfloat16 conversion (kCvt).
+template <bool kStream, bool kCvt, class DF, typename T>
+ROTARY_ATTR_BF16_CVT HWY_INLINE void StoreRotated2(DF df, hn::Vec<DF> lo, hn::Vec<DF> hi, T* p) {
+#if ROTARY_BF16_CVT
+  if constexpr (kCvt) return StoreBF16Cvt<kStream>(df, lo, hi, p);
+#endif
+  StoreF2<kStream>(df, lo, hi, p);
+}
+
+// Half-split: own chunk [i, i+N) and partner chunk [i+pairs, i+pairs+N). kCvt: bfloat16 with
+// the hardware conversion, the table in natural order (the backend's split is the identity on
+// such a CPU, see SplitTableBF16). The target attribute only permits AVX512_BF16 instructions;
+// code with kCvt false calls none, so it runs on CPUs without them.
+template <typename T, bool kStream, int kPairs, bool kCvt = false>
+ROTARY_ATTR_BF16_CVT void RotateHalf(const RowBlock& b) {
   const hn::ScalableTag<float> df;
   const int64_t N = int64_t(hn::Lanes(df));
   const int64_t pairs = PairsOf<kPairs>(b), main_pairs = pairs - pairs % (2 * N), rows = b.rows;
@@ -200,9 +253,10 @@ void RotateHalf(const RowBlock& b) {
       const auto x2a = LoadF(df, in + i + pairs), x2b = LoadF(df, in + i + N + pairs);
       const auto ca = hn::LoadU(df, c + i), cb = hn::LoadU(df, c + i + N);
       const auto sa = hn::LoadU(df, s + i), sb = hn::LoadU(df, s + i + N);
-      StoreF2<kStream>(df, hn::MulSub(x1a, ca, hn::Mul(x2a, sa)), hn::MulSub(x1b, cb, hn::Mul(x2b, sb)), out + i);
-      StoreF2<kStream>(df, hn::MulAdd(x2a, ca, hn::Mul(x1a, sa)), hn::MulAdd(x2b, cb, hn::Mul(x1b, sb)),
-                       out + i + pairs);
+      StoreRotated2<kStream, kCvt>(df, hn::MulSub(x1a, ca, hn::Mul(x2a, sa)), hn::MulSub(x1b, cb, hn::Mul(x2b, sb)),
+                                   out + i);
+      StoreRotated2<kStream, kCvt>(df, hn::MulAdd(x2a, ca, hn::Mul(x1a, sa)), hn::MulAdd(x2b, cb, hn::Mul(x1b, sb)),
+                                   out + i + pairs);
     }
     if (rest) HalfRemainder<kStream>(df, b, in, out, c, s, main_pairs);
   }
@@ -276,6 +330,7 @@ HWY_INLINE void StoreBF16Pairs(DF df, hn::Vec<DF> even, hn::Vec<DF> odd, bfloat1
   Put<kStream>(d16, hn::Add(hi, carry), reinterpret_cast<uint16_t*>(p));
 }
 
+
 // One step of the half-split bfloat16 kernel: 2N pairs from i, the table split even/odd.
 template <bool kStream, class DF, class V = hn::Vec<DF>>
 HWY_INLINE void HalfStepBF16(DF df, const bfloat16_t* in, bfloat16_t* out, int64_t i, int64_t pairs, V ce, V co,
@@ -341,9 +396,32 @@ void RotateHalfBF16(const RowBlock& b) {
   RotateHalfRowsBF16<kStream, kPairs, true>(b, split_c, split_s);
 }
 
+#if ROTARY_BF16_CVT
+// StoreBF16Pairs with the hardware conversion (see StoreBF16Cvt): both halves converted at
+// once, then zipped back into pairs by one 16-bit lane permutation.
+template <bool kStream, class DF>
+ROTARY_ATTR_BF16_CVT HWY_INLINE void StoreBF16PairsCvt(DF df, hn::Vec<DF> even, hn::Vec<DF> odd, bfloat16_t* p) {
+  if (HWY_UNLIKELY(AnyDenormal(even, odd))) return StoreBF16Pairs<kStream>(df, even, odd, p);
+  const hn::Repartition<uint16_t, DF> d16;
+  const auto lane = hn::Iota(d16, 0);  // output lane j takes element j/2 of the even (j even) or odd half
+  const auto from = hn::Add(hn::ShiftRight<1>(lane), hn::ShiftLeft<4>(hn::And(lane, hn::Set(d16, uint16_t(1)))));
+  const __m512i halves = (__m512i)_mm512_cvtne2ps_pbh(odd.raw, even.raw);
+  Put<kStream>(d16, hn::Vec<decltype(d16)>{_mm512_permutexvar_epi16(from.raw, halves)}, reinterpret_cast<uint16_t*>(p));
+}
+#endif
+
+template <bool kStream, bool kCvt, class DF>
+ROTARY_ATTR_BF16_CVT HWY_INLINE void StoreRotatedPairs(DF df, hn::Vec<DF> even, hn::Vec<DF> odd, bfloat16_t* p) {
+#if ROTARY_BF16_CVT
+  if constexpr (kCvt) return StoreBF16PairsCvt<kStream>(df, even, odd, p);
+#endif
+  StoreBF16Pairs<kStream>(df, even, odd, p);
+}
+
 // Interleaved bfloat16: N pairs per step, x1 and x2 straight from the split, half-split table.
-template <bool kStream, int kPairs>
-void RotateInterleavedBF16(const RowBlock& b) {
+// kCvt: the hardware conversion (as RotateHalf's).
+template <bool kStream, int kPairs, bool kCvt>
+ROTARY_ATTR_BF16_CVT void RotateInterleavedBF16(const RowBlock& b) {
   const hn::ScalableTag<float> df;
   const int64_t N = int64_t(hn::Lanes(df));
   const int64_t pairs = PairsOf<kPairs>(b), main_pairs = pairs - pairs % N, rows = b.rows;
@@ -354,7 +432,7 @@ void RotateInterleavedBF16(const RowBlock& b) {
       hn::Vec<decltype(df)> x1, x2;
       LoadBF16Pairs(df, row.in + 2 * i, x1, x2);
       const auto vc = hn::LoadU(df, row.c + i), vs = hn::LoadU(df, row.s + i);
-      StoreBF16Pairs<kStream>(df, hn::MulSub(x1, vc, hn::Mul(x2, vs)), hn::MulAdd(x2, vc, hn::Mul(x1, vs)),
+      StoreRotatedPairs<kStream, kCvt>(df, hn::MulSub(x1, vc, hn::Mul(x2, vs)), hn::MulAdd(x2, vc, hn::Mul(x1, vs)),
                               row.out + 2 * i);
     }
     if (!rest) continue;
@@ -369,6 +447,9 @@ void RotateInterleavedBF16(const RowBlock& b) {
 // In place, the table of a half-split bfloat16 tile row into RotateHalfBF16's order (the
 // scalar target has no such kernel and keeps the natural order).
 void SplitTableBF16(float* cos, float* sin, int pairs) {
+#if ROTARY_BF16_CVT
+  if (HasBF16Convert()) return;  // RotateHalf<..., kCvt> reads the natural order
+#endif
 #if HWY_TARGET != HWY_SCALAR
   const hn::ScalableTag<float> df;
   const int64_t main_pairs = pairs - pairs % (2 * int64_t(hn::Lanes(df)));
@@ -410,7 +491,10 @@ template <typename T, bool kStream, int kPairs>
 void RotateFixed(const RowBlock& b, bool traditional) {
 #if HWY_TARGET != HWY_SCALAR
   if constexpr (std::is_same_v<T, bfloat16_t>) {
-    if (traditional && b.pair_cos) return RotateInterleavedBF16<kStream, kPairs>(b);
+    if (traditional && b.pair_cos)
+      return HasBF16Convert() ? RotateInterleavedBF16<kStream, kPairs, true>(b)
+                              : RotateInterleavedBF16<kStream, kPairs, false>(b);
+    if (!traditional && HasBF16Convert()) return RotateHalf<T, kStream, kPairs, true>(b);
     if (!traditional) return RotateHalfBF16<kStream, kPairs>(b);
   }
 #endif

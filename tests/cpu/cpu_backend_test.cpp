@@ -160,6 +160,22 @@ TEST(CpuBackend, StreamedLargeOutputEqualsSmallCalls) {
     }
 }
 
+// Q and K in one call decide streaming stores per tensor, as two calls do: a Q of 16 MiB
+// streams while its K of a quarter the size stores normally; both equal the two calls.
+TEST(CpuBackend, FusedQKStreamsPerTensor) {
+  BackendState keep;
+  for (Dtype dt : {float32, float16, bfloat16})
+    for (int trad = 0; trad < 2; ++trad) {
+      const int T = int((int64_t(16) << 20) / (32 * 128 * dt.size)) + 1;
+      const Array q = random_array({1, 32, T, 128}, dt, 15), k = random_array({1, 8, T, 128}, dt, 16);
+      Array q_out = Array::zeros(q.shape(), dt), k_out = Array::zeros(k.shape(), dt);
+      const RopeOptions o = options_for(128, trad, false);
+      rope_qk(q.view(), k.view(), q_out.view(), k_out.view(), Positions(3), o);
+      EXPECT_TRUE(bit_equal(q_out, rope(q, Positions(3), o))) << to_string(dt) << " traditional " << trad;
+      EXPECT_TRUE(bit_equal(k_out, rope(k, Positions(3), o))) << to_string(dt) << " traditional " << trad;
+    }
+}
+
 // Large enough that parallel_for splits it (well over 64 KiB per thread).
 TEST(CpuBackend, ThreadCountDoesNotChangeResults) {
   BackendState keep;
