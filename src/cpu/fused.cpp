@@ -52,6 +52,10 @@ template void fill_angle_row(const RopePlan&, const AngleSetup&, bool, bool, int
 namespace {
 
 constexpr int64_t kNontemporalBytes = int64_t(16) << 20;
+// The row kernel fences after every streamed call (the stores must be ordered before the pool
+// reports the work done), and a fence waits for the stores to reach memory: a call streams only
+// when it writes enough to amortise that wait (MLA's one 128-byte k_pe row per token does not).
+constexpr int64_t kStreamCallBytes = 4096;
 
 // Where a row is stored: element pointer, dtype, feature stride, FP8 scale.
 struct RowDest {
@@ -173,19 +177,25 @@ class FusedRunner {
     parallel_for(r_.B * r_.T, row_bytes_, [&](int64_t begin, int64_t end) {
       AngleRow<Acc> angles(r_.pairs);
       std::vector<Acc> buf(std::max(r_.D, p_.v_D));
-      for (int64_t n = begin; n < end; ++n)
-        if (!token(n / r_.T, n % r_.T, angles, buf.data())) out_of_range = true;
+      for (int64_t n = begin; n < end; ++n) {
+        const int64_t b = n / r_.T, t = n % r_.T;
+        fill_angle_row(r_, setup_, simd_, expand_, b, t, angles);
+        q_rows(b, t, angles, buf.data());
+        if (!k_rows(b, t, angles, buf.data())) out_of_range = true;
+      }
     });
     // Unreachable for host slot arrays (validated up front); a guard, never an OOB write.
     if (out_of_range) core::fail("[rope_and_cache] cache.slots addressed a row outside the cache.");
   }
 
  private:
-  bool token(int64_t b, int64_t t, AngleRow<Acc>& angles, Acc* buf) const {
-    fill_angle_row(r_, setup_, simd_, expand_, b, t, angles);
+  void q_rows(int64_t b, int64_t t, const AngleRow<Acc>& angles, Acc* buf) const {
     const core::TensorPair& q = r_.tensors[0];
-    const core::TensorPair& k = r_.tensors[1];
     rows(q.in, b, t, q.heads, out_rows(q.out, b, t), wq_, true, angles, buf);
+  }
+
+  bool k_rows(int64_t b, int64_t t, const AngleRow<Acc>& angles, Acc* buf) const {
+    const core::TensorPair& k = r_.tensors[1];
     if (!p_.to_cache) {
       rows(k.in, b, t, k.heads, out_rows(k.out, b, t), wk_, true, angles, buf);
       return true;
@@ -289,7 +299,7 @@ class FusedRunner {
                     const AngleRow<Acc>& angles) const {
     RowBlock blk = angle_block(r_, expand_, angles);
     blk.copy_tail = true;
-    blk.nontemporal = nontemporal_;
+    blk.nontemporal = nontemporal_ && heads * r_.D * int64_t(sizeof(T)) >= kStreamCallBytes;
     T* out = reinterpret_cast<T*>(dst.data);
     const bool uniform = in.n_head_axes <= 1 && (!dst.geometry || dst.geometry->n_head_axes <= 1);
     if (uniform) {  // one call: the heads are rows at fixed strides

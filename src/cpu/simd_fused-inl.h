@@ -1,7 +1,9 @@
 // Per-target row helpers of the fused paths (included once per Highway target by
 // simd_dispatch.cpp, after simd_rotate-inl.h whose LoadF/StoreF they reuse): a row of the
 // storage type to float32 and back (FP8 e4m3 with a scale, saturating, nearest even), and the
-// RMSNorm pieces (sum of squares in double lanes while loading, the scale by rstd * w).
+// RMSNorm pieces (sum of squares in double lanes, the scale by rstd * w), and the row kernel
+// that runs them with the rotation: one pass per vector where whole vectors fit, else through a
+// float buffer.
 #if defined(ROTARY_CPU_SIMD_FUSED_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef ROTARY_CPU_SIMD_FUSED_INL_H_
 #undef ROTARY_CPU_SIMD_FUSED_INL_H_
@@ -47,12 +49,13 @@ HWY_INLINE hn::Vec<hn::RebindToSigned<DF>> E4m3Codes(DF df, hn::Vec<DF> v) {
   const auto a = hn::And(u, hn::Set(di, 0x7fffffff));
   const auto sign = hn::And(hn::ShiftRight<24>(u), hn::Set(di, 0x80));
   const auto r = hn::Add(hn::Add(a, hn::Set(di, 0x7ffff)), hn::And(hn::ShiftRight<20>(a), hn::Set(di, 1)));
-  const auto normal = hn::Or(hn::ShiftLeft<3>(hn::Sub(hn::ShiftRight<23>(r), hn::Set(di, 120))),
-                             hn::And(hn::ShiftRight<20>(r), hn::Set(di, 7)));
+  // Normal: the rounded exponent and top 3 mantissa bits are r >> 20; e4m3's bias is 7, float's
+  // 127, so the code is (r >> 20) - (120 << 3).
+  const auto normal = hn::Sub(hn::ShiftRight<20>(r), hn::Set(di, 120 << 3));
   // Below 2^-6: the subnormal grid of 2^-9, nearest even (the default rounding mode).
   const auto sub = hn::NearestInt(hn::Mul(hn::BitCast(df, a), hn::Set(df, 512.0f)));
-  auto code = hn::IfThenElse(hn::Lt(a, hn::Set(di, 0x3c800000)), sub, normal);
-  code = hn::IfThenElse(hn::Gt(a, hn::Set(di, 0x43dfffff)), hn::Set(di, 0x7e), code);  // >= 448
+  // From 448 up (inf included) the code would pass 0x7e: saturate there.
+  auto code = hn::Min(hn::IfThenElse(hn::Lt(a, hn::Set(di, 0x3c800000)), sub, normal), hn::Set(di, 0x7e));
   code = hn::IfThenElse(hn::Gt(a, hn::Set(di, 0x7f800000)), hn::Set(di, 0x7f), code);  // NaN
   return hn::Or(code, sign);
 }
@@ -85,10 +88,10 @@ void StoreRowF32(Dtype dtype, const float* src, void* dst, int64_t n, float scal
   StoreRowAs(src, static_cast<float*>(dst), n);
 }
 
-// A row of T into the float buffer while summing its squares in double lanes (from registers:
-// re-reading the buffer would stall on store forwarding), four accumulators deep.
+// Sum of the squares of a row in double lanes, four accumulators deep (the one order both row
+// kernels use, so their sums agree bit for bit).
 template <typename T>
-HWY_INLINE double LoadRowSquares(const T* src, float* dst, int64_t n) {
+HWY_INLINE double SumSquares(const T* src, int64_t n) {
   double sum = 0;
   int64_t i = 0;
 #if HWY_TARGET != HWY_SCALAR
@@ -100,8 +103,6 @@ HWY_INLINE double LoadRowSquares(const T* src, float* dst, int64_t n) {
     auto a0 = hn::Zero(dd), a1 = hn::Zero(dd), a2 = hn::Zero(dd), a3 = hn::Zero(dd);
     for (; i + 2 * N <= n; i += 2 * N) {
       const auto v = LoadF(df, src + i), u = LoadF(df, src + i + N);
-      hn::StoreU(v, df, dst + i);
-      hn::StoreU(u, df, dst + i + N);
       const auto v0 = hn::PromoteTo(dd, hn::LowerHalf(dh, v)), v1 = hn::PromoteTo(dd, hn::UpperHalf(dh, v));
       const auto u0 = hn::PromoteTo(dd, hn::LowerHalf(dh, u)), u1 = hn::PromoteTo(dd, hn::UpperHalf(dh, u));
       a0 = hn::MulAdd(v0, v0, a0);
@@ -113,10 +114,17 @@ HWY_INLINE double LoadRowSquares(const T* src, float* dst, int64_t n) {
   }
 #endif
   for (; i < n; ++i) {
-    dst[i] = Element<T>::load(src[i]);
-    sum += double(dst[i]) * double(dst[i]);
+    const float x = Element<T>::load(src[i]);
+    sum += double(x) * double(x);
   }
   return sum;
+}
+
+// A row of T into the float buffer, returning the sum of its squares (read again from L1).
+template <typename T>
+HWY_INLINE double LoadRowSquares(const T* src, float* dst, int64_t n) {
+  LoadRowAs(src, dst, n);
+  return SumSquares(src, n);
 }
 
 double LoadRowSquaresAs(Dtype dtype, const void* src, float* dst, int64_t n) {
@@ -136,7 +144,155 @@ HWY_INLINE void ScaleRow(float* x, const float* w, int64_t n, double sum, float 
   for (; j < n; ++j) x[j] = x[j] * rstd * w[j];
 }
 
+// One float vector to the destination type; FP8 as StoreRowE4m3 (value / scale).
+template <class DF, typename T>
+HWY_INLINE void PutRowVector(DF df, hn::Vec<DF> v, T* p, hn::Vec<DF> scale) {
+  if constexpr (std::is_same_v<T, core::float8_e4m3_t>) {
+    const hn::Rebind<uint8_t, DF> d8;
+    hn::StoreU(hn::DemoteTo(d8, E4m3Codes(df, hn::Div(v, scale))), d8, reinterpret_cast<uint8_t*>(p));
+  } else {
+    (void)scale;
+    StoreF<false>(df, v, p);
+  }
+}
+
+enum class RowOp { copy, half, interleaved };
+constexpr int64_t kMaxSplitFeatures = 512;  // OnePassNormBF16's split w and table on the stack
+
+// Rows in one pass per vector: load, (x * rstd) * w, rotate, convert, store, with the same
+// operations in the same order as the buffered pipeline (LoadRowSquares, ScaleRow, RotateHalf /
+// RotateInterleaved on float, StoreRowF32), so the results are the same bits. Needs
+// D == 2 * pairs (rotated ops) and D a multiple of the vector (OnePassFits).
+template <typename S, typename T, RowOp kOp, bool kNorm>
+void OnePassRows(const BufferedRows& j) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df)), D = j.D, half = D / 2;
+  const auto vscale = hn::Set(df, j.scale);
+  const float *c = j.angles.cos, *s = j.angles.sin;
+  for (int64_t r = 0; r < j.rows; ++r) {
+    const S* in = static_cast<const S*>(j.src) + r * j.src_stride;
+    T* out = static_cast<T*>(j.dst) + r * j.dst_stride;
+    auto vr = hn::Zero(df);
+    if constexpr (kNorm)
+      vr = hn::Set(df, float(1.0 / std::sqrt(SumSquares(in, D) / double(D) + double(j.eps))));
+    const auto load = [&](int64_t i) {
+      const auto x = LoadF(df, in + i);
+      if constexpr (kNorm) return hn::Mul(hn::Mul(x, vr), hn::LoadU(df, j.w + i));
+      else return x;
+    };
+    if constexpr (kOp == RowOp::half) {
+      for (int64_t i = 0; i < half; i += N) {
+        const auto x1 = load(i), x2 = load(i + half);
+        const auto vc = hn::LoadU(df, c + i), vs = hn::LoadU(df, s + i);
+        PutRowVector(df, hn::MulSub(x1, vc, hn::Mul(x2, vs)), out + i, vscale);
+        PutRowVector(df, hn::MulAdd(x2, vc, hn::Mul(x1, vs)), out + i + half, vscale);
+      }
+    } else {
+      for (int64_t i = 0; i < D; i += N) {
+        const auto x = load(i);
+        if constexpr (kOp == RowOp::copy) PutRowVector(df, x, out + i, vscale);
+        else
+          PutRowVector(df, hn::MulAdd(x, hn::LoadU(df, c + i), hn::Mul(hn::Reverse2(df, x), hn::LoadU(df, s + i))),
+                       out + i, vscale);
+      }
+    }
+  }
+}
+
+// Whether a job takes OnePassRows: a SIMD target, source and destination types it loads and
+// stores exactly, whole vectors, and a rotation over the whole row (else the buffered pipeline).
+HWY_INLINE bool OnePassFits(const BufferedRows& j) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)j;
+  return false;
+#else
+  const int64_t N = int64_t(hn::Lanes(hn::ScalableTag<float>()));
+  const bool f16 = j.src_dtype == float16 || j.dst_dtype == float16;
+  if (f16 && !ROTARY_F16_NATIVE) return false;
+  if (j.rotate && (2 * int64_t(j.angles.pairs) != j.D || !j.angles.cos)) return false;
+  const int64_t step = j.rotate && j.layout == PairLayout::half_split ? 2 * N : N;
+  return j.D % step == 0 && (j.rotate || !j.w);
+#endif
+}
+
+#if HWY_TARGET != HWY_SCALAR
+// RMSNorm + rotation of bfloat16 rows into bfloat16: 2N features per step split even/odd by
+// LoadBF16Pairs and merged back by StoreBF16Pairs (3 and about 7 operations per 2N values, not
+// 6 and 16), with w and the half-split table split the same way once per call. Lane for lane
+// the arithmetic of OnePassRows, so the same bits.
+template <RowOp kOp>
+void OnePassNormBF16(const BufferedRows& j) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df)), D = j.D, half = D / 2;
+  HWY_ALIGN float w[kMaxSplitFeatures], c[kMaxSplitFeatures / 2], s[kMaxSplitFeatures / 2];
+  SplitEvenOdd(df, j.w, D, w);
+  if constexpr (kOp == RowOp::half) {
+    SplitEvenOdd(df, j.angles.cos, half, c);
+    SplitEvenOdd(df, j.angles.sin, half, s);
+  }
+  for (int64_t r = 0; r < j.rows; ++r) {
+    const bfloat16_t* in = static_cast<const bfloat16_t*>(j.src) + r * j.src_stride;
+    bfloat16_t* out = static_cast<bfloat16_t*>(j.dst) + r * j.dst_stride;
+    const auto vr = hn::Set(df, float(1.0 / std::sqrt(SumSquares(in, D) / double(D) + double(j.eps))));
+    const auto load = [&](int64_t i, hn::Vec<decltype(df)>& even, hn::Vec<decltype(df)>& odd) {
+      LoadBF16Pairs(df, in + i, even, odd);
+      even = hn::Mul(hn::Mul(even, vr), hn::Load(df, w + i));
+      odd = hn::Mul(hn::Mul(odd, vr), hn::Load(df, w + i + N));
+    };
+    hn::Vec<decltype(df)> x1e, x1o, x2e, x2o;
+    if constexpr (kOp == RowOp::half) {
+      for (int64_t i = 0; i < half; i += 2 * N) {
+        load(i, x1e, x1o);
+        load(i + half, x2e, x2o);
+        const auto ce = hn::Load(df, c + i), co = hn::Load(df, c + i + N);
+        const auto se = hn::Load(df, s + i), so = hn::Load(df, s + i + N);
+        StoreBF16Pairs<false>(df, hn::MulSub(x1e, ce, hn::Mul(x2e, se)), hn::MulSub(x1o, co, hn::Mul(x2o, so)), out + i);
+        StoreBF16Pairs<false>(df, hn::MulAdd(x2e, ce, hn::Mul(x1e, se)), hn::MulAdd(x2o, co, hn::Mul(x1o, so)),
+                              out + i + half);
+      }
+    } else {  // the even lanes are the pairs' first features: the compact table applies as is
+      for (int64_t i = 0; i < D; i += 2 * N) {
+        load(i, x1e, x2e);
+        const auto vc = hn::LoadU(df, j.angles.pair_cos + i / 2), vs = hn::LoadU(df, j.angles.pair_sin + i / 2);
+        StoreBF16Pairs<false>(df, hn::MulSub(x1e, vc, hn::Mul(x2e, vs)), hn::MulAdd(x2e, vc, hn::Mul(x1e, vs)),
+                              out + i);
+      }
+    }
+  }
+}
+#endif
+
+template <typename S, typename T>
+void OnePassAs(const BufferedRows& j) {
+  if (!j.rotate) return OnePassRows<S, T, RowOp::copy, false>(j);
+  if (j.layout == PairLayout::half_split)
+    return j.w ? OnePassRows<S, T, RowOp::half, true>(j) : OnePassRows<S, T, RowOp::half, false>(j);
+  return j.w ? OnePassRows<S, T, RowOp::interleaved, true>(j) : OnePassRows<S, T, RowOp::interleaved, false>(j);
+}
+
+template <typename S>
+void OnePassFrom(const BufferedRows& j) {
+  switch (j.dst_dtype.val) {
+    case Dtype::Val::float16: return OnePassAs<S, float16_t>(j);
+    case Dtype::Val::bfloat16: return OnePassAs<S, bfloat16_t>(j);
+    case Dtype::Val::float8_e4m3: return OnePassAs<S, core::float8_e4m3_t>(j);
+    default: return OnePassAs<S, float>(j);
+  }
+}
+
 void BufferedRowsKernel(const BufferedRows& j) {
+#if HWY_TARGET != HWY_SCALAR
+  if (OnePassFits(j)) {
+    if (j.src_dtype == bfloat16 && j.dst_dtype == bfloat16 && j.w && j.D <= kMaxSplitFeatures) {
+      const int64_t N = int64_t(hn::Lanes(hn::ScalableTag<float>()));
+      if (j.layout == PairLayout::half_split && j.D % (4 * N) == 0) return OnePassNormBF16<RowOp::half>(j);
+      if (j.layout == PairLayout::interleaved && j.D % (2 * N) == 0 && j.angles.pair_cos) return OnePassNormBF16<RowOp::interleaved>(j);
+    }
+    if (j.src_dtype == float16) return OnePassFrom<float16_t>(j);
+    if (j.src_dtype == bfloat16) return OnePassFrom<bfloat16_t>(j);
+    return OnePassFrom<float>(j);
+  }
+#endif
   const char* src = static_cast<const char*>(j.src);
   char* dst = static_cast<char*>(j.dst);
   RowBlock b = j.angles;
