@@ -71,8 +71,9 @@ inline int64_t llc_bytes() {
 
 // Backs the 2 MiB pages inside [p, p + n) with huge pages now (MADV_COLLAPSE, Linux 6.1+).
 // With 4 KiB pages a streaming kernel pays a page walk every 4 KiB (in a virtual machine a
-// two-dimensional one), which costs an out-of-cache pass up to a third of its speed and differs
-// from buffer to buffer: --huge-pages takes that out of rope and its copy alike (issue 12).
+// two-dimensional one): measured, a tiled walk (traversal_bench) lost up to a third to it, the
+// linear copy about a tenth, and the cost differs from buffer to buffer. --huge-pages takes
+// that out of rope and its copy alike (issue 12).
 // False when the kernel refused or the range holds no whole huge page.
 #if defined(__linux__) && !defined(MADV_COLLAPSE)
 #define MADV_COLLAPSE 25  // Linux 6.1's value; older C library headers lack the name
