@@ -6,7 +6,7 @@
 // scalar loop. Then the pool's idle check: CPU time against wall time of a decode loop.
 //
 //   cpu_bench [--filter=SUBSTR] [--threads=1,2] [--calls=buffer,inplace,Array] [--target=AVX2]
-//             [--dtypes=float32,float16,bfloat16] [--scalar] [--min-time=0.25]
+//             [--dtypes=float32,float16,bfloat16] [--scalar] [--huge-pages] [--min-time=0.25]
 #include <sys/resource.h>
 
 #include <thread>
@@ -37,6 +37,7 @@ struct Options {
   std::vector<std::string> dtypes = {"float32", "float16", "bfloat16"};
   bool scalar = false;
   double min_time = 0.25;  // seconds of rope timing per measurement
+  bool huge_pages = false;  // rope's tensors and the copy's buffers on 2 MiB pages
 };
 
 Array random_input(const Shape& shape, Dtype dtype) {
@@ -104,7 +105,9 @@ double scalar_gbs(const std::function<void()>& call, size_t bytes, const Options
 void run_case(const Case& c, Dtype dtype, bool traditional, const Options& opt) {
   Setup s(c, dtype, traditional);
   const size_t bytes = size_t(s.x.nbytes());
-  const BestCopy copy(bytes);
+  const BestCopy copy(bytes, opt.huge_pages);
+  if (opt.huge_pages)
+    collapse_huge_pages(s.storage.raw_data(), bytes), collapse_huge_pages(s.out_storage.raw_data(), bytes);
   for (const std::string& kind : opt.calls) {
     const std::function<void()> call = s.call(c, kind);
     std::printf("| %-11s | %-8s | %-11s | %-7s | %7.1f | %-18s |", c.name.c_str(), to_string(dtype).c_str(),
@@ -200,6 +203,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"float32", "float16", "bfloat16"}));
   app.add_option("--target", target, "SIMD target to run on (AVX2, AVX3, ...; default the best)");
   app.add_flag("--scalar", opt.scalar, "add the core's scalar loop (1 thread)");
+  app.add_flag("--huge-pages", opt.huge_pages, "rope's tensors and the copy's buffers on 2 MiB pages (MADV_COLLAPSE)");
   app.add_option("--min-time", opt.min_time, "seconds of rope timing per measurement")->check(CLI::PositiveNumber);
   if (const int rc = parse(app, argc, argv); rc >= 0) return rc;
   start_output("cpu_bench");

@@ -39,6 +39,7 @@ struct RowBlock {
   int64_t D = 0;
   bool copy_tail = true;  // copy features [2*pairs, D) (false when in place)
   bool nontemporal = false;  // output too large for the caches: non-temporal stores where aligned
+  bool caller_fences = false;  // streamed stores left unfenced: the caller runs hwy::FlushStream once after its calls
 };
 
 // dtype is float32, float16 or bfloat16. Results equal rotate_row's bit for bit.

@@ -517,7 +517,9 @@ template <typename T>
 void Rotate(const RowBlock& b, bool traditional) {
   if (CanStream<T>(b, traditional)) {
     RotateAs<T, true>(b, traditional);
-    hwy::FlushStream();  // order the streamed lines before the pool reports the work done
+    // Order the streamed lines before the pool reports the work done; a fence per call of a
+    // few KiB stalls the stream (issue 12), so a caller of many small calls fences once.
+    if (!b.caller_fences) hwy::FlushStream();
     return;
   }
   RotateAs<T, false>(b, traditional);

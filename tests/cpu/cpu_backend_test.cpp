@@ -160,6 +160,22 @@ TEST(CpuBackend, StreamedLargeOutputEqualsSmallCalls) {
     }
 }
 
+// Streamed outputs rotate heads in groups of four per table row (backend.cpp); a head count
+// that is not a multiple of four ends with a short group, and must equal small calls too.
+TEST(CpuBackend, StreamedHeadGroupsWithShortLastGroup) {
+  BackendState keep;
+  for (Dtype dt : {float32, bfloat16})
+    for (int trad = 0; trad < 2; ++trad) {
+      const int T = int((int64_t(16) << 20) / (30 * 128 * dt.size)) + 1;
+      const Array x = random_array({1, 30, T, 128}, dt, 17);
+      const RopeOptions o = options_for(128, trad, false);
+      const Array big = rope(x, Positions(9), o);
+      for (int h = 0; h < 30; h += 5)
+        ASSERT_TRUE(bit_equal(slice(big, 1, h, h + 5).contiguous(), rope(slice(x, 1, h, h + 5), Positions(9), o)))
+            << to_string(dt) << " traditional " << trad << " heads " << h;
+    }
+}
+
 // Q and K in one call decide streaming stores per tensor, as two calls do: a Q of 16 MiB
 // streams while its K of a quarter the size stores normally; both equal the two calls.
 TEST(CpuBackend, FusedQKStreamsPerTensor) {
