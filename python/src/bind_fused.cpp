@@ -83,9 +83,16 @@ std::optional<QKNorm> make_norm(const py::object& norm, Held& held) {
   return n;
 }
 
-CallPositions positions_of(const py::tuple& p) {
+// The tail of every positioned fused binding: the call's positions (offset, offsets,
+// position_ids, cu_seqlens, starts) and its stream's options, then call(positions, options)
+// without the GIL.
+template <typename Call>
+void call_released(const py::tuple& p, const RopeOptions& options, std::uintptr_t stream, Call call) {
   if (p.size() != 5) fail("[rope] internal: positions are (offset, offsets, position_ids, cu_seqlens, starts).");
-  return make_positions(p[0].cast<int64_t>(), p[1], p[2], p[3], p[4]);
+  const CallPositions positions = make_positions(p[0].cast<int64_t>(), p[1], p[2], p[3], p[4]);
+  const StreamOptions o(options, stream);
+  py::gil_scoped_release release;
+  call(positions.positions, o.get());
 }
 
 void rope_and_cache_py(const py::object& q, const py::object& k, const py::object& v, const py::object& cache,
@@ -103,10 +110,8 @@ void rope_and_cache_py(const py::object& q, const py::object& k, const py::objec
   c.k_scale = scale_of(cache.attr("k_scale"), "rope_and_cache", "k_scale");
   c.v_scale = scale_of(cache.attr("v_scale"), "rope_and_cache", "v_scale");
   const std::optional<QKNorm> n = make_norm(norm, held);
-  const CallPositions p = positions_of(positions);
-  const StreamOptions o(options, stream);
-  py::gil_scoped_release release;
-  rope_and_cache(qv, kv, vv, qv, c, p.positions, o.get(), n);
+  call_released(positions, options, stream,
+                [&](const Positions& p, const RopeOptions& o) { rope_and_cache(qv, kv, vv, qv, c, p, o, n); });
 }
 
 void rms_norm_rope_py(const py::object& q, const py::object& k, const py::object& q_out, const py::object& k_out,
@@ -119,10 +124,8 @@ void rms_norm_rope_py(const py::object& q, const py::object& k, const py::object
   const TensorView& ko = k_out.is(k) ? kv : held.add(k_out, true, "k_out");
   const std::optional<QKNorm> n = make_norm(norm, held);
   if (!n) fail("[rms_norm_rope] internal: norm is (q_weight, k_weight, eps, unit_offset), not None.");
-  const CallPositions p = positions_of(positions);
-  const StreamOptions o(options, stream);
-  py::gil_scoped_release release;
-  rms_norm_rope(qv, kv, qo, ko, *n, p.positions, o.get());
+  call_released(positions, options, stream,
+                [&](const Positions& p, const RopeOptions& o) { rms_norm_rope(qv, kv, qo, ko, *n, p, o); });
 }
 
 void rope_and_cache_mla_py(const py::object& q_pe, const py::object& k_pe, const py::object& kv_c,
@@ -135,10 +138,9 @@ void rope_and_cache_mla_py(const py::object& q_pe, const py::object& k_pe, const
   const TensorView& cache = held.add(kv_cache, true, "kv_cache");
   const CacheSlots s = make_slots(slots, held);
   const std::optional<float> kv_scale = scale_of(scale, "rope_and_cache_mla", "kv_scale");
-  const CallPositions p = positions_of(positions);
-  const StreamOptions o(options, stream);
-  py::gil_scoped_release release;
-  rope_and_cache_mla(q, k, c, cache, s, p.positions, o.get(), kv_scale);
+  call_released(positions, options, stream, [&](const Positions& p, const RopeOptions& o) {
+    rope_and_cache_mla(q, k, c, cache, s, p, o, kv_scale);
+  });
 }
 
 // change: None, or (from_options, positions): a FrequencyChange from the frequencies of

@@ -218,8 +218,9 @@ HWY_INLINE bool OnePassFits(const BufferedRows& j) {
 #if HWY_TARGET != HWY_SCALAR
 // RMSNorm + rotation of bfloat16 rows into bfloat16: 2N features per step split even/odd by
 // LoadBF16Pairs and merged back by StoreBF16Pairs (3 and about 7 operations per 2N values, not
-// 6 and 16), with w and the half-split table split the same way once per call. Lane for lane
-// the arithmetic of OnePassRows, so the same bits.
+// 6 and 16), with w and the half-split table split the same way once per job (one token's
+// heads: the table is the token's; w, the same for every token, is split again, about 1 % of
+// the job at D = 128). Lane for lane the arithmetic of OnePassRows, so the same bits.
 template <RowOp kOp>
 void OnePassNormBF16(const BufferedRows& j) {
   const hn::ScalableTag<float> df;
