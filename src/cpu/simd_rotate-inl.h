@@ -442,6 +442,126 @@ ROTARY_ATTR_BF16_CVT void RotateInterleavedBF16(const RowBlock& b) {
   }
 }
 
+#if !HWY_HAVE_SCALABLE
+// Rows sharing one table row (table_stride 0: the heads of one token, as in decode) with a
+// pair count kPairs whose table fits in registers: cos/sin are loaded once, so a row loads
+// only its own features, one load per stored vector as a copy does. Decode in place, one
+// table for all rows, ran 1.3x faster than with the table reloaded per row (issue 12).
+// kVecs table vectors (cos and sin) at most: half the registers.
+template <int64_t kVecs>
+constexpr bool TableFitsRegisters() {
+  return kVecs > 0 && kVecs <= (HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3 ? 16 : 8);
+}
+constexpr int64_t LanesF() { return int64_t(hn::MaxLanes(hn::ScalableTag<float>())); }
+
+// Half-split (float32, float16, bfloat16 with kCvt): steps of 2N pairs, four table vectors each.
+template <int kPairs>
+constexpr int64_t HalfSharedSteps() {
+  constexpr int64_t step = 2 * LanesF();
+  return kPairs > 0 && kPairs % step == 0 && TableFitsRegisters<4 * (kPairs / step)>() ? kPairs / step : 0;
+}
+template <typename T, bool kStream, int kPairs, bool kCvt>
+ROTARY_ATTR_BF16_CVT void RotateHalfShared(const RowBlock& b) {
+  const hn::ScalableTag<float> df;
+  constexpr int64_t N = LanesF(), kSteps = HalfSharedSteps<kPairs>(), pairs = kPairs;
+  hn::Vec<decltype(df)> ca[kSteps], cb[kSteps], sa[kSteps], sb[kSteps];
+  for (int64_t k = 0; k < kSteps; ++k) {
+    ca[k] = hn::LoadU(df, b.cos + 2 * N * k), cb[k] = hn::LoadU(df, b.cos + 2 * N * k + N);
+    sa[k] = hn::LoadU(df, b.sin + 2 * N * k), sb[k] = hn::LoadU(df, b.sin + 2 * N * k + N);
+  }
+  RowCursor<T> row(b, b.cos, b.sin, 0);
+  for (int64_t r = 0; r < b.rows; ++r, row.next()) {
+    for (int64_t k = 0; k < kSteps; ++k) {
+      const int64_t i = 2 * N * k;
+      const auto x1a = LoadF(df, row.in + i), x1b = LoadF(df, row.in + i + N);
+      const auto x2a = LoadF(df, row.in + i + pairs), x2b = LoadF(df, row.in + i + N + pairs);
+      StoreRotated2<kStream, kCvt>(df, hn::MulSub(x1a, ca[k], hn::Mul(x2a, sa[k])),
+                                   hn::MulSub(x1b, cb[k], hn::Mul(x2b, sb[k])), row.out + i);
+      StoreRotated2<kStream, kCvt>(df, hn::MulAdd(x2a, ca[k], hn::Mul(x1a, sa[k])),
+                                   hn::MulAdd(x2b, cb[k], hn::Mul(x1b, sb[k])), row.out + i + pairs);
+    }
+    CopyTail<kStream>(b, row.in, row.out);
+  }
+}
+
+// Interleaved (float32, float16), per-feature table: steps of 2N features, four table vectors each.
+template <int kPairs>
+constexpr int64_t InterleavedSharedSteps() {
+  constexpr int64_t step = 2 * LanesF();
+  return kPairs > 0 && (2 * kPairs) % step == 0 && TableFitsRegisters<4 * (2 * kPairs / step)>() ? 2 * kPairs / step : 0;
+}
+template <typename T, bool kStream, int kPairs>
+void RotateInterleavedShared(const RowBlock& b) {
+  const hn::ScalableTag<float> df;
+  constexpr int64_t N = LanesF(), kSteps = InterleavedSharedSteps<kPairs>();
+  hn::Vec<decltype(df)> ca[kSteps], cb[kSteps], sa[kSteps], sb[kSteps];
+  for (int64_t k = 0; k < kSteps; ++k) {
+    ca[k] = hn::LoadU(df, b.cos + 2 * N * k), cb[k] = hn::LoadU(df, b.cos + 2 * N * k + N);
+    sa[k] = hn::LoadU(df, b.sin + 2 * N * k), sb[k] = hn::LoadU(df, b.sin + 2 * N * k + N);
+  }
+  RowCursor<T> row(b, b.cos, b.sin, 0);
+  for (int64_t r = 0; r < b.rows; ++r, row.next()) {
+    for (int64_t k = 0; k < kSteps; ++k) {
+      const int64_t j = 2 * N * k;
+      const auto xa = LoadF(df, row.in + j), xb = LoadF(df, row.in + j + N);
+      StoreF2<kStream>(df, hn::MulAdd(xa, ca[k], hn::Mul(hn::Reverse2(df, xa), sa[k])),
+                       hn::MulAdd(xb, cb[k], hn::Mul(hn::Reverse2(df, xb), sb[k])), row.out + j);
+    }
+    CopyTail<kStream>(b, row.in, row.out);
+  }
+}
+
+// Interleaved bfloat16, half-split table (pair_cos): steps of N pairs, two table vectors each.
+template <int kPairs>
+constexpr int64_t InterleavedBF16SharedSteps() {
+  constexpr int64_t step = LanesF();
+  return kPairs > 0 && kPairs % step == 0 && TableFitsRegisters<2 * (kPairs / step)>() ? kPairs / step : 0;
+}
+template <bool kStream, int kPairs, bool kCvt>
+ROTARY_ATTR_BF16_CVT void RotateInterleavedBF16Shared(const RowBlock& b) {
+  const hn::ScalableTag<float> df;
+  constexpr int64_t N = LanesF(), kSteps = InterleavedBF16SharedSteps<kPairs>();
+  hn::Vec<decltype(df)> vc[kSteps], vs[kSteps];
+  for (int64_t k = 0; k < kSteps; ++k) vc[k] = hn::LoadU(df, b.pair_cos + N * k), vs[k] = hn::LoadU(df, b.pair_sin + N * k);
+  RowCursor<bfloat16_t> row(b, b.pair_cos, b.pair_sin, 0);
+  for (int64_t r = 0; r < b.rows; ++r, row.next()) {
+    for (int64_t k = 0; k < kSteps; ++k) {
+      hn::Vec<decltype(df)> x1, x2;
+      LoadBF16Pairs(df, row.in + 2 * N * k, x1, x2);
+      StoreRotatedPairs<kStream, kCvt>(df, hn::MulSub(x1, vc[k], hn::Mul(x2, vs[k])),
+                                       hn::MulAdd(x2, vc[k], hn::Mul(x1, vs[k])), row.out + 2 * N * k);
+    }
+    CopyTail<kStream>(b, row.in, row.out);
+  }
+}
+
+// The shared-table kernel of a block, when it has one: true if it ran.
+template <typename T, bool kStream, int kPairs>
+bool RotateSharedTable(const RowBlock& b, bool traditional) {
+  if constexpr (std::is_same_v<T, bfloat16_t>) {
+    if constexpr (InterleavedBF16SharedSteps<kPairs>() > 0) {
+      // RotateFixed's bfloat16 interleaved kernel reads the half-split table (pair_cos).
+      if (traditional && b.pair_cos && b.pair_table_stride == 0) {
+        if (HasBF16Convert()) RotateInterleavedBF16Shared<kStream, kPairs, true>(b);
+        else RotateInterleavedBF16Shared<kStream, kPairs, false>(b);
+        return true;
+      }
+    }
+    if constexpr (HalfSharedSteps<kPairs>() > 0) {
+      if (!traditional && b.table_stride == 0 && HasBF16Convert()) return RotateHalfShared<T, kStream, kPairs, true>(b), true;
+    }
+  } else {
+    if constexpr (InterleavedSharedSteps<kPairs>() > 0) {
+      if (traditional && b.table_stride == 0) return RotateInterleavedShared<T, kStream, kPairs>(b), true;
+    }
+    if constexpr (HalfSharedSteps<kPairs>() > 0) {
+      if (!traditional && b.table_stride == 0) return RotateHalfShared<T, kStream, kPairs, false>(b), true;
+    }
+  }
+  return false;
+}
+#endif  // !HWY_HAVE_SCALABLE
+
 #endif  // HWY_TARGET != HWY_SCALAR
 
 // In place, the table of a half-split bfloat16 tile row into RotateHalfBF16's order (the
@@ -489,6 +609,9 @@ bool CanStream(const RowBlock& b, bool traditional) {
 
 template <typename T, bool kStream, int kPairs>
 void RotateFixed(const RowBlock& b, bool traditional) {
+#if HWY_TARGET != HWY_SCALAR && !HWY_HAVE_SCALABLE
+  if (RotateSharedTable<T, kStream, kPairs>(b, traditional)) return;
+#endif
 #if HWY_TARGET != HWY_SCALAR
   if constexpr (std::is_same_v<T, bfloat16_t>) {
     if (traditional && b.pair_cos)
