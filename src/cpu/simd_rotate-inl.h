@@ -469,6 +469,7 @@ ROTARY_ATTR_BF16_CVT void RotateHalfShared(const RowBlock& b) {
     ca[k] = hn::LoadU(df, b.cos + 2 * N * k), cb[k] = hn::LoadU(df, b.cos + 2 * N * k + N);
     sa[k] = hn::LoadU(df, b.sin + 2 * N * k), sb[k] = hn::LoadU(df, b.sin + 2 * N * k + N);
   }
+  const bool tail = b.copy_tail && b.D > 2 * int64_t(kPairs);  // read once, not per row
   RowCursor<T> row(b, b.cos, b.sin, 0);
   for (int64_t r = 0; r < b.rows; ++r, row.next()) {
     for (int64_t k = 0; k < kSteps; ++k) {
@@ -480,7 +481,7 @@ ROTARY_ATTR_BF16_CVT void RotateHalfShared(const RowBlock& b) {
       StoreRotated2<kStream, kCvt>(df, hn::MulAdd(x2a, ca[k], hn::Mul(x1a, sa[k])),
                                    hn::MulAdd(x2b, cb[k], hn::Mul(x1b, sb[k])), row.out + i + pairs);
     }
-    CopyTail<kStream>(b, row.in, row.out);
+    if (tail) CopyTail<kStream>(b, row.in, row.out);
   }
 }
 
@@ -488,7 +489,8 @@ ROTARY_ATTR_BF16_CVT void RotateHalfShared(const RowBlock& b) {
 template <int kPairs>
 constexpr int64_t InterleavedSharedSteps() {
   constexpr int64_t step = 2 * LanesF();
-  return kPairs > 0 && (2 * kPairs) % step == 0 && TableFitsRegisters<4 * (2 * kPairs / step)>() ? 2 * kPairs / step : 0;
+  constexpr int64_t steps = 2 * kPairs / step;
+  return kPairs > 0 && (2 * kPairs) % step == 0 && TableFitsRegisters<4 * steps>() ? steps : 0;
 }
 template <typename T, bool kStream, int kPairs>
 void RotateInterleavedShared(const RowBlock& b) {
@@ -499,6 +501,7 @@ void RotateInterleavedShared(const RowBlock& b) {
     ca[k] = hn::LoadU(df, b.cos + 2 * N * k), cb[k] = hn::LoadU(df, b.cos + 2 * N * k + N);
     sa[k] = hn::LoadU(df, b.sin + 2 * N * k), sb[k] = hn::LoadU(df, b.sin + 2 * N * k + N);
   }
+  const bool tail = b.copy_tail && b.D > 2 * int64_t(kPairs);  // read once, not per row
   RowCursor<T> row(b, b.cos, b.sin, 0);
   for (int64_t r = 0; r < b.rows; ++r, row.next()) {
     for (int64_t k = 0; k < kSteps; ++k) {
@@ -507,7 +510,7 @@ void RotateInterleavedShared(const RowBlock& b) {
       StoreF2<kStream>(df, hn::MulAdd(xa, ca[k], hn::Mul(hn::Reverse2(df, xa), sa[k])),
                        hn::MulAdd(xb, cb[k], hn::Mul(hn::Reverse2(df, xb), sb[k])), row.out + j);
     }
-    CopyTail<kStream>(b, row.in, row.out);
+    if (tail) CopyTail<kStream>(b, row.in, row.out);
   }
 }
 
@@ -522,7 +525,11 @@ ROTARY_ATTR_BF16_CVT void RotateInterleavedBF16Shared(const RowBlock& b) {
   const hn::ScalableTag<float> df;
   constexpr int64_t N = LanesF(), kSteps = InterleavedBF16SharedSteps<kPairs>();
   hn::Vec<decltype(df)> vc[kSteps], vs[kSteps];
-  for (int64_t k = 0; k < kSteps; ++k) vc[k] = hn::LoadU(df, b.pair_cos + N * k), vs[k] = hn::LoadU(df, b.pair_sin + N * k);
+  for (int64_t k = 0; k < kSteps; ++k) {
+    vc[k] = hn::LoadU(df, b.pair_cos + N * k);
+    vs[k] = hn::LoadU(df, b.pair_sin + N * k);
+  }
+  const bool tail = b.copy_tail && b.D > 2 * int64_t(kPairs);  // read once, not per row
   RowCursor<bfloat16_t> row(b, b.pair_cos, b.pair_sin, 0);
   for (int64_t r = 0; r < b.rows; ++r, row.next()) {
     for (int64_t k = 0; k < kSteps; ++k) {
@@ -531,7 +538,7 @@ ROTARY_ATTR_BF16_CVT void RotateInterleavedBF16Shared(const RowBlock& b) {
       StoreRotatedPairs<kStream, kCvt>(df, hn::MulSub(x1, vc[k], hn::Mul(x2, vs[k])),
                                        hn::MulAdd(x2, vc[k], hn::Mul(x1, vs[k])), row.out + 2 * N * k);
     }
-    CopyTail<kStream>(b, row.in, row.out);
+    if (tail) CopyTail<kStream>(b, row.in, row.out);
   }
 }
 
@@ -548,14 +555,23 @@ bool RotateSharedTable(const RowBlock& b, bool traditional) {
       }
     }
     if constexpr (HalfSharedSteps<kPairs>() > 0) {
-      if (!traditional && b.table_stride == 0 && HasBF16Convert()) return RotateHalfShared<T, kStream, kPairs, true>(b), true;
+      if (!traditional && b.table_stride == 0 && HasBF16Convert()) {
+        RotateHalfShared<T, kStream, kPairs, true>(b);
+        return true;
+      }
     }
   } else {
     if constexpr (InterleavedSharedSteps<kPairs>() > 0) {
-      if (traditional && b.table_stride == 0) return RotateInterleavedShared<T, kStream, kPairs>(b), true;
+      if (traditional && b.table_stride == 0) {
+        RotateInterleavedShared<T, kStream, kPairs>(b);
+        return true;
+      }
     }
     if constexpr (HalfSharedSteps<kPairs>() > 0) {
-      if (!traditional && b.table_stride == 0) return RotateHalfShared<T, kStream, kPairs, false>(b), true;
+      if (!traditional && b.table_stride == 0) {
+        RotateHalfShared<T, kStream, kPairs, false>(b);
+        return true;
+      }
     }
   }
   return false;
