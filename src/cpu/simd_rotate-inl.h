@@ -454,6 +454,20 @@ constexpr bool TableFitsRegisters() {
 }
 constexpr int64_t LanesF() { return int64_t(hn::MaxLanes(hn::ScalableTag<float>())); }
 
+// A shared table row in registers, kSteps steps of 2N floats: step k's cos vectors from
+// c + 2Nk and c + 2Nk + N, its sin vectors likewise.
+template <int64_t kSteps, class DF>
+struct SharedTable {
+  hn::Vec<DF> ca[kSteps], cb[kSteps], sa[kSteps], sb[kSteps];
+  HWY_INLINE SharedTable(DF df, const float* c, const float* s) {
+    constexpr int64_t N = LanesF();
+    for (int64_t k = 0; k < kSteps; ++k) {
+      ca[k] = hn::LoadU(df, c + 2 * N * k), cb[k] = hn::LoadU(df, c + 2 * N * k + N);
+      sa[k] = hn::LoadU(df, s + 2 * N * k), sb[k] = hn::LoadU(df, s + 2 * N * k + N);
+    }
+  }
+};
+
 // Half-split (float32, float16, bfloat16 with kCvt): steps of 2N pairs, four table vectors each.
 template <int kPairs>
 constexpr int64_t HalfSharedSteps() {
@@ -464,11 +478,7 @@ template <typename T, bool kStream, int kPairs, bool kCvt>
 ROTARY_ATTR_BF16_CVT void RotateHalfShared(const RowBlock& b) {
   const hn::ScalableTag<float> df;
   constexpr int64_t N = LanesF(), kSteps = HalfSharedSteps<kPairs>(), pairs = kPairs;
-  hn::Vec<decltype(df)> ca[kSteps], cb[kSteps], sa[kSteps], sb[kSteps];
-  for (int64_t k = 0; k < kSteps; ++k) {
-    ca[k] = hn::LoadU(df, b.cos + 2 * N * k), cb[k] = hn::LoadU(df, b.cos + 2 * N * k + N);
-    sa[k] = hn::LoadU(df, b.sin + 2 * N * k), sb[k] = hn::LoadU(df, b.sin + 2 * N * k + N);
-  }
+  const SharedTable<kSteps, decltype(df)> t(df, b.cos, b.sin);
   const bool tail = b.copy_tail && b.D > 2 * int64_t(kPairs);  // read once, not per row
   RowCursor<T> row(b, b.cos, b.sin, 0);
   for (int64_t r = 0; r < b.rows; ++r, row.next()) {
@@ -476,10 +486,10 @@ ROTARY_ATTR_BF16_CVT void RotateHalfShared(const RowBlock& b) {
       const int64_t i = 2 * N * k;
       const auto x1a = LoadF(df, row.in + i), x1b = LoadF(df, row.in + i + N);
       const auto x2a = LoadF(df, row.in + i + pairs), x2b = LoadF(df, row.in + i + N + pairs);
-      StoreRotated2<kStream, kCvt>(df, hn::MulSub(x1a, ca[k], hn::Mul(x2a, sa[k])),
-                                   hn::MulSub(x1b, cb[k], hn::Mul(x2b, sb[k])), row.out + i);
-      StoreRotated2<kStream, kCvt>(df, hn::MulAdd(x2a, ca[k], hn::Mul(x1a, sa[k])),
-                                   hn::MulAdd(x2b, cb[k], hn::Mul(x1b, sb[k])), row.out + i + pairs);
+      StoreRotated2<kStream, kCvt>(df, hn::MulSub(x1a, t.ca[k], hn::Mul(x2a, t.sa[k])),
+                                   hn::MulSub(x1b, t.cb[k], hn::Mul(x2b, t.sb[k])), row.out + i);
+      StoreRotated2<kStream, kCvt>(df, hn::MulAdd(x2a, t.ca[k], hn::Mul(x1a, t.sa[k])),
+                                   hn::MulAdd(x2b, t.cb[k], hn::Mul(x1b, t.sb[k])), row.out + i + pairs);
     }
     if (tail) CopyTail<kStream>(b, row.in, row.out);
   }
@@ -496,19 +506,15 @@ template <typename T, bool kStream, int kPairs>
 void RotateInterleavedShared(const RowBlock& b) {
   const hn::ScalableTag<float> df;
   constexpr int64_t N = LanesF(), kSteps = InterleavedSharedSteps<kPairs>();
-  hn::Vec<decltype(df)> ca[kSteps], cb[kSteps], sa[kSteps], sb[kSteps];
-  for (int64_t k = 0; k < kSteps; ++k) {
-    ca[k] = hn::LoadU(df, b.cos + 2 * N * k), cb[k] = hn::LoadU(df, b.cos + 2 * N * k + N);
-    sa[k] = hn::LoadU(df, b.sin + 2 * N * k), sb[k] = hn::LoadU(df, b.sin + 2 * N * k + N);
-  }
+  const SharedTable<kSteps, decltype(df)> t(df, b.cos, b.sin);
   const bool tail = b.copy_tail && b.D > 2 * int64_t(kPairs);  // read once, not per row
   RowCursor<T> row(b, b.cos, b.sin, 0);
   for (int64_t r = 0; r < b.rows; ++r, row.next()) {
     for (int64_t k = 0; k < kSteps; ++k) {
       const int64_t j = 2 * N * k;
       const auto xa = LoadF(df, row.in + j), xb = LoadF(df, row.in + j + N);
-      StoreF2<kStream>(df, hn::MulAdd(xa, ca[k], hn::Mul(hn::Reverse2(df, xa), sa[k])),
-                       hn::MulAdd(xb, cb[k], hn::Mul(hn::Reverse2(df, xb), sb[k])), row.out + j);
+      StoreF2<kStream>(df, hn::MulAdd(xa, t.ca[k], hn::Mul(hn::Reverse2(df, xa), t.sa[k])),
+                       hn::MulAdd(xb, t.cb[k], hn::Mul(hn::Reverse2(df, xb), t.sb[k])), row.out + j);
     }
     if (tail) CopyTail<kStream>(b, row.in, row.out);
   }
