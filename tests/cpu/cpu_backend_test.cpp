@@ -162,9 +162,9 @@ TEST(CpuBackend, StreamedLargeOutputEqualsSmallCalls) {
 
 // Streamed outputs rotate heads in groups of four per table row (backend.cpp); a head count
 // that is not a multiple of four ends with a short group, and must equal small calls too.
-// Decode past the streaming size (16 MiB of output): a token's heads share one table row, so
-// the rows take the shared-table kernels with streamed stores (and a streamed tail when
-// partial); bit for bit the calls on a few batch rows each, which stay cached.
+// Decode past the streaming size (16 MiB of output), streamed with the table reloaded per row
+// (and a streamed tail when partial), bit for bit the calls on a few batch rows each, which
+// stay cached and take the shared-table kernels (a token's heads share one table row).
 TEST(CpuBackend, StreamedDecodeEqualsSmallCalls) {
   BackendState keep;
   for (Dtype dt : {float32, float16, bfloat16}) {
