@@ -112,10 +112,13 @@ void check_non_negative(const TensorView& v, const char* name) {
   });
 }
 
-// Positions start + j for j < count must fit in int64 (the kernels add them in int64).
-void check_positions_fit(int64_t start, int64_t count, const std::string& what) {
+// Positions start + j for j < count must fit in int64 (the kernels add them in int64). `what`
+// names the value (called only on failure: building the name per array element cost a decode
+// call an allocation and a copy per batch row).
+template <typename Name>
+void check_positions_fit(int64_t start, int64_t count, const Name& what) {
   if (count > 0 && start > std::numeric_limits<int64_t>::max() - (count - 1))
-    fail("[rope] " + what + " is " + std::to_string(start) + "; plus the token index (up to " +
+    fail("[rope] " + what() + " is " + std::to_string(start) + "; plus the token index (up to " +
          std::to_string(count - 1) + ") it overflows int64, the largest position is " +
          std::to_string(std::numeric_limits<int64_t>::max()) + ".");
 }
@@ -130,11 +133,13 @@ void plan_offsets(const Positions& p, const TensorView& x, int64_t B, int64_t T,
   const TensorView& a = p.array();
   pp.offset = p.scalar_offset();
   if (p.is_scalar_offset()) {
-    check_positions_fit(pp.offset, T, "offset");
+    check_positions_fit(pp.offset, T, [] { return std::string("offset"); });
   } else {
     check_same_device(x, a, "offset");
     if (a.device.type == Device::Type::cpu)
-      for_each_value(a, [&](int64_t i, int64_t v) { check_positions_fit(v, T, "offset[" + std::to_string(i) + "]"); });
+      for_each_value(a, [&](int64_t i, int64_t v) {
+        check_positions_fit(v, T, [i] { return "offset[" + std::to_string(i) + "]"; });
+      });
     pp.array = a.data;
     pp.dtype = a.dtype;
     pp.stride_b = (a.ndim() == 1 && a.shape[0] == B && B > 1) ? a.strides[0] : 0;
@@ -192,7 +197,7 @@ void check_starts_fit(const TensorView& cu_seqlens, const TensorView& starts, in
     const int64_t begin = read_index(cu_seqlens.data, cu_seqlens.dtype, s * cu_seqlens.strides[0]);
     const int64_t end = read_index(cu_seqlens.data, cu_seqlens.dtype, (s + 1) * cu_seqlens.strides[0]);
     check_positions_fit(read_index(starts.data, starts.dtype, s * starts.strides[0]), end - begin,
-                        "starts[" + std::to_string(s) + "]");
+                        [s] { return "starts[" + std::to_string(s) + "]"; });
   }
 }
 

@@ -162,6 +162,31 @@ TEST(CpuBackend, StreamedLargeOutputEqualsSmallCalls) {
 
 // Streamed outputs rotate heads in groups of four per table row (backend.cpp); a head count
 // that is not a multiple of four ends with a short group, and must equal small calls too.
+// Decode past the streaming size (16 MiB of output), streamed with the table reloaded per row
+// (and a streamed tail when partial), bit for bit the calls on a few batch rows each, which
+// stay cached and take the shared-table kernels (a token's heads share one table row).
+TEST(CpuBackend, StreamedDecodeEqualsSmallCalls) {
+  BackendState keep;
+  for (Dtype dt : {float32, float16, bfloat16}) {
+    const int B = int((int64_t(16) << 20) / (32 * 128 * dt.size)) + 3;
+    const Array x = random_array({B, 32, 1, 128}, dt, 21);
+    std::vector<int32_t> off(size_t(B), 0);
+    for (int b = 0; b < B; ++b) off[size_t(b)] = 3 + 11 * b;
+    const Array offsets(off.data(), {B});
+    for (int trad = 0; trad < 2; ++trad)
+      for (int dims : {128, 64}) {
+        const RopeOptions o = options_for(dims, trad, false);
+        const Array big = rope(x, Positions::offsets(offsets.view()), o);
+        for (int b = 0; b < B; b += B / 3) {
+          const int e = std::min(B, b + 5);
+          const Array part = rope(slice(x, 0, b, e), Positions::offsets(slice(offsets, 0, b, e).view()), o);
+          ASSERT_TRUE(bit_equal(slice(big, 0, b, e).contiguous(), part))
+              << to_string(dt) << " dims " << dims << " traditional " << trad << " rows " << b;
+        }
+      }
+  }
+}
+
 TEST(CpuBackend, StreamedHeadGroupsWithShortLastGroup) {
   BackendState keep;
   for (Dtype dt : {float32, bfloat16})

@@ -32,8 +32,8 @@ Dtype dtype_for() {
 // Rows of random values times `magnitude`, random angles; returns true when equal.
 template <typename T>
 ::testing::AssertionResult simd_equals_scalar(bool traditional, int D, int dims, float magnitude, bool in_place,
-                                              unsigned seed, bool shared_table = false) {
-  const int pairs = dims / 2, rows = 3;
+                                              unsigned seed, bool shared_table = false, int rows = 3) {
+  const int pairs = dims / 2;
   std::mt19937 gen(seed);
   std::normal_distribution<float> normal;
   std::uniform_real_distribution<double> angle(-3.2, 3.2);
@@ -142,14 +142,34 @@ TEST(CpuSimdRows, Float16ExtremesBitExact) {
   on_every_target([] {
   for (float m : {3.0e4f, 4.0e4f, 1.0e-5f, 3.0e-7f, 6.0e-8f})
     for (int trad = 0; trad < 2; ++trad)
-      ASSERT_TRUE(simd_equals_scalar<float16_t>(trad, 128, 128, m, false, 3)) << "magnitude " << m;
+      for (int shared = 0; shared < 2; ++shared)
+        ASSERT_TRUE(simd_equals_scalar<float16_t>(trad, 128, 128, m, false, 3, shared)) << "magnitude " << m;
   });
 }
 TEST(CpuSimdRows, BFloat16ExtremesBitExact) {
   on_every_target([] {
   for (float m : {1.0e38f, 1.0e-38f, 1.0e-42f, 7.0f})
     for (int trad = 0; trad < 2; ++trad)
-      ASSERT_TRUE(simd_equals_scalar<bfloat16_t>(trad, 128, 128, m, false, 5)) << "magnitude " << m;
+      for (int shared = 0; shared < 2; ++shared)
+        ASSERT_TRUE(simd_equals_scalar<bfloat16_t>(trad, 128, 128, m, false, 5, shared)) << "magnitude " << m;
+  });
+}
+
+// Many rows with one table (decode: a token's 32 heads), the shared-table kernels' case: cos/sin
+// held in registers across rows. Every dtype, layout, constant pair count, in place or not,
+// with and without an unrotated tail, on every target.
+TEST(CpuSimdRows, SharedTableManyRowsBitExact) {
+  on_every_target([] {
+    for (int trad = 0; trad < 2; ++trad)
+      for (int dims : {64, 128, 256})
+        for (int D : {dims, dims + 6})
+          for (int in_place = 0; in_place < 2; ++in_place)
+            for (int rows : {1, 2, 32, 33}) {
+              const unsigned seed = unsigned(dims + D + rows);
+              ASSERT_TRUE(simd_equals_scalar<float>(trad, D, dims, 1.0f, in_place, seed, true, rows)) << rows;
+              ASSERT_TRUE(simd_equals_scalar<float16_t>(trad, D, dims, 1.0f, in_place, seed, true, rows)) << rows;
+              ASSERT_TRUE(simd_equals_scalar<bfloat16_t>(trad, D, dims, 1.0f, in_place, seed, true, rows)) << rows;
+            }
   });
 }
 
