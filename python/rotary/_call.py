@@ -312,7 +312,7 @@ def make_call(x, *, offset=0, position_ids=None, cu_seqlens=None, starts=None, *
     """The one translation of rope()'s keyword arguments into a Call. The keywords other than the
     positions (dims, base, freqs, ..., traditional, scale, inverse, seq_axis, precision, ...)
     make the C++ RopeOptions, by name.
-""" + ARGUMENTS
+"""
     head_dim = int(x.shape[-1]) if getattr(x, "ndim", 0) >= 1 else 0  # a constant under torch.compile
     if type(offset) is int and _INT64_MIN <= offset <= _INT64_MAX and (
             position_ids is None and cu_seqlens is None and starts is None):  # a decode step: nothing to convert
@@ -324,6 +324,9 @@ def make_call(x, *, offset=0, position_ids=None, cu_seqlens=None, starts=None, *
         return Call(key, scalar_offset or 0, offsets, None, None, None)
     return Call(key, scalar_offset or 0, offsets, index_array(position_ids, x, "position_ids"),
                 index_array(cu_seqlens, x, "cu_seqlens"), index_array(starts, x, "starts"))
+
+
+make_call.__doc__ += ARGUMENTS  # a docstring cannot be an expression: appended after the def
 
 
 def view_or_none(v, name):

@@ -63,3 +63,12 @@ def test_stubs_match_the_code(stub, module):
         sig = inspect.signature(f)
         runtime = [p.name for p in sig.parameters.values() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
         assert set(runtime) <= set(params), (name, runtime, params)
+
+
+def test_every_public_function_and_make_call_have_their_docs():
+    # A docstring written as an expression ("""...""" + ARGUMENTS) is no docstring: __doc__ is None.
+    import rotary._call
+    import rotary.fused
+    for fn in (rotary.rope, rotary.rope_qk, rotary._call.make_call, rotary.fused.rope_and_cache,
+               rotary.fused.rms_norm_rope, rotary.fused.rope_and_cache_mla, rotary.fused.shift_cache):
+        assert fn.__doc__ and "precision" in fn.__doc__, fn.__name__

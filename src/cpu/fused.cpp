@@ -22,6 +22,7 @@
 #include "cpu/rotate_row.h"
 #include "cpu/simd.h"
 #include "cpu/simd_fused.h"
+#include "hwy/cache_control.h"
 
 namespace rotary::cpu_backend {
 
@@ -52,10 +53,6 @@ template void fill_angle_row(const RopePlan&, const AngleSetup&, bool, bool, int
 namespace {
 
 constexpr int64_t kNontemporalBytes = int64_t(16) << 20;
-// The row kernel fences after every streamed call (the stores must be ordered before the pool
-// reports the work done), and a fence waits for the stores to reach memory: a call streams only
-// when it writes enough to amortise that wait (MLA's one 128-byte k_pe row per token does not).
-constexpr int64_t kStreamCallBytes = 4096;
 
 // Where a row is stored: element pointer, dtype, feature stride, FP8 scale.
 struct RowDest {
@@ -183,6 +180,9 @@ class FusedRunner {
         q_rows(b, t, angles, buf.data());
         if (!k_rows(b, t, angles, buf.data())) out_of_range = true;
       }
+      // The rows' streamed stores, left unfenced (a fence per row of a few KiB stalls the
+      // stream), are ordered once before the pool reports the range done.
+      if (nontemporal_) hwy::FlushStream();
     });
     // Unreachable for host slot arrays (validated up front); a guard, never an OOB write.
     if (out_of_range) core::fail("[rope_and_cache] cache.slots addressed a row outside the cache.");
@@ -238,16 +238,14 @@ class FusedRunner {
     if constexpr (std::is_same_v<Acc, float>)
       if (simd_ && contiguous && dst.dtype != float64 && !(copy && !rotate))
         return buffered(src, in, heads, dst, w, rotate, angles, buf, D);
-    if (copy && !rotate && contiguous && dense_heads(in, heads, dst, D)) {  // v: one copy for all heads
-      std::memcpy(dst.data, src, size_t(heads * D) * sizeof(T));
-      return;
-    }
+    if (copy && !rotate && contiguous && dense_heads(in, heads, dst, D))  // v: one copy for all heads
+      return copy_bytes(src, dst.data, heads * D * int64_t(sizeof(T)), nontemporal_);
     const int64_t esize = dst.dtype.size;
     for (int64_t h = 0; h < heads; ++h) {
       const T* x = src + in.head_offset(h);
       char* y = dst.data + dst.offset(h) * esize;
       if (copy && !rotate && contiguous) {
-        std::memcpy(y, x, size_t(D) * sizeof(T));
+        copy_bytes(x, y, D * int64_t(sizeof(T)), nontemporal_);
         continue;
       }
       for (int64_t i = 0; i < D; ++i) buf[i] = Element<T>::load(x[i * in.stride_d]);
@@ -279,6 +277,7 @@ class FusedRunner {
     job.layout = r_.layout;
     job.angles = angle_block(r_, expand_, angles);
     job.buffer = reinterpret_cast<float*>(buf);
+    job.nontemporal = nontemporal_;
     if (in.n_head_axes <= 1 && (!dst.geometry || dst.geometry->n_head_axes <= 1)) {
       job.src = src;
       job.dst = dst.data;
@@ -299,7 +298,8 @@ class FusedRunner {
                     const AngleRow<Acc>& angles) const {
     RowBlock blk = angle_block(r_, expand_, angles);
     blk.copy_tail = true;
-    blk.nontemporal = nontemporal_ && heads * r_.D * int64_t(sizeof(T)) >= kStreamCallBytes;
+    blk.nontemporal = nontemporal_;
+    blk.caller_fences = true;
     T* out = reinterpret_cast<T*>(dst.data);
     const bool uniform = in.n_head_axes <= 1 && (!dst.geometry || dst.geometry->n_head_axes <= 1);
     if (uniform) {  // one call: the heads are rows at fixed strides

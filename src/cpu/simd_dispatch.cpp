@@ -41,6 +41,7 @@ HWY_EXPORT(TargetHasFma);
 HWY_EXPORT(LoadRowF32);
 HWY_EXPORT(StoreRowF32);
 HWY_EXPORT(BufferedRowsKernel);
+HWY_EXPORT(CopyBytesKernel);
 
 void load_row_f32(Dtype dtype, const void* src, float* dst, int64_t n) {
   HWY_DYNAMIC_DISPATCH(LoadRowF32)(dtype, src, dst, n);
@@ -49,6 +50,9 @@ void store_row_f32(Dtype dtype, const float* src, void* dst, int64_t n, float sc
   HWY_DYNAMIC_DISPATCH(StoreRowF32)(dtype, src, dst, n, scale);
 }
 void buffered_rows(const BufferedRows& job) { HWY_DYNAMIC_DISPATCH(BufferedRowsKernel)(job); }
+void copy_bytes(const void* src, void* dst, int64_t bytes, bool nontemporal) {
+  HWY_DYNAMIC_DISPATCH(CopyBytesKernel)(src, dst, bytes, nontemporal);
+}
 
 void rotate_rows_simd(Dtype dtype, PairLayout layout, const RowBlock& block) {
   const bool interleaved = layout == PairLayout::interleaved;

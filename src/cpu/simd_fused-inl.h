@@ -75,6 +75,13 @@ HWY_INLINE void StoreRowE4m3(const float* src, core::float8_e4m3_t* dst, int64_t
   for (; i < n; ++i) dst[i] = core::to_float8_e4m3(src[i] / scale);
 }
 
+void CopyBytesKernel(const void* src, void* dst, int64_t bytes, bool nontemporal) {
+  const auto* from = static_cast<const uint8_t*>(src);
+  auto* to = static_cast<uint8_t*>(dst);
+  if (nontemporal) return CopyBytes<true>(from, to, bytes);
+  CopyBytes<false>(from, to, bytes);
+}
+
 void LoadRowF32(Dtype dtype, const void* src, float* dst, int64_t n) {
   if (dtype == float16) return LoadRowAs(static_cast<const float16_t*>(src), dst, n);
   if (dtype == bfloat16) return LoadRowAs(static_cast<const bfloat16_t*>(src), dst, n);
@@ -145,36 +152,69 @@ HWY_INLINE void ScaleRow(float* x, const float* w, int64_t n, double sum, float 
 }
 
 // One float vector to the destination type; FP8 as StoreRowE4m3 (value / scale).
-template <class DF, typename T>
+template <bool kStream, class DF, typename T>
 HWY_INLINE void PutRowVector(DF df, hn::Vec<DF> v, T* p, hn::Vec<DF> scale) {
   if constexpr (std::is_same_v<T, core::float8_e4m3_t>) {
     const hn::Rebind<uint8_t, DF> d8;
-    hn::StoreU(hn::DemoteTo(d8, E4m3Codes(df, hn::Div(v, scale))), d8, reinterpret_cast<uint8_t*>(p));
+    Put<kStream>(d8, hn::DemoteTo(d8, E4m3Codes(df, hn::Div(v, scale))), reinterpret_cast<uint8_t*>(p));
   } else {
     (void)scale;
-    StoreF<false>(df, v, p);
+    StoreF<kStream>(df, v, p);
   }
 }
 
 enum class RowOp { copy, half, interleaved };
 constexpr int64_t kMaxSplitFeatures = 512;  // OnePassNormBF16's split w and table on the stack
 
+// Rows of a one-pass job are normalised in blocks of this many: their rstds are formed first,
+// together (RowRstds).
+constexpr int64_t kNormBlock = 16;
+
+// rstd = 1 / sqrt(sum / D + eps) of n <= kNormBlock rows, rounded to float. Per row, the
+// division and square root behind one row's sum were a 50-cycle chain the next row's loads
+// waited behind (a fifth of the norm kernels' time); in double lanes for a block they are one
+// chain, and IEEE division and square root give the bits of the scalar formula in ScaleRow.
+template <typename S>
+HWY_INLINE void RowRstds(const S* src, int64_t stride, int64_t n, int64_t D, float eps, float* rstd) {
+  HWY_ALIGN double sums[kNormBlock];
+  for (int64_t r = 0; r < n; ++r) sums[r] = SumSquares(src + r * stride, D);
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> df;
+  const int64_t M = int64_t(hn::Lanes(dd));
+  const auto vd = hn::Set(dd, double(D)), veps = hn::Set(dd, double(eps)), one = hn::Set(dd, 1.0);
+  int64_t r = 0;
+  for (; r + M <= n; r += M)
+    hn::StoreU(hn::DemoteTo(df, hn::Div(one, hn::Sqrt(hn::Add(hn::Div(hn::Load(dd, sums + r), vd), veps)))), df,
+               rstd + r);
+  for (; r < n; ++r) rstd[r] = float(1.0 / std::sqrt(sums[r] / double(D) + double(eps)));
+}
+
+// row(r, rstd) for each row of the job; with kNorm, rstd is the row's (RowRstds), else 0.
+template <bool kNorm, typename S, class RowFn>
+HWY_INLINE void ForEachRow(const BufferedRows& j, const RowFn& row) {
+  HWY_ALIGN float rstd[kNormBlock] = {};
+  for (int64_t r0 = 0; r0 < j.rows; r0 += kNormBlock) {
+    const int64_t n = std::min(kNormBlock, j.rows - r0);
+    if constexpr (kNorm) RowRstds(static_cast<const S*>(j.src) + r0 * j.src_stride, j.src_stride, n, j.D, j.eps, rstd);
+    for (int64_t r = 0; r < n; ++r) row(r0 + r, rstd[r]);
+  }
+}
+
 // Rows in one pass per vector: load, (x * rstd) * w, rotate, convert, store, with the same
 // operations in the same order as the buffered pipeline (LoadRowSquares, ScaleRow, RotateHalf /
 // RotateInterleaved on float, StoreRowF32), so the results are the same bits. Needs
-// D == 2 * pairs (rotated ops) and D a multiple of the vector (OnePassFits).
-template <typename S, typename T, RowOp kOp, bool kNorm>
+// D == 2 * pairs (rotated ops) and D a multiple of the vector (OnePassFits). kStream: every
+// store non-temporal (StreamsRows checked the alignment); the caller fences.
+template <typename S, typename T, RowOp kOp, bool kNorm, bool kStream>
 void OnePassRows(const BufferedRows& j) {
   const hn::ScalableTag<float> df;
   const int64_t N = int64_t(hn::Lanes(df)), D = j.D, half = D / 2;
   const auto vscale = hn::Set(df, j.scale);
   const float *c = j.angles.cos, *s = j.angles.sin;
-  for (int64_t r = 0; r < j.rows; ++r) {
+  ForEachRow<kNorm, S>(j, [&](int64_t r, float rstd) {
     const S* in = static_cast<const S*>(j.src) + r * j.src_stride;
     T* out = static_cast<T*>(j.dst) + r * j.dst_stride;
-    auto vr = hn::Zero(df);
-    if constexpr (kNorm)
-      vr = hn::Set(df, float(1.0 / std::sqrt(SumSquares(in, D) / double(D) + double(j.eps))));
+    const auto vr = hn::Set(df, rstd);
     const auto load = [&](int64_t i) {
       const auto x = LoadF(df, in + i);
       if constexpr (kNorm) return hn::Mul(hn::Mul(x, vr), hn::LoadU(df, j.w + i));
@@ -184,19 +224,19 @@ void OnePassRows(const BufferedRows& j) {
       for (int64_t i = 0; i < half; i += N) {
         const auto x1 = load(i), x2 = load(i + half);
         const auto vc = hn::LoadU(df, c + i), vs = hn::LoadU(df, s + i);
-        PutRowVector(df, hn::MulSub(x1, vc, hn::Mul(x2, vs)), out + i, vscale);
-        PutRowVector(df, hn::MulAdd(x2, vc, hn::Mul(x1, vs)), out + i + half, vscale);
+        PutRowVector<kStream>(df, hn::MulSub(x1, vc, hn::Mul(x2, vs)), out + i, vscale);
+        PutRowVector<kStream>(df, hn::MulAdd(x2, vc, hn::Mul(x1, vs)), out + i + half, vscale);
       }
     } else {
       for (int64_t i = 0; i < D; i += N) {
         const auto x = load(i);
-        if constexpr (kOp == RowOp::copy) PutRowVector(df, x, out + i, vscale);
+        if constexpr (kOp == RowOp::copy) PutRowVector<kStream>(df, x, out + i, vscale);
         else
-          PutRowVector(df, hn::MulAdd(x, hn::LoadU(df, c + i), hn::Mul(hn::Reverse2(df, x), hn::LoadU(df, s + i))),
-                       out + i, vscale);
+          PutRowVector<kStream>(df, hn::MulAdd(x, hn::LoadU(df, c + i), hn::Mul(hn::Reverse2(df, x), hn::LoadU(df, s + i))),
+                                out + i, vscale);
       }
     }
-  }
+  });
 }
 
 // Whether a job takes OnePassRows: a SIMD target, source and destination types it loads and
@@ -221,7 +261,7 @@ HWY_INLINE bool OnePassFits(const BufferedRows& j) {
 // 6 and 16), with w and the half-split table split the same way once per job (one token's
 // heads: the table is the token's; w, the same for every token, is split again, about 1 % of
 // the job at D = 128). Lane for lane the arithmetic of OnePassRows, so the same bits.
-template <RowOp kOp>
+template <RowOp kOp, bool kStream>
 void OnePassNormBF16(const BufferedRows& j) {
   const hn::ScalableTag<float> df;
   const int64_t N = int64_t(hn::Lanes(df)), D = j.D, half = D / 2;
@@ -231,10 +271,10 @@ void OnePassNormBF16(const BufferedRows& j) {
     SplitEvenOdd(df, j.angles.cos, half, c);
     SplitEvenOdd(df, j.angles.sin, half, s);
   }
-  for (int64_t r = 0; r < j.rows; ++r) {
+  ForEachRow<true, bfloat16_t>(j, [&](int64_t r, float rstd) {
     const bfloat16_t* in = static_cast<const bfloat16_t*>(j.src) + r * j.src_stride;
     bfloat16_t* out = static_cast<bfloat16_t*>(j.dst) + r * j.dst_stride;
-    const auto vr = hn::Set(df, float(1.0 / std::sqrt(SumSquares(in, D) / double(D) + double(j.eps))));
+    const auto vr = hn::Set(df, rstd);
     const auto load = [&](int64_t i, hn::Vec<decltype(df)>& even, hn::Vec<decltype(df)>& odd) {
       LoadBF16Pairs(df, in + i, even, odd);
       even = hn::Mul(hn::Mul(even, vr), hn::Load(df, w + i));
@@ -247,47 +287,77 @@ void OnePassNormBF16(const BufferedRows& j) {
         load(i + half, x2e, x2o);
         const auto ce = hn::Load(df, c + i), co = hn::Load(df, c + i + N);
         const auto se = hn::Load(df, s + i), so = hn::Load(df, s + i + N);
-        StoreBF16Pairs<false>(df, hn::MulSub(x1e, ce, hn::Mul(x2e, se)), hn::MulSub(x1o, co, hn::Mul(x2o, so)), out + i);
-        StoreBF16Pairs<false>(df, hn::MulAdd(x2e, ce, hn::Mul(x1e, se)), hn::MulAdd(x2o, co, hn::Mul(x1o, so)),
-                              out + i + half);
+        StoreBF16Pairs<kStream>(df, hn::MulSub(x1e, ce, hn::Mul(x2e, se)), hn::MulSub(x1o, co, hn::Mul(x2o, so)), out + i);
+        StoreBF16Pairs<kStream>(df, hn::MulAdd(x2e, ce, hn::Mul(x1e, se)), hn::MulAdd(x2o, co, hn::Mul(x1o, so)),
+                                out + i + half);
       }
     } else {  // the even lanes are the pairs' first features: the compact table applies as is
       for (int64_t i = 0; i < D; i += 2 * N) {
         load(i, x1e, x2e);
         const auto vc = hn::LoadU(df, j.angles.pair_cos + i / 2), vs = hn::LoadU(df, j.angles.pair_sin + i / 2);
-        StoreBF16Pairs<false>(df, hn::MulSub(x1e, vc, hn::Mul(x2e, vs)), hn::MulAdd(x2e, vc, hn::Mul(x1e, vs)),
-                              out + i);
+        StoreBF16Pairs<kStream>(df, hn::MulSub(x1e, vc, hn::Mul(x2e, vs)), hn::MulAdd(x2e, vc, hn::Mul(x1e, vs)),
+                                out + i);
       }
     }
-  }
+  });
 }
 #endif
 
-template <typename S, typename T>
+template <typename S, typename T, bool kStream>
 void OnePassAs(const BufferedRows& j) {
-  if (!j.rotate) return OnePassRows<S, T, RowOp::copy, false>(j);
+  if (!j.rotate) return OnePassRows<S, T, RowOp::copy, false, kStream>(j);
   if (j.layout == PairLayout::half_split)
-    return j.w ? OnePassRows<S, T, RowOp::half, true>(j) : OnePassRows<S, T, RowOp::half, false>(j);
-  return j.w ? OnePassRows<S, T, RowOp::interleaved, true>(j) : OnePassRows<S, T, RowOp::interleaved, false>(j);
+    return j.w ? OnePassRows<S, T, RowOp::half, true, kStream>(j) : OnePassRows<S, T, RowOp::half, false, kStream>(j);
+  return j.w ? OnePassRows<S, T, RowOp::interleaved, true, kStream>(j)
+             : OnePassRows<S, T, RowOp::interleaved, false, kStream>(j);
+}
+
+// Whether every store of a one-pass job of `vector_bytes`-wide stores is aligned for streaming:
+// the first row, the row stride and (half-split) the second half's offset. A row's steps are
+// whole vectors (OnePassFits), so they are too.
+HWY_INLINE bool StreamsRows(const BufferedRows& j, int64_t vector_bytes) {
+  if (!ROTARY_STREAM_STORES || !j.nontemporal) return false;
+  const int64_t size = j.dst_dtype.size;
+  const bool halves = j.rotate && j.layout == PairLayout::half_split;
+  return reinterpret_cast<uintptr_t>(j.dst) % vector_bytes == 0 && (j.dst_stride * size) % vector_bytes == 0 &&
+         (!halves || (j.D / 2 * size) % vector_bytes == 0);
+}
+
+template <typename S, typename T>
+void OnePassTo(const BufferedRows& j) {
+  const int64_t N = int64_t(hn::Lanes(hn::ScalableTag<float>()));
+  if (StreamsRows(j, N * int64_t(sizeof(T)))) return OnePassAs<S, T, true>(j);
+  OnePassAs<S, T, false>(j);
 }
 
 template <typename S>
 void OnePassFrom(const BufferedRows& j) {
   switch (j.dst_dtype.val) {
-    case Dtype::Val::float16: return OnePassAs<S, float16_t>(j);
-    case Dtype::Val::bfloat16: return OnePassAs<S, bfloat16_t>(j);
-    case Dtype::Val::float8_e4m3: return OnePassAs<S, core::float8_e4m3_t>(j);
-    default: return OnePassAs<S, float>(j);
+    case Dtype::Val::float16: return OnePassTo<S, float16_t>(j);
+    case Dtype::Val::bfloat16: return OnePassTo<S, bfloat16_t>(j);
+    case Dtype::Val::float8_e4m3: return OnePassTo<S, core::float8_e4m3_t>(j);
+    default: return OnePassTo<S, float>(j);
   }
 }
+
+#if HWY_TARGET != HWY_SCALAR
+// OnePassNormBF16 when the job fits it: its stores are 2N bfloat16 wide.
+template <RowOp kOp>
+void OnePassNormBF16As(const BufferedRows& j) {
+  const int64_t N = int64_t(hn::Lanes(hn::ScalableTag<float>()));
+  if (StreamsRows(j, 4 * N)) return OnePassNormBF16<kOp, true>(j);
+  OnePassNormBF16<kOp, false>(j);
+}
+#endif
 
 void BufferedRowsKernel(const BufferedRows& j) {
 #if HWY_TARGET != HWY_SCALAR
   if (OnePassFits(j)) {
     if (j.src_dtype == bfloat16 && j.dst_dtype == bfloat16 && j.w && j.D <= kMaxSplitFeatures) {
       const int64_t N = int64_t(hn::Lanes(hn::ScalableTag<float>()));
-      if (j.layout == PairLayout::half_split && j.D % (4 * N) == 0) return OnePassNormBF16<RowOp::half>(j);
-      if (j.layout == PairLayout::interleaved && j.D % (2 * N) == 0 && j.angles.pair_cos) return OnePassNormBF16<RowOp::interleaved>(j);
+      if (j.layout == PairLayout::half_split && j.D % (4 * N) == 0) return OnePassNormBF16As<RowOp::half>(j);
+      if (j.layout == PairLayout::interleaved && j.D % (2 * N) == 0 && j.angles.pair_cos)
+        return OnePassNormBF16As<RowOp::interleaved>(j);
     }
     if (j.src_dtype == float16) return OnePassFrom<float16_t>(j);
     if (j.src_dtype == bfloat16) return OnePassFrom<bfloat16_t>(j);

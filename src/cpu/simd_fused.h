@@ -16,6 +16,10 @@ void load_row_f32(Dtype dtype, const void* src, float* dst, int64_t n);
 // nearest even, saturated at +-448), equal to the scalar conversions bit for bit.
 void store_row_f32(Dtype dtype, const float* src, void* dst, int64_t n, float scale);
 
+// memcpy; with nontemporal, the destination's 64-byte-aligned part is written by streaming
+// stores, left unfenced (the caller runs hwy::FlushStream before the work counts as done).
+void copy_bytes(const void* src, void* dst, int64_t bytes, bool nontemporal);
+
 // Rows through a float32 buffer in one dispatch: for each of `rows` rows, load (src_dtype),
 // RMSNorm (when w), rotate with the RoPE row kernel on `angles` (when rotate; its in/out/rows
 // are ignored), store (dst_dtype, FP8 with scale). Rows are contiguous, D features each.
@@ -32,6 +36,9 @@ struct BufferedRows {
   PairLayout layout = PairLayout::half_split;
   RowBlock angles;
   float* buffer = nullptr;  // D floats
+  // Non-temporal stores where the one-pass kernel's stores are aligned; the caller fences
+  // (hwy::FlushStream) before the work counts as done.
+  bool nontemporal = false;
 };
 void buffered_rows(const BufferedRows& job);
 

@@ -70,10 +70,12 @@ HWY_INLINE hn::Vec<DF> LoadF(DF df, const bfloat16_t* p) {
 #define ROTARY_STREAM_STORES 0
 #endif
 
+// A vector under 16 bytes is stored plainly: x86 streams whole 16-byte registers, which would
+// write past it.
 template <bool kStream, class D, typename P>
 HWY_INLINE void Put(D d, hn::Vec<D> v, P* p) {
 #if ROTARY_STREAM_STORES
-  if constexpr (kStream) return hn::Stream(v, d, p);
+  if constexpr (kStream && hn::MaxLanes(D()) * sizeof(hn::TFromD<D>) >= 16) return hn::Stream(v, d, p);
 #endif
   hn::StoreU(v, d, p);
 }
@@ -125,23 +127,28 @@ HWY_INLINE void RotatePairScalar(const T* in, T* out, int64_t i1, int64_t i2, fl
   out[i2] = E::store(std::fma(x2, c, x1 * s));
 }
 
-// Features [2*pairs, D) copied through; streamed like the rotated part when it is.
-template <bool kStream, typename T>
-HWY_INLINE void CopyTail(const RowBlock& b, const T* in, T* out) {
-  if (!b.copy_tail || b.D <= 2 * b.pairs) return;
-  const uint8_t* src = reinterpret_cast<const uint8_t*>(in + 2 * b.pairs);
-  uint8_t* dst = reinterpret_cast<uint8_t*>(out + 2 * b.pairs);
-  const int64_t bytes = (b.D - 2 * b.pairs) * int64_t(sizeof(T));
+// bytes from src to dst; with kStream the 64-byte-aligned part of dst is written by streaming
+// stores (unfenced: the caller's fence orders them).
+template <bool kStream>
+HWY_INLINE void CopyBytes(const uint8_t* src, uint8_t* dst, int64_t bytes) {
   int64_t k = 0;
 #if ROTARY_STREAM_STORES
   if constexpr (kStream) {
     const hn::ScalableTag<uint8_t> d8;
     const int64_t N = int64_t(hn::Lanes(d8));
-    if (reinterpret_cast<uintptr_t>(dst) % N == 0)
-      for (; k + N <= bytes; k += N) hn::Stream(hn::LoadU(d8, src + k), d8, dst + k);
+    for (; k < bytes && reinterpret_cast<uintptr_t>(dst + k) % N != 0; ++k) dst[k] = src[k];
+    for (; k + N <= bytes; k += N) hn::Stream(hn::LoadU(d8, src + k), d8, dst + k);
   }
 #endif
   std::memcpy(dst + k, src + k, size_t(bytes - k));
+}
+
+// Features [2*pairs, D) copied through; streamed like the rotated part when it is.
+template <bool kStream, typename T>
+HWY_INLINE void CopyTail(const RowBlock& b, const T* in, T* out) {
+  if (!b.copy_tail || b.D <= 2 * b.pairs) return;
+  CopyBytes<kStream>(reinterpret_cast<const uint8_t*>(in + 2 * b.pairs), reinterpret_cast<uint8_t*>(out + 2 * b.pairs),
+                     (b.D - 2 * b.pairs) * int64_t(sizeof(T)));
 }
 
 // The rows of a block as moving pointers: the fields are read once (the kernels' stores could

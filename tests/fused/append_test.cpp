@@ -139,6 +139,46 @@ TEST(FusedAppend, CombinedKvArrayAndFp8Saturation) {
   }
 }
 
+// A call that moves 32 MiB or more streams its stores (non-temporal, fenced once per worker
+// range): q in place, the rotated k rows, the v copy, and the one-pass kernels of FP8, float32
+// and RMSNorm rows. Its q and caches must equal the same tokens appended in small calls, which
+// store normally. Slots are every other row of a (pages, 16, 8, 128) cache, so streamed rows
+// sit between rows left untouched.
+TEST(FusedAppend, StreamedLargeCallEqualsSmallCalls) {
+  const int T = 1400, Hq = 32, Hkv = 8, D = 128, chunk = 200;  // 1400 tokens x 24 KiB
+  const Array q = random_array({1, T, Hq, D}, bfloat16, 40), k = random_array({1, T, Hkv, D}, bfloat16, 41);
+  const Array v = random_array({1, T, Hkv, D}, bfloat16, 42);
+  const Array wq = random_array({D}, bfloat16, 43), wk = random_array({D}, bfloat16, 44);
+  std::vector<int64_t> slot(T);
+  for (int t = 0; t < T; ++t) slot[t] = 2 * t + 1;
+  const Array slots(slot.data(), {T});
+  const int pages = (2 * T + 15) / 16;
+  for (Dtype cd : {bfloat16, float8_e4m3, float32})
+    for (bool norm : {false, true})
+      for (bool trad : {false, true}) {
+        SCOPED_TRACE(to_string(cd) + (norm ? " norm" : "") + (trad ? " interleaved" : " half"));
+        RopeOptions o;
+        o.layout = pair_layout(trad);
+        o.seq_axis = -3;
+        std::optional<QKNorm> qk;
+        if (norm) qk = QKNorm{wq.view(), wk.view(), 1e-6f, false};
+        const auto run = [&](int t0, int t1, Array& q_run, Array& kc, Array& vc) {
+          const Array qs = slice(q_run, 1, t0, t1);
+          const KVCache cache{kc.view(), vc.view(), CacheLayout::rows_then_heads,
+                              CacheSlots::slot_mapping(slice(slots, 0, t0, t1).view()), 0.05f, 0.05f};
+          rope_and_cache(qs.view(), slice(k, 1, t0, t1).view(), slice(v, 1, t0, t1).view(), qs.view(), cache,
+                         Positions(3 + t0), o, qk);
+        };
+        Array q_big = q.copy(), kc_big = Array::zeros({pages, 16, Hkv, D}, cd), vc_big = kc_big.copy();
+        run(0, T, q_big, kc_big, vc_big);
+        Array q_small = q.copy(), kc_small = Array::zeros({pages, 16, Hkv, D}, cd), vc_small = kc_small.copy();
+        for (int t0 = 0; t0 < T; t0 += chunk) run(t0, std::min(T, t0 + chunk), q_small, kc_small, vc_small);
+        EXPECT_TRUE(bit_equal(q_big, q_small));
+        EXPECT_TRUE(bit_equal(kc_big, kc_small));
+        EXPECT_TRUE(bit_equal(vc_big, vc_small));
+      }
+}
+
 TEST(FusedAppend, MlaRotaryKeyBesideTheLatent) {
   // DeepSeek-V2-like: 16 q heads of 128 nope + 64 rope features, latent 512, interleaved pairs.
   const int Hq = 16, nope = 128, dr = 64, rank = 512, N = 5;

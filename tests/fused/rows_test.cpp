@@ -3,7 +3,7 @@
 // source and destination dtype (FP8 with a scale), both layouts, with and without RMSNorm, head
 // sizes on and off the one-pass kernel's fast shapes. The inputs are multiples of 1/64 below 2
 // in magnitude, so every sum of squares is exact in double whatever its order, and the only
-// rounding left is the one both sides share.
+// rounding left is the one both sides share. Streamed stores (nontemporal) give the same bytes.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -68,8 +68,10 @@ std::vector<float> expected_rows(const RowsCase& k, const std::vector<float>& x,
   return y;
 }
 
-void check_rows(const RowsCase& k) {
-  const int rows = 3, D = k.D, pairs = D / 2;
+// rows rows through buffered_rows; with nontemporal the destination is 64-byte aligned, so the
+// one-pass kernels stream their stores, and the 64 bytes after it must stay untouched.
+void check_rows(const RowsCase& k, int rows, bool nontemporal) {
+  const int D = k.D, pairs = D / 2;
   const float scale = 0.37f, eps = 1e-6f;
   std::vector<float> x(size_t(rows * D)), w(D), c(pairs), s(pairs), c2(D), s2(D);
   for (size_t i = 0; i < x.size(); ++i) x[i] = float(int((i * 37 + 11) % 257) - 128) / 64.0f;
@@ -83,13 +85,14 @@ void check_rows(const RowsCase& k) {
   std::vector<float> xr(x.size());
   for (size_t i = 0; i < x.size(); ++i) xr[i] = rounded(k.src, x[i]);
   const std::vector<uint8_t> want = encode(k.dst, expected_rows(k, xr, rows, w, c, s, eps), scale);
-  std::vector<uint8_t> got(want.size(), 0xAB);
+  std::vector<uint8_t> storage(want.size() + 192, 0xAB);
+  uint8_t* got = storage.data() + (64 - reinterpret_cast<uintptr_t>(storage.data()) % 64);
   std::vector<float> buffer(D);
   cpu_backend::BufferedRows job;
   job.src_dtype = k.src;
   job.dst_dtype = k.dst;
   job.src = src.data();
-  job.dst = got.data();
+  job.dst = got;
   job.rows = rows;
   job.src_stride = job.dst_stride = D;
   job.D = D;
@@ -105,8 +108,10 @@ void check_rows(const RowsCase& k) {
   job.angles.pairs = pairs;
   job.angles.D = D;
   job.buffer = buffer.data();
+  job.nontemporal = nontemporal;
   cpu_backend::buffered_rows(job);
-  EXPECT_EQ(got, want);
+  EXPECT_EQ(std::vector<uint8_t>(got, got + want.size()), want) << rows << " rows, nontemporal " << nontemporal;
+  EXPECT_EQ(std::vector<uint8_t>(got + want.size(), got + want.size() + 64), std::vector<uint8_t>(64, 0xAB));
 }
 
 TEST(FusedRows, EveryTargetEqualsTheStepsBitForBit) {
@@ -119,7 +124,8 @@ TEST(FusedRows, EveryTargetEqualsTheStepsBitForBit) {
             const RowsCase k{src, dst, D, op > 0, op > 2, op == 2 || op == 4};
             SCOPED_TRACE(target + " " + to_string(src) + "->" + to_string(dst) + " D=" + std::to_string(D) +
                          " op " + std::to_string(op));
-            check_rows(k);
+            check_rows(k, 3, false);
+            check_rows(k, 21, true);  // past one block of rstds (kNormBlock), streamed
           }
   }
   cpu_backend::use_simd_target("");
