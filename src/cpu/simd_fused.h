@@ -16,8 +16,8 @@ void load_row_f32(Dtype dtype, const void* src, float* dst, int64_t n);
 // nearest even, saturated at +-448), equal to the scalar conversions bit for bit.
 void store_row_f32(Dtype dtype, const float* src, void* dst, int64_t n, float scale);
 
-// memcpy; with nontemporal, the destination's 64-byte-aligned part is written by streaming
-// stores, left unfenced (the caller runs hwy::FlushStream before the work counts as done).
+// memcpy; with nontemporal, the destination from its first vector-aligned byte on is written by
+// streaming stores, left unfenced (the caller runs hwy::FlushStream before the work counts as done).
 void copy_bytes(const void* src, void* dst, int64_t bytes, bool nontemporal);
 
 // Rows through a float32 buffer in one dispatch: for each of `rows` rows, load (src_dtype),

@@ -127,7 +127,7 @@ HWY_INLINE void RotatePairScalar(const T* in, T* out, int64_t i1, int64_t i2, fl
   out[i2] = E::store(std::fma(x2, c, x1 * s));
 }
 
-// bytes from src to dst; with kStream the 64-byte-aligned part of dst is written by streaming
+// bytes from src to dst; with kStream the vector-aligned part of dst is written by streaming
 // stores (unfenced: the caller's fence orders them).
 template <bool kStream>
 HWY_INLINE void CopyBytes(const uint8_t* src, uint8_t* dst, int64_t bytes) {
