@@ -160,8 +160,6 @@ TEST(CpuBackend, StreamedLargeOutputEqualsSmallCalls) {
     }
 }
 
-// Streamed outputs rotate heads in groups of four per table row (backend.cpp); a head count
-// that is not a multiple of four ends with a short group, and must equal small calls too.
 // Decode past the streaming size (16 MiB of output), streamed with the table reloaded per row
 // (and a streamed tail when partial), bit for bit the calls on a few batch rows each, which
 // stay cached and take the shared-table kernels (a token's heads share one table row).
@@ -187,6 +185,8 @@ TEST(CpuBackend, StreamedDecodeEqualsSmallCalls) {
   }
 }
 
+// Streamed outputs rotate heads in groups of four per table row (backend.cpp); a head count
+// that is not a multiple of four ends with a short group, and must equal small calls too.
 TEST(CpuBackend, StreamedHeadGroupsWithShortLastGroup) {
   BackendState keep;
   for (Dtype dt : {float32, bfloat16})
