@@ -16,7 +16,8 @@ struct Frequencies {
   int pairs() const { return int(inv_freq.size()); }
 
   // inv_freq[i] = base ** (-2i/dims), computed in double: the one default-frequency builder
-  // (a call without frequencies of its own uses from_base(dims, 10000)).
+  // (a call without frequencies of its own uses from_base(dims, 10000); such a call leaves the
+  // other fields at their defaults, as one set there is refused rather than dropped).
   static Frequencies from_base(int dims, double base);
   // inv_freq[i] = 1 / periods[i] (MLX's `freqs` are periods).
   static Frequencies from_periods(const std::vector<double>& periods);

@@ -207,7 +207,7 @@ def _frequencies(dims, head_dim, base, freqs, inv_freq, attention_factor, mrope_
         d = dims or head_dim
         f = _rotary.Frequencies.from_base(d, float(base)) if d and d > 0 and d % 2 == 0 else _rotary.Frequencies([])
     if attention_factor is not None:
-        f.attention_factor = float(attention_factor)
+        f = f.replace(attention_factor=float(attention_factor))
     if mrope_section is not None:
         f = _rotary.scaling.mrope(f, [int32_arg(s, "mrope_section") for s in mrope_section], bool(mrope_interleaved))
     return f

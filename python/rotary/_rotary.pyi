@@ -2,12 +2,19 @@ import enum
 from typing import Sequence
 
 class Frequencies:
-    inv_freq: list[float]
-    attention_factor: float
-    pair_position_stream: list[int]
-    position_streams: int
+    """Immutable (hashable, a torch.compile constant): replace() makes a changed copy."""
     def __init__(self, inv_freq: Sequence[float], attention_factor: float = ..., pair_position_stream: Sequence[int] = ...,
                  position_streams: int = ...) -> None: ...
+    @property
+    def inv_freq(self) -> list[float]: ...
+    @property
+    def attention_factor(self) -> float: ...
+    @property
+    def pair_position_stream(self) -> list[int]: ...
+    @property
+    def position_streams(self) -> int: ...
+    def replace(self, *, inv_freq: Sequence[float] | None = ..., attention_factor: float | None = ...,
+                pair_position_stream: Sequence[int] | None = ..., position_streams: int | None = ...) -> Frequencies: ...
     @property
     def pairs(self) -> int: ...
     @property

@@ -555,6 +555,10 @@ py::array_t<double> oracle(const py::object& x_obj, int64_t offset, const py::ob
 
 std::string py_repr(double v) { return py::str(py::float_(v)); }
 
+std::vector<int> stream_list(const Frequencies& f) {
+  return std::vector<int>(f.pair_position_stream.begin(), f.pair_position_stream.end());
+}
+
 std::string freqs_repr(const Frequencies& f) {
   std::string s = "Frequencies(inv_freq=[";
   for (size_t i = 0; i < f.inv_freq.size(); ++i) s += (i ? ", " : "") + py_repr(f.inv_freq[i]);
@@ -606,14 +610,26 @@ the attention factor that multiplies cos and sin, and for multi-axis RoPE (M-RoP
 which position stream each pair reads.)doc")
       .def(py::init(&make_frequencies), py::arg("inv_freq"), py::arg("attention_factor") = 1.0,
            py::arg("pair_position_stream") = std::vector<int64_t>{}, py::arg("position_streams") = 1)
-      .def_readwrite("inv_freq", &Frequencies::inv_freq, "Inverse frequency per pair (list of float).")
-      .def_readwrite("attention_factor", &Frequencies::attention_factor, "Multiplies cos and sin.")
-      .def_property(
-          "pair_position_stream",
-          [](const Frequencies& f) { return std::vector<int>(f.pair_position_stream.begin(), f.pair_position_stream.end()); },
-          [](Frequencies& f, const std::vector<int64_t>& v) { f.pair_position_stream = pair_position_streams(v); },
-          "Position stream per pair (empty: all pairs read stream 0).")
-      .def_readwrite("position_streams", &Frequencies::position_streams, "Number of position streams.")
+      // Read-only, as a hashable value must be: torch.compile keeps a Frequencies as a constant
+      // guarded by equality, so one changed in place after a compiled call was not seen (the
+      // compiled code returned the old rotation) and a dict lost it. replace() makes a new one.
+      .def_readonly("inv_freq", &Frequencies::inv_freq, "Inverse frequency per pair (list of float).")
+      .def_readonly("attention_factor", &Frequencies::attention_factor, "Multiplies cos and sin.")
+      .def_property_readonly("pair_position_stream", &stream_list,
+                             "Position stream per pair (empty: all pairs read stream 0).")
+      .def_readonly("position_streams", &Frequencies::position_streams, "Number of position streams.")
+      .def(
+          "replace",
+          [](const Frequencies& f, std::optional<std::vector<double>> inv_freq, std::optional<double> attention_factor,
+             std::optional<std::vector<int64_t>> pair_position_stream, std::optional<int> position_streams) {
+            const std::vector<int> streams = stream_list(f);
+            return make_frequencies(inv_freq.value_or(f.inv_freq), attention_factor.value_or(f.attention_factor),
+                                    pair_position_stream.value_or(std::vector<int64_t>(streams.begin(), streams.end())),
+                                    position_streams.value_or(f.position_streams));
+          },
+          py::kw_only(), py::arg("inv_freq") = py::none(), py::arg("attention_factor") = py::none(),
+          py::arg("pair_position_stream") = py::none(), py::arg("position_streams") = py::none(),
+          "A copy with the given fields replaced (a Frequencies is immutable).")
       .def_property_readonly("pairs", &Frequencies::pairs, "Number of rotated pairs (dims / 2).")
       .def_property_readonly("dims", [](const Frequencies& f) { return 2 * f.pairs(); }, "Rotated features.")
       .def_static("from_base", &Frequencies::from_base, py::arg("dims"), py::arg("base") = 10000.0,
@@ -629,9 +645,8 @@ which position stream each pair reads.)doc")
       // registers Frequencies as one, so a call given freqs= compiles without a graph break).
       .def("__hash__",
            [](const Frequencies& f) {
-             const std::vector<int> streams(f.pair_position_stream.begin(), f.pair_position_stream.end());
              return py::hash(py::make_tuple(py::tuple(py::cast(f.inv_freq)), f.attention_factor,
-                                            py::tuple(py::cast(streams)), f.position_streams));
+                                            py::tuple(py::cast(stream_list(f))), f.position_streams));
            })
       .def("__fx_repr__",
            [](const py::object& self) {
@@ -641,8 +656,7 @@ which position stream each pair reads.)doc")
            })
       .def(py::pickle(
           [](const Frequencies& f) {
-            return py::make_tuple(f.inv_freq, f.attention_factor,
-                                  std::vector<int>(f.pair_position_stream.begin(), f.pair_position_stream.end()), f.position_streams);
+            return py::make_tuple(f.inv_freq, f.attention_factor, stream_list(f), f.position_streams);
           },
           [](const py::tuple& t) {
             return make_frequencies(t[0].cast<std::vector<double>>(), t[1].cast<double>(),

@@ -256,7 +256,7 @@ def test_shift_cache_mrope_and_longrope_regime_change():
                   original_max_position_embeddings=4096, factor=16.0)
     short = rotary.scaling.longrope(16, 10000.0, length=4096, **params)
     long = rotary.scaling.longrope(16, 10000.0, length=65536, **params)
-    short.attention_factor = 1.0
+    short = short.replace(attention_factor=1.0)
     p0 = torch.tensor([4000, 4090])
     cache = rotary.rope(k, offset=p0, freqs=short, seq_axis=-3)
     rotary.shift_cache(cache, torch.tensor([3, 10]), freqs=long, from_freqs=short, from_positions=p0)

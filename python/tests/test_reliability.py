@@ -79,9 +79,8 @@ def test_silent_coercions_are_refused():  # item 9
     refused(TypeError, "[rope] seq_axis must be an integer but got float.", lambda: rotary.rope(X, seq_axis=-2.5))
     refused(ValueError, "[rope] offset holds 9223372036854775813, beyond int64.",
             lambda: rotary.rope(X, offset=np.array([2**63 + 5], np.uint64)))
-    f = rotary.Frequencies([1.0, 1.0])
     with pytest.raises(ValueError, match=re.escape("pair_position_stream entries must be in [0, 255] but got 257")):
-        f.pair_position_stream = [257, 0]
+        rotary.Frequencies([1.0, 1.0]).replace(pair_position_stream=[257, 0])
     refused(ValueError, "[rope] freqs must be one dimensional but got shape (); a base goes in base=.",
             lambda: rotary.rope(X, freqs=10000.0))
     refused(ValueError, "[rope] freqs must have dims/2 = 2 inverse frequencies but has 1.",

@@ -4,7 +4,7 @@ import torch
 import torch._dynamo.testing
 
 import rotary
-from rotary import _call, _ops
+from rotary import _call, _core, _ops
 
 OPS = torch.ops.rotary
 
@@ -120,6 +120,29 @@ def test_compile_with_a_frequencies_object_has_no_graph_break():
         assert torch.equal(torch.compile(f, fullgraph=True, backend=counter)(x, freqs), f(x, freqs))
     assert counter.frame_count == 2  # guarded by equality: other frequencies recompile
     assert hash(yarn) == hash(rotary.Frequencies(yarn.inv_freq, yarn.attention_factor))
+
+
+def test_frequencies_are_immutable_so_a_compiled_call_sees_every_change():
+    # A Frequencies changed in place after a compiled call used to be missed: the guard held the
+    # same object, so the compiled code returned the old rotation. Now only replace() changes one.
+    torch._dynamo.reset()
+    yarn = rotary.scaling.yarn(16, 10000.0, factor=4.0, original_max_position_embeddings=64)
+    for field, value in (("inv_freq", [1.0] * 8), ("attention_factor", 3.0), ("pair_position_stream", [0] * 8),
+                         ("position_streams", 2)):
+        with pytest.raises(AttributeError):
+            setattr(yarn, field, value)
+    x = torch.randn(1, 2, 3, 16)
+    f = torch.compile(lambda x, freqs: rotary.rope(x, offset=70, freqs=freqs), fullgraph=True)
+    before = f(x, yarn)
+    louder = yarn.replace(attention_factor=3.0)
+    assert louder.inv_freq == yarn.inv_freq and louder.attention_factor == 3.0 and yarn in {yarn: 1}
+    assert torch.equal(f(x, louder), rotary.rope(x, offset=70, freqs=louder))
+    torch.testing.assert_close(f(x, louder), before * (3.0 / yarn.attention_factor), rtol=1e-6, atol=1e-6)
+    assert torch.equal(f(x, yarn), before)
+    halved = yarn.replace(inv_freq=[v / 2 for v in yarn.inv_freq])
+    assert halved.attention_factor == yarn.attention_factor
+    expected = torch.from_numpy(_core.oracle(x, offset=70, freqs=halved)).float()
+    torch.testing.assert_close(f(x, halved), expected, rtol=1e-5, atol=1e-6)
 
 
 class Block(torch.nn.Module):

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "core/validate.h"
 
@@ -34,6 +35,16 @@ namespace core {
 
 const Frequencies& call_frequencies(const Frequencies& given, int dims) {
   if (!given.inv_freq.empty()) return given;
+  // The base-10000 default replaces the whole Frequencies: a field set beside no inv_freq would
+  // be dropped without a word, so it is refused.
+  const char* set = given.attention_factor != 1.0         ? "attention_factor"
+                    : !given.pair_position_stream.empty() ? "pair_position_stream"
+                    : given.position_streams != 1         ? "position_streams"
+                                                          : nullptr;
+  if (set)
+    core::fail(std::string("[rope] freqs sets ") + set +
+               " but has no inv_freq; give the inverse frequencies too (Frequencies::from_base(dims, 10000) "
+               "for the default ones).");
   static std::mutex mutex;
   static std::map<int, std::unique_ptr<const Frequencies>> defaults;  // never shrinks: plans point in
   std::lock_guard<std::mutex> lock(mutex);

@@ -158,5 +158,39 @@ TEST(PositionsMultiAxisValidation, MismatchedSectionsAndStreams) {
                           "position_ids must not be negative but element 6 is -2"));
 }
 
+// A Frequencies with no inv_freq means the base-10000 default, which replaces it whole: a field
+// set beside it used to be dropped (an attention factor of 2 rotated as if 1). Now refused,
+// with nothing written.
+TEST(PositionsMultiAxisValidation, DefaultFrequenciesRefuseFieldsTheyWouldDrop) {
+  const Array x = random_array({1, 2, 4, 16}, float32, 28);
+  const Array ids3 = grid_ids(3, 1, 4, int64);
+  const auto values = [](const Array& a) { return std::vector<float>(a.data<float>(), a.data<float>() + a.size()); };
+  Array out = random_array({1, 2, 4, 16}, float32, 29);
+  const std::vector<float> before = values(out);
+  const auto refused = [&](const RopeOptions& o, const Positions& p, const std::string& field) {
+    EXPECT_TRUE(throws_with([&] { rope(x.view(), out.view(), p, o); },
+                            "[rope] freqs sets " + field + " but has no inv_freq"))
+        << field;
+    EXPECT_EQ(values(out), before) << field;
+  };
+  RopeOptions o;
+  o.freqs.attention_factor = 2.0;
+  refused(o, Positions(3), "attention_factor");
+  o.freqs = Frequencies{};
+  o.freqs.pair_position_stream = std::vector<uint8_t>(8, 0);
+  refused(o, Positions(3), "pair_position_stream");
+  o.freqs = Frequencies{};
+  o.freqs.position_streams = 3;
+  refused(o, Positions::ids(ids3.view()), "position_streams");
+  // The default itself still rotates by base 10000, and a given factor applies.
+  o.freqs = Frequencies{};
+  const Array plain = rope(x, Positions(3), o);
+  o.freqs = Frequencies::from_base(16, 10000.0);
+  EXPECT_EQ(values(plain), values(rope(x, Positions(3), o)));
+  o.freqs.attention_factor = 2.0;
+  const std::vector<float> doubled = values(rope(x, Positions(3), o)), once = values(plain);
+  for (size_t i = 0; i < once.size(); ++i) EXPECT_FLOAT_EQ(doubled[i], 2.0f * once[i]) << i;
+}
+
 }  // namespace
 }  // namespace rotary
