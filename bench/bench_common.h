@@ -23,6 +23,7 @@
 #endif
 
 #include "cpu/parallel.h"
+#include "cpu/simd.h"
 
 namespace rotary::bench {
 
@@ -54,6 +55,22 @@ inline int parse(CLI::App& app, int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   return -1;
+}
+
+// --target: the SIMD target the kernels run on (default the best); a target this CPU does not
+// run is refused with the list of those it does. Call use_target after parse.
+inline void add_target_option(CLI::App& app, std::string& target) {
+  app.add_option("--target", target, "SIMD target to run on (AVX2, AVX3, ...; default the best)")
+      ->check([](const std::string& t) {
+        const auto targets = cpu_backend::simd_targets();
+        if (std::find(targets.begin(), targets.end(), t) != targets.end()) return std::string();
+        std::string known;
+        for (const auto& k : targets) known += " " + k;
+        return t + " is not a SIMD target this CPU runs (" + known + " )";
+      });
+}
+inline void use_target(const std::string& target) {
+  if (!target.empty()) cpu_backend::use_simd_target(target);
 }
 
 // The last-level cache in bytes (sysfs; 32 MiB when the kernel does not say).

@@ -201,22 +201,13 @@ int main(int argc, char** argv) {
   app.add_option("--dtypes", opt.dtypes, "float32, float16, bfloat16")
       ->delimiter(',')
       ->check(CLI::IsMember({"float32", "float16", "bfloat16"}));
-  app.add_option("--target", target, "SIMD target to run on (AVX2, AVX3, ...; default the best)");
+  add_target_option(app, target);
   app.add_flag("--scalar", opt.scalar, "add the core's scalar loop (1 thread)");
   app.add_flag("--huge-pages", opt.huge_pages, "rope's tensors and the copy's buffers on 2 MiB pages (MADV_COLLAPSE)");
   app.add_option("--min-time", opt.min_time, "seconds of rope timing per measurement")->check(CLI::PositiveNumber);
   if (const int rc = parse(app, argc, argv); rc >= 0) return rc;
   start_output("cpu_bench");
-  if (!target.empty()) {
-    const auto targets = cpu_backend::simd_targets();
-    if (std::find(targets.begin(), targets.end(), target) == targets.end()) {
-      std::fprintf(stderr, "--target: %s is not a SIMD target this CPU runs (", target.c_str());
-      for (const auto& t : targets) std::fprintf(stderr, " %s", t.c_str());
-      std::fprintf(stderr, " )\n");
-      return 2;
-    }
-    cpu_backend::use_simd_target(target);
-  }
+  use_target(target);
   if (opt.threads.empty()) {
     opt.threads = {1};
     if (num_threads() > 1) opt.threads.push_back(num_threads());

@@ -5,7 +5,7 @@
 // CPU-id, so the counts are the AVX2 target's.) Without valgrind it just runs the calls.
 //
 //   kernel_profile --case=prefill|long|decode --dtype=float32|float16|bfloat16 --layout=half|interleaved
-//                  [--call=buffer|inplace|qk|two|append] [--reps=10]
+//                  [--call=buffer|inplace|qk|two|append] [--reps=10] [--target=AVX2]
 // qk: rope_qk of q and a k with 8 heads (GQA) into buffers; two: the same as two rope calls;
 // append: rope_and_cache of q in place and k, v (8 heads) into a paged cache by slot mapping,
 // the tensors stored (B, T, H, D) as fused_bench's append cases.
@@ -92,7 +92,7 @@ void time_rounds(const Call& c, int reps, int rounds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string which = "prefill", dtype_name = "float32", layout = "half", call = "buffer";
+  std::string which = "prefill", dtype_name = "float32", layout = "half", call = "buffer", target;
   int reps = 10, rounds = 0, threads = 1;
   CLI::App app{"Runs one case under callgrind's collection (see bench/profile_kernels.sh)"};
   app.add_option("--case", which, "prefill (1,32,512,128), long (1,8,2048,128: long-context's 8 heads) or decode (64,32,1,128)")
@@ -103,7 +103,9 @@ int main(int argc, char** argv) {
   app.add_option("--reps", reps, "calls measured")->check(CLI::Range(1, 100000));
   app.add_option("--rounds", rounds, "then time this many rounds of --reps calls")->check(CLI::Range(0, 100000));
   app.add_option("--threads", threads, "pool threads")->check(CLI::Range(1, 1024));
+  bench::add_target_option(app, target);
   if (const int rc = bench::parse(app, argc, argv); rc >= 0) return rc;
+  bench::use_target(target);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   set_num_threads(threads);
   const Dtype dtype = dtype_name == "float32" ? float32 : dtype_name == "float16" ? float16 : bfloat16;
