@@ -52,7 +52,9 @@ class CacheSlots {
 // its own head size and is empty (data null) when only keys are written. The slot arrays are
 // on the tensors' device, or on the host for device tensors: host ones are checked before the
 // call and copied over (the call returns without waiting); device ones are checked by the
-// kernel, and the call waits for the stream to report a bad one.
+// kernel, and the call waits for the stream to report a bad one, except on a stream that is
+// capturing a CUDA graph (a capture cannot hold a wait): there a bad slot's tokens are skipped
+// unreported (as vLLM's reshape_and_cache), never written out of bounds.
 struct KVCache {
   TensorView k;
   TensorView v;

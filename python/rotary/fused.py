@@ -214,16 +214,21 @@ def _layout(api, kv_layout):
     return kv_layout
 
 
-def _scale(scale, through_ops):
+def _scale(api, name, scale, through_ops):
     """A FP8 scale for _rotary, which reads it (a float, or a tensor holding one number) on the
     host: the kernels take the scale as a number, so a device tensor is copied to the host (a
-    stream sync in eager mode; a graph op under torch.compile, no graph break). The operators
-    take tensors: there a number becomes a 0-d float64 tensor (rounded to float once, in C++, as
-    a float is)."""
+    stream sync in eager mode, which a CUDA graph capture cannot hold: refused there by name;
+    a graph op under torch.compile, no graph break). The operators take tensors: there a number
+    becomes a 0-d float64 tensor (rounded to float once, in C++, as a float is)."""
     if scale is None:
         return None
     if isinstance(scale, Tensor):
-        return scale if scale.device.type == "cpu" else scale.cpu()
+        if scale.device.type == "cpu":
+            return scale
+        if scale.device.type == "cuda" and torch.cuda.is_current_stream_capturing():
+            raise RuntimeError(f"[{api}] {name} is a CUDA tensor, which is read on the host: a CUDA graph capture "
+                               f"cannot wait for that copy; pass {name} as a float or a CPU tensor when capturing.")
+        return scale.cpu()
     return torch.tensor(float(scale), dtype=torch.float64) if through_ops else float(scale)
 
 
@@ -259,9 +264,9 @@ def rope_and_cache(q, k, v, k_cache, v_cache=None, *, slot_mapping=None, block_t
     norm = _norm_args(api, q_norm_weight, k_norm_weight, norm_eps, norm_unit_offset)
     ops = _core._through_ops(_plain(q, k, v, k_cache, v_cache))
     _dispatch(ops, _rope_and_cache, _rope_and_cache_run,
-              (q, k, v, k_cache, v_cache, index, lens, kind, _layout(api, kv_layout), _scale(k_scale, ops),
-               _scale(v_scale, ops), *norm, call.offsets, call.position_ids, call.cu_seqlens, call.starts,
-               call.offset, call.options), _plain(q, k_cache, v_cache))
+              (q, k, v, k_cache, v_cache, index, lens, kind, _layout(api, kv_layout),
+               _scale(api, "k_scale", k_scale, ops), _scale(api, "v_scale", v_scale, ops), *norm, call.offsets,
+               call.position_ids, call.cu_seqlens, call.starts, call.offset, call.options), _plain(q, k_cache, v_cache))
     return q
 
 
@@ -286,7 +291,7 @@ def rope_and_cache_mla(q_pe, k_pe, kv_c, kv_cache, *, slot_mapping=None, block_t
     kind, index, lens = _slot_args(api, q_pe, slot_mapping, block_table, cache_lens, write_positions)
     ops = _core._through_ops((q_pe, k_pe, kv_c, kv_cache))
     _dispatch(ops, _rope_and_cache_mla, _rope_and_cache_mla_run,
-              (q_pe, k_pe, kv_c, kv_cache, index, lens, kind, _scale(kv_scale, ops), call.offsets,
+              (q_pe, k_pe, kv_c, kv_cache, index, lens, kind, _scale(api, "kv_scale", kv_scale, ops), call.offsets,
                call.position_ids, call.cu_seqlens, call.starts, call.offset, call.options), [q_pe, kv_cache])
     return q_pe
 
@@ -318,7 +323,8 @@ def shift_cache(k_cache, deltas, *, row_counts=None, kv_layout="NHD", k_scale=No
     ops = _core._through_ops((k_cache,))
     _dispatch(ops, _shift_cache, _shift_cache_run,
               (k_cache, _call.index_array(deltas, k_cache, "deltas"),
-               _call.index_array(row_counts, k_cache, "row_counts"), _layout(api, kv_layout), _scale(k_scale, ops),
+               _call.index_array(row_counts, k_cache, "row_counts"), _layout(api, kv_layout),
+               _scale(api, "k_scale", k_scale, ops),
                _from_options(api, from_freqs, from_positions),
                _call.index_array(from_positions, k_cache, "from_positions"), call.options), [k_cache])
     return k_cache

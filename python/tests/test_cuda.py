@@ -74,3 +74,40 @@ def test_fp8_cache_with_cuda_tensor_scales_matches_float_scales_and_compiles():
     for got in (step(q, *scales), torch.compile(step, fullgraph=True)(q, *scales)):
         assert all(torch.equal(g, w) for g, w in zip(got, want))
     assert want[1].any() and want[2].any()
+
+
+def test_cuda_graph_captures_the_decode_append_with_device_slots():
+    # An engine's decode step in a CUDA graph: device-resident slots and positions, changed in
+    # place between replays; each replay writes what an eager call writes. The capture holds no
+    # wait (a bad slot inside a graph is skipped unreported). A CUDA tensor FP8 scale, read on
+    # the host, is refused by name while capturing.
+    B, Hq, Hk, D, pages, rows = 2, 8, 2, 64, 4, 16
+    torch.manual_seed(15)
+    q, k, v = (torch.randn(B, 1, h, D, device="cuda") for h in (Hq, Hk, Hk))
+    slots, pos = torch.tensor([[3], [20]], device="cuda"), torch.tensor([[3], [40]], device="cuda")
+    kc, vc = torch.zeros(pages, rows, Hk, D, device="cuda"), torch.zeros(pages, rows, Hk, D, device="cuda")
+    qg = q.clone()
+
+    def step():
+        rotary.rope_and_cache(qg, k, v, kc, vc, slot_mapping=slots, position_ids=pos, seq_axis=-3)
+
+    step()  # warm-up (outside the capture)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        step()
+    for new_slots, new_pos in (([[5], [33]], [[4], [41]]), ([[7], [10**6]], [[5], [42]])):
+        slots.copy_(torch.tensor(new_slots)), pos.copy_(torch.tensor(new_pos))
+        qg.copy_(q)
+        before = kc.clone(), vc.clone()
+        g.replay()
+        q_want, kc_want, vc_want = q.clone(), before[0].clone(), before[1].clone()
+        in_range = torch.tensor(new_slots, device="cuda").flatten() < pages * rows
+        ref_slots = torch.where(in_range, torch.tensor(new_slots, device="cuda").flatten(), -1).view(B, 1)
+        rotary.rope_and_cache(q_want, k, v, kc_want, vc_want, slot_mapping=ref_slots, position_ids=pos, seq_axis=-3)
+        assert torch.equal(qg, q_want) and torch.equal(kc, kc_want) and torch.equal(vc, vc_want)
+    fp8 = torch.zeros(pages, rows, Hk, D, device="cuda", dtype=torch.float8_e4m3fn)
+    fp8_v, k_scale = torch.zeros_like(fp8), torch.tensor(0.5, device="cuda")
+    with pytest.raises(RuntimeError, match=r"\[rope_and_cache\] k_scale is a CUDA tensor"):
+        with torch.cuda.graph(torch.cuda.CUDAGraph()):
+            rotary.rope_and_cache(qg, k, v, fp8, fp8_v, slot_mapping=slots, position_ids=pos, seq_axis=-3,
+                                  k_scale=k_scale, v_scale=0.5)

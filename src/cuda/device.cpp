@@ -22,6 +22,12 @@ DeviceGuard::~DeviceGuard() {
   if (switched_) cudaSetDevice(previous_);
 }
 
+bool capturing(cudaStream_t stream) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  check(cudaStreamIsCapturing(stream, &status), "cudaStreamIsCapturing");
+  return status != cudaStreamCaptureStatusNone;
+}
+
 ErrorFlag::ErrorFlag(cudaStream_t stream) : stream_(stream) {
   check(cudaMallocAsync(reinterpret_cast<void**>(&flag_), sizeof(int), stream_), "cudaMallocAsync");
   const cudaError_t err = cudaMemsetAsync(flag_, 0, sizeof(int), stream_);

@@ -28,6 +28,10 @@ class DeviceGuard {
   bool switched_ = false;
 };
 
+// Whether `stream` is capturing a CUDA graph: a call on it must not wait for it (a capture
+// cannot hold a wait; CUDA invalidates it).
+bool capturing(cudaStream_t stream);
+
 // A device int that kernels raise (set to 1) when a device-resident index is bad, for one call:
 // allocated and cleared on the call's stream (stream-ordered, so concurrent calls on other
 // streams have their own), freed on it after. raised() waits for the stream.

@@ -239,11 +239,13 @@ void run_fused(const core::FusedPlan& plan) {
   cudaStream_t stream = static_cast<cudaStream_t>(r.cuda_stream);
   FusedArgs a{plan, freq_args(r, "rope_and_cache"), nullptr};
   // Host-resident slots were checked by the planner: copied over, no wait. Device-resident
-  // ones can only be checked by the kernel, which raises the flag; the call waits to report it.
+  // ones can only be checked by the kernel, which raises the flag; the call waits to report it,
+  // except while a CUDA graph is captured (a capture cannot hold the wait): then a bad slot's
+  // tokens are skipped unreported, as vLLM's reshape_and_cache, and never written out of bounds.
   StagedBuffers staged(stream);
   std::optional<ErrorFlag> bad;
   if (plan.to_cache && plan.slots.host_resident) stage_slots(a.plan, staged);
-  if (plan.to_cache && !plan.slots.host_resident) {
+  if (plan.to_cache && !plan.slots.host_resident && !capturing(stream)) {
     bad.emplace(stream);
     a.error = bad->device();
   }

@@ -3,6 +3,7 @@
 // re-rotation (M-RoPE deltas, LongRoPE regime changes against the CPU path too), and
 // device-resident slots outside the cache (reported, never written). Each test skips without a
 // GPU.
+#include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
 #include "cuda/cuda_util.h"
@@ -152,6 +153,72 @@ TEST(CudaFused, DeviceSlotsOutsideTheCacheAreReportedNotWritten) {
       reference::cache_after(reference::rope(k, Positions(0), o), v, kc, vc, ref, Positions(0), o.seq_axis);
   EXPECT_TRUE(cache_matches(host(kc_d), want.k, 1));
   EXPECT_TRUE(cache_matches(host(vc_d), want.v, 1));
+}
+
+// An engine's decode step in a CUDA graph: the append with device-resident slots and offsets
+// is captured (no wait while capturing), and each replay writes what an eager call writes, with
+// the slots and offsets read anew (changed in place between replays). A bad slot inside the
+// graph is skipped, never written out of bounds.
+TEST(CudaFused, GraphCaptureOfTheAppendWithDeviceSlots) {
+  ROTARY_REQUIRE_GPU();
+  const int B = 2, T = 1, Hq = 8, Hkv = 2, D = 64;
+  const AppendCase c{bfloat16, bfloat16, CacheLayout::rows_then_heads, CacheSlots::Kind::slot_mapping, false, true};
+  RopeOptions o;
+  o.seq_axis = -3;
+  const Array q = random_array({B, T, Hq, D}, bfloat16, 21), k = random_array({B, T, Hkv, D}, bfloat16, 22);
+  const Array v = random_array({B, T, Hkv, D}, bfloat16, 23);
+  const TestCache tc = make_cache(c, {T, T}, Hkv, D, D);
+  const Array k_d = gpu(k), v_d = gpu(v);
+  Array off_d = gpu(int_array({5, 900}, {2}));
+  DeviceCache eager = to_gpu(tc), graphed = to_gpu(tc);
+  Array q_eager = gpu(q), q_graph = gpu(q);
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  RopeOptions on_stream = o;
+  on_stream.cuda_stream = stream;
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  rope_and_cache(q_graph.view(), k_d.view(), v_d.view(), q_graph.view(), graphed.cache, Positions::offsets(off_d.view()),
+                 on_stream);
+  ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  const auto replay = [&] {
+    ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+    ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  };
+  // Nothing ran during the capture; the first replay is the eager call.
+  EXPECT_TRUE(bit_equal(host(q_graph), q));
+  replay();
+  rope_and_cache(q_eager.view(), k_d.view(), v_d.view(), q_eager.view(), eager.cache, Positions::offsets(off_d.view()), o);
+  EXPECT_TRUE(bit_equal(host(q_graph), host(q_eager)));
+  EXPECT_TRUE(bit_equal(host(graphed.k), host(eager.k)));
+  EXPECT_TRUE(bit_equal(host(graphed.v), host(eager.v)));
+  // The next step: new slots and offsets written into the same device arrays.
+  const Array next_slots = int_array({3, 1000000}, {2});  // token 1 outside the cache: skipped
+  ASSERT_EQ(cudaMemcpy(graphed.index[0].raw_data(), next_slots.raw_data(), size_t(next_slots.nbytes()),
+                       cudaMemcpyHostToDevice),
+            cudaSuccess);
+  const Array next_off = int_array({6, 901}, {2});
+  ASSERT_EQ(cudaMemcpy(off_d.raw_data(), next_off.raw_data(), size_t(next_off.nbytes()), cudaMemcpyHostToDevice),
+            cudaSuccess);
+  const Array k_before = host(graphed.k), v_before = host(graphed.v);
+  Array q_step = gpu(q);
+  ASSERT_EQ(cudaMemcpy(q_graph.raw_data(), q_step.raw_data(), size_t(q.nbytes()), cudaMemcpyDeviceToDevice), cudaSuccess);
+  replay();
+  const Array want_q = reference::rope(q, Positions::offsets(next_off.view()), o);
+  EXPECT_TRUE(close_to_oracle(host(q_graph), want_q, max_abs(q)));
+  const Array host_next = int_array({3, -1}, {2});  // what was written: token 0 at slot 3 only
+  KVCache ref = tc.cache;
+  ref.slots = CacheSlots::slot_mapping(host_next.view());
+  const Positions next_pos = Positions::offsets(next_off.view());
+  const reference::CacheContents want =
+      reference::cache_after(reference::rope(k, next_pos, o), v, k_before, v_before, ref, next_pos, o.seq_axis);
+  EXPECT_TRUE(cache_matches(host(graphed.k), want.k, 1));
+  EXPECT_TRUE(cache_matches(host(graphed.v), want.v, 1));
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
 }
 
 TEST(CudaFused, MlaAndShift) {
