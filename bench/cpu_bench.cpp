@@ -1,12 +1,12 @@
 // CPU RoPE throughput against the best copy of the same bytes with the same thread count,
-// measured in the same process in interleaved rounds (bench_common.h): a non-temporal-store
-// copy when the data does not fit in the last-level cache, a plain multi-threaded copy when it
-// does (decode). For each case: bytes moved (x read + result written), rope's GB/s and its
+// measured in the same process in interleaved rounds (bench_common.h): the faster, on this
+// machine and thread count, of a non-temporal-store copy and a plain multi-threaded one. For each case: bytes moved (x read + result written), rope's GB/s and its
 // ratio to that copy for each thread count, the 1 -> N thread scaling, and optionally the
 // scalar loop. Then the pool's idle check: CPU time against wall time of a decode loop.
 //
 //   cpu_bench [--filter=SUBSTR] [--threads=1,2] [--calls=buffer,inplace,Array] [--target=AVX2]
 //             [--dtypes=float32,float16,bfloat16] [--scalar] [--huge-pages] [--min-time=0.25]
+//   cpu_bench --copies    (the two copies the baseline is chosen from, per size)
 #include <sys/resource.h>
 
 #include <thread>
@@ -110,16 +110,22 @@ void run_case(const Case& c, Dtype dtype, bool traditional, const Options& opt) 
     collapse_huge_pages(s.storage.raw_data(), bytes), collapse_huge_pages(s.out_storage.raw_data(), bytes);
   for (const std::string& kind : opt.calls) {
     const std::function<void()> call = s.call(c, kind);
-    std::printf("| %-11s | %-8s | %-11s | %-7s | %7.1f | %-18s |", c.name.c_str(), to_string(dtype).c_str(),
-                traditional ? "interleaved" : "half", kind.c_str(), 2.0 * double(bytes) / 1048576.0,
-                copy.kind().c_str());
     std::vector<double> gbs;
+    std::vector<std::pair<int, std::string>> baselines;
+    std::string cells;
     for (int threads : opt.threads) {
       set_num_threads(threads);
       const Timing t = time_against(call, std::cref(copy), opt.min_time);
       gbs.push_back(2.0 * double(bytes) / t.seconds / 1e9);
-      std::printf(" %6.1f | %6.1f | %5.2f |", gbs.back(), 2.0 * double(bytes) / t.baseline_seconds / 1e9, t.ratio);
+      baselines.emplace_back(threads, copy.kind());
+      char cell[64];
+      std::snprintf(cell, sizeof cell, " %6.1f | %6.1f | %5.2f |", gbs.back(), 2.0 * double(bytes) / t.baseline_seconds / 1e9,
+                    t.ratio);
+      cells += cell;
     }
+    std::printf("| %-11s | %-8s | %-11s | %-7s | %7.1f | %-18s |%s", c.name.c_str(), to_string(dtype).c_str(),
+                traditional ? "interleaved" : "half", kind.c_str(), 2.0 * double(bytes) / 1048576.0,
+                baseline_column(baselines).c_str(), cells.c_str());
     if (gbs.size() > 1) std::printf(" %5.2fx |", gbs.back() / gbs.front());
     if (opt.scalar) std::printf(" %6.2f |", scalar_gbs(call, bytes, opt));
     std::printf("\n");
@@ -159,6 +165,23 @@ void idle_check(int threads) {
   std::printf("  2 ms between calls: %.3f s CPU over %.3f s wall (%.3f cores busy; %.1f us CPU per call)\n", gap_cpu,
               gap_wall, gap_cpu / gap_wall, 1e6 * gap_cpu / 200);
   std::printf("  one call, 200 ms asleep: %.2f ms CPU over %.0f ms wall\n", 1e3 * idle_cpu, 1e3 * idle_wall);
+}
+
+// --copies: the two copies BestCopy chooses between, per size and thread count (which is the
+// faster on this machine, and by how much).
+void compare_copies(const Options& opt) {
+  std::printf("| MiB moved | threads | nt-copy GB/s | copy GB/s | copy time / nt-copy time |\n|---:|---:|---:|---:|---:|\n");
+  for (const int mib : {1, 4, 16, 64, 128, 256}) {
+    const size_t bytes = size_t(mib) << 19;  // each way: half the bytes moved
+    const BestCopy streamed(bytes, opt.huge_pages, BestCopy::Choice::streaming);
+    const BestCopy plain(bytes, opt.huge_pages, BestCopy::Choice::plain);
+    for (int threads : opt.threads) {
+      set_num_threads(threads);
+      const Timing t = time_against(std::cref(streamed), std::cref(plain), opt.min_time);
+      std::printf("| %d | %d | %.1f | %.1f | %.2f |\n", mib, threads, 2.0 * double(bytes) / t.seconds / 1e9,
+                  2.0 * double(bytes) / t.baseline_seconds / 1e9, t.ratio);
+    }
+  }
 }
 
 std::vector<Case> all_cases() {
@@ -205,6 +228,8 @@ int main(int argc, char** argv) {
   app.add_flag("--scalar", opt.scalar, "add the core's scalar loop (1 thread)");
   app.add_flag("--huge-pages", opt.huge_pages, "rope's tensors and the copy's buffers on 2 MiB pages (MADV_COLLAPSE)");
   app.add_option("--min-time", opt.min_time, "seconds of rope timing per measurement")->check(CLI::PositiveNumber);
+  bool copies = false;
+  app.add_flag("--copies", copies, "only time the non-temporal copy against the plain one, per size");
   if (const int rc = parse(app, argc, argv); rc >= 0) return rc;
   start_output("cpu_bench");
   use_target(target);
@@ -212,6 +237,7 @@ int main(int argc, char** argv) {
     opt.threads = {1};
     if (num_threads() > 1) opt.threads.push_back(num_threads());
   }
+  if (copies) return compare_copies(opt), 0;
   print_header(opt);
   for (const Case& c : all_cases()) {
     if (!opt.filter.empty() && c.name.find(opt.filter) == std::string::npos) continue;

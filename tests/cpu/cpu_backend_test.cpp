@@ -160,6 +160,21 @@ TEST(CpuBackend, StreamedLargeOutputEqualsSmallCalls) {
     }
 }
 
+// In place, a large output is stored plainly (the lines were just read) while the same call
+// into a buffer streams: both give the same bits.
+TEST(CpuBackend, LargeInPlaceEqualsStreamedBuffer) {
+  BackendState keep;
+  for (Dtype dt : {float32, float16, bfloat16})
+    for (int trad = 0; trad < 2; ++trad) {
+      const int T = int((int64_t(16) << 20) / (32 * 128 * dt.size)) + 1;
+      const Array x = random_array({1, 32, T, 128}, dt, 23);
+      const RopeOptions o = options_for(trad ? 128 : 96, trad, false);
+      Array z = x.copy();
+      rope_inplace(z.view(), Positions(11), o);
+      ASSERT_TRUE(bit_equal(z, rope(x, Positions(11), o))) << to_string(dt) << " traditional " << trad;
+    }
+}
+
 // Decode past the streaming size (16 MiB of output), streamed with the table reloaded per row
 // (and a streamed tail when partial), bit for bit the calls on a few batch rows each, which
 // stay cached and take the shared-table kernels (a token's heads share one table row).

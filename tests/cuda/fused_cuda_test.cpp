@@ -1,8 +1,8 @@
 // The fused paths on the GPU against the float64 oracle: append into every cache layout,
 // addressing and cache dtype, host-resident slots with device tensors, QK RMSNorm + RoPE, MLA,
-// re-rotation (M-RoPE deltas, LongRoPE regime changes against the CPU path too), and
-// device-resident slots outside the cache (reported, never written). Each test skips without a
-// GPU.
+// re-rotation (M-RoPE deltas, LongRoPE regime changes against the CPU path too),
+// device-resident slots outside the cache (reported, never written), and the append captured in
+// a CUDA graph. Each test skips without a GPU.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
