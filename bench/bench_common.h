@@ -178,7 +178,7 @@ class BestCopy {
   // Whether the non-temporal copy is the one for this thread count: decided on first use by
   // 9 alternated rounds of each (median), then kept.
   bool streams() const {
-    if (!stream_kernel() || choice_ == Choice::plain) return false;  // (no portable non-temporal store)
+    if (!stream_kernel() || choice_ == Choice::plain) return false;  // (null: no portable non-temporal store)
     if (choice_ == Choice::streaming) return true;
     const int threads = num_threads();
     for (const auto& [t, nt] : decided_)
