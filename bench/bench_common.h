@@ -140,7 +140,7 @@ inline void stream_copy_sse2(const char* src, char* dst, size_t n) {
 // The best copy of `bytes` (read `bytes`, write `bytes`) on the thread pool rope uses, so with
 // the same thread count: the faster of a copy with non-temporal stores and a plain
 // multi-threaded memcpy, timed against each other for each thread count the first time it is
-// called with it (that call is the warm-up of time_against). The last-level cache does not
+// called with it (that call is the warm-up of time_against; see streams()). The last-level cache does not
 // decide it: on a Xeon with a 260 MiB L3 (shared with the other guests of the host) a 128 MiB
 // copy with plain stores ran at 0.6x the non-temporal one on 2 threads (issue 12). Choice
 // `streaming` or `plain` fixes one of them (traversal_bench's reference, cpu_bench --copies).
@@ -175,24 +175,29 @@ class BestCopy {
     });
   }
 
-  // Whether the non-temporal copy is the one for this thread count: decided on first use by
-  // 9 alternated rounds of each (median), then kept.
+  // Whether the non-temporal copy is the one for this thread count: decided on first use by 7
+  // alternated rounds of each (medians), a round being a run of calls of at least ~2 ms as in
+  // time_against: single calls alternated would each pay for the other's cache state (a plain
+  // copy after a streamed one finds its destination evicted), which chose the streamed copy
+  // for decode's 1 MiB where the plain one is twice as fast.
   bool streams() const {
     if (!stream_kernel() || choice_ == Choice::plain) return false;  // (null: no portable non-temporal store)
     if (choice_ == Choice::streaming) return true;
     const int threads = num_threads();
     for (const auto& [t, nt] : decided_)
       if (t == threads) return nt;
-    const auto time = [this](Kernel kernel) {
+    const auto time = [this](Kernel kernel, int reps) {
       const auto t0 = Clock::now();
-      copy(kernel);
-      return seconds(t0, Clock::now());
+      for (int i = 0; i < reps; ++i) copy(kernel);
+      return seconds(t0, Clock::now()) / reps;
     };
-    time(stream_kernel()), time(nullptr);  // pages and caches warm for both
+    const double once = std::max(time(stream_kernel(), 1) + time(nullptr, 1), 1e-7);  // also warms both
+    const int reps = std::clamp(int(4e-3 / once), 1, 1000);
     std::vector<double> streamed, plain;
-    for (int round = 0; round < 9; ++round) streamed.push_back(time(stream_kernel())), plain.push_back(time(nullptr));
+    for (int round = 0; round < 7; ++round)
+      streamed.push_back(time(stream_kernel(), reps)), plain.push_back(time(nullptr, reps));
     std::sort(streamed.begin(), streamed.end()), std::sort(plain.begin(), plain.end());
-    decided_.emplace_back(threads, streamed[4] < plain[4]);
+    decided_.emplace_back(threads, streamed[3] < plain[3]);
     return decided_.back().second;
   }
 

@@ -171,7 +171,7 @@ void idle_check(int threads) {
 // faster on this machine, and by how much).
 void compare_copies(const Options& opt) {
   std::printf("| MiB moved | threads | nt-copy GB/s | copy GB/s | copy time / nt-copy time |\n|---:|---:|---:|---:|---:|\n");
-  for (const int mib : {1, 4, 16, 64, 128, 256}) {
+  for (const int mib : {1, 2, 4, 16, 64, 128, 256}) {
     const size_t bytes = size_t(mib) << 19;  // each way: half the bytes moved
     const BestCopy streamed(bytes, opt.huge_pages, BestCopy::Choice::streaming);
     const BestCopy plain(bytes, opt.huge_pages, BestCopy::Choice::plain);
