@@ -161,10 +161,10 @@ TEST(CpuBackend, StreamedLargeOutputEqualsSmallCalls) {
 }
 
 // In place, a large output is stored plainly (the lines were just read) while the same call
-// into a buffer streams: both give the same bits.
+// into a buffer streams: both give the same bits. (float16 shares float32's kernels.)
 TEST(CpuBackend, LargeInPlaceEqualsStreamedBuffer) {
   BackendState keep;
-  for (Dtype dt : {float32, float16, bfloat16})
+  for (Dtype dt : {float32, bfloat16})
     for (int trad = 0; trad < 2; ++trad) {
       const int T = int((int64_t(16) << 20) / (32 * 128 * dt.size)) + 1;
       const Array x = random_array({1, 32, T, 128}, dt, 23);
