@@ -137,11 +137,47 @@ inline void stream_copy_sse2(const char* src, char* dst, size_t n) {
 }
 #endif
 
+// Interleaved rounds: each round times `reps` calls of the case, then `reps` of its baseline,
+// so both see the same machine state. Reports medians: seconds per call of each, and the
+// median of the per-round ratios (baseline time / case time: above 1, the case is faster).
+struct Timing {
+  double seconds = 0, baseline_seconds = 0, ratio = 0;
+};
+
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+inline Timing time_against(const std::function<void()>& call, const std::function<void()>& baseline,
+                           double min_time) {
+  call();  // warm: pages, caches, the thread pool
+  baseline();
+  auto t0 = Clock::now();
+  call();
+  const double once = std::max(seconds(t0, Clock::now()), 1e-7);
+  const int reps = std::clamp(int(2e-3 / once), 1, 1000);  // a round's half lasts >= ~2 ms
+  const int rounds = std::clamp(int(min_time / (once * reps)), 7, 201) | 1;
+  std::vector<double> t, b, ratio;
+  for (int r = 0; r < rounds; ++r) {
+    t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) call();
+    const auto t1 = Clock::now();
+    for (int i = 0; i < reps; ++i) baseline();
+    const auto t2 = Clock::now();
+    t.push_back(seconds(t0, t1) / reps);
+    b.push_back(seconds(t1, t2) / reps);
+    ratio.push_back(b.back() / t.back());
+  }
+  return {median(t), median(b), median(ratio)};
+}
+
 // The best copy of `bytes` (read `bytes`, write `bytes`) on the thread pool rope uses, so with
 // the same thread count: the faster of a copy with non-temporal stores and a plain
 // multi-threaded memcpy, timed against each other for each thread count the first time it is
-// called with it (that call is the warm-up of time_against; see streams()). The last-level cache does not
-// decide it: on a Xeon with a 260 MiB L3 (shared with the other guests of the host) a 128 MiB
+// called with it (that call is the warm-up of time_against; see streams()). The last-level
+// cache does not decide it: on a Xeon with a 260 MiB L3 (shared with the other guests of the host) a 128 MiB
 // copy with plain stores ran at 0.6x the non-temporal one on 2 threads (issue 12). Choice
 // `streaming` or `plain` fixes one of them (traversal_bench's reference, cpu_bench --copies).
 class BestCopy {
@@ -175,29 +211,19 @@ class BestCopy {
     });
   }
 
-  // Whether the non-temporal copy is the one for this thread count: decided on first use by 7
-  // alternated rounds of each (medians), a round being a run of calls of at least ~2 ms as in
-  // time_against: single calls alternated would each pay for the other's cache state (a plain
-  // copy after a streamed one finds its destination evicted), which chose the streamed copy
-  // for decode's 1 MiB where the plain one is twice as fast.
+  // Whether the non-temporal copy is the one for this thread count: decided on first use by
+  // time_against's interleaved rounds of runs of calls (single calls alternated would each pay
+  // for the other's cache state: a plain copy after a streamed one finds its destination
+  // evicted, which chose the streamed copy for decode's 1 MiB where the plain one is twice as
+  // fast), then kept.
   bool streams() const {
     if (!stream_kernel() || choice_ == Choice::plain) return false;  // (null: no portable non-temporal store)
     if (choice_ == Choice::streaming) return true;
     const int threads = num_threads();
     for (const auto& [t, nt] : decided_)
       if (t == threads) return nt;
-    const auto time = [this](Kernel kernel, int reps) {
-      const auto t0 = Clock::now();
-      for (int i = 0; i < reps; ++i) copy(kernel);
-      return seconds(t0, Clock::now()) / reps;
-    };
-    const double once = std::max(time(stream_kernel(), 1) + time(nullptr, 1), 1e-7);  // also warms both
-    const int reps = std::clamp(int(4e-3 / once), 1, 1000);
-    std::vector<double> streamed, plain;
-    for (int round = 0; round < 7; ++round)
-      streamed.push_back(time(stream_kernel(), reps)), plain.push_back(time(nullptr, reps));
-    std::sort(streamed.begin(), streamed.end()), std::sort(plain.begin(), plain.end());
-    decided_.emplace_back(threads, streamed[3] < plain[3]);
+    const Timing t = time_against([this] { copy(stream_kernel()); }, [this] { copy(nullptr); }, 0.03);
+    decided_.emplace_back(threads, t.ratio > 1);  // ratio: plain time over streamed time
     return decided_.back().second;
   }
 
@@ -235,42 +261,6 @@ inline std::string baseline_column(const std::vector<std::pair<int, std::string>
   std::string column;
   for (const auto& [threads, kind] : kinds) column += (column.empty() ? "" : ", ") + std::to_string(threads) + "T " + kind;
   return column;
-}
-
-// Interleaved rounds: each round times `reps` calls of the case, then `reps` of its baseline,
-// so both see the same machine state. Reports medians: seconds per call of each, and the
-// median of the per-round ratios (baseline time / case time: above 1, the case is faster).
-struct Timing {
-  double seconds = 0, baseline_seconds = 0, ratio = 0;
-};
-
-inline double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-inline Timing time_against(const std::function<void()>& call, const std::function<void()>& baseline,
-                           double min_time) {
-  call();  // warm: pages, caches, the thread pool
-  baseline();
-  auto t0 = Clock::now();
-  call();
-  const double once = std::max(seconds(t0, Clock::now()), 1e-7);
-  const int reps = std::clamp(int(2e-3 / once), 1, 1000);  // a round's half lasts >= ~2 ms
-  const int rounds = std::clamp(int(min_time / (once * reps)), 7, 201) | 1;
-  std::vector<double> t, b, ratio;
-  for (int r = 0; r < rounds; ++r) {
-    t0 = Clock::now();
-    for (int i = 0; i < reps; ++i) call();
-    const auto t1 = Clock::now();
-    for (int i = 0; i < reps; ++i) baseline();
-    const auto t2 = Clock::now();
-    t.push_back(seconds(t0, t1) / reps);
-    b.push_back(seconds(t1, t2) / reps);
-    ratio.push_back(b.back() / t.back());
-  }
-  return {median(t), median(b), median(ratio)};
 }
 
 }  // namespace rotary::bench

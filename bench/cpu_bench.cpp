@@ -2,7 +2,8 @@
 // measured in the same process in interleaved rounds (bench_common.h): the faster, on this
 // machine and thread count, of a non-temporal-store copy and a plain multi-threaded one. For
 // each case: bytes moved (x read + result written), rope's GB/s and its ratio to that copy for
-// each thread count, the 1 -> N thread scaling, and optionally the scalar loop. Then the pool's idle check: CPU time against wall time of a decode loop.
+// each thread count, the 1 -> N thread scaling, and optionally the scalar loop. Then the pool's
+// idle check: CPU time against wall time of a decode loop.
 //
 //   cpu_bench [--filter=SUBSTR] [--threads=1,2] [--calls=buffer,inplace,Array] [--target=AVX2]
 //             [--dtypes=float32,float16,bfloat16] [--scalar] [--huge-pages] [--min-time=0.25]

@@ -135,7 +135,7 @@ void group_kernel(const char* in, char* out, int64_t group, int64_t rows, const 
 
 enum class GroupOp { copy, add_table, rotate, rotate2, kernel };
 
-void grouped_copy(const char* in, char* out, int64_t run_bytes, int64_t group, GroupOp op) {
+void grouped_walk(const char* in, char* out, int64_t run_bytes, int64_t group, GroupOp op) {
   const int64_t tiles = kHeadBytes / run_bytes, rows = run_bytes / kRowBytes;
   cpu_backend::parallel_for(tiles, kHeads * run_bytes * 2, [&](int64_t begin, int64_t end) {
     std::vector<float> tab(size_t(run_bytes / 4), 0.5f);
@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
           {GroupOp::kernel, ", rope's row kernel"}};
       for (const auto& [op, what] : ops) {
         std::snprintf(name, sizeof name, "groups of %d heads, 64 KiB runs%s", g, what);
-        report(name, n, [&, g, op = op] { grouped_copy(in.get(), out.get(), 64 << 10, g, op); }, copy, min_time);
+        report(name, n, [&, g, op = op] { grouped_walk(in.get(), out.get(), 64 << 10, g, op); }, copy, min_time);
       }
     }
     for (int kib : run_kib) {
